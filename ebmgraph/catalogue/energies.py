@@ -1,0 +1,148 @@
+"""Built-in energy terms: each maps its variables to one energy per sample, shape (batch,)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from . import Config, EnergySpec, Shape, ShapeError, fmt_shape, register_energy
+
+
+def _flat(x: torch.Tensor) -> torch.Tensor:
+    return x.reshape(x.shape[0], -1)
+
+
+class EnergyFn(nn.Module):
+    """A parameter-free energy as a module."""
+
+    def __init__(self, fn, name: str):  # type: ignore[no-untyped-def]
+        super().__init__()
+        self.fn = fn
+        self.name = name
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return self.fn(*xs)
+
+    def extra_repr(self) -> str:
+        return self.name
+
+
+def _same_shapes(name: str):  # type: ignore[no-untyped-def]
+    def rule(shapes: list[Shape], cfg: Config) -> None:
+        if len(set(shapes)) != 1:
+            raise ShapeError(f"{name} compares two variables of the same shape, got "
+                             + " and ".join(fmt_shape(s) for s in shapes))
+    return rule
+
+
+def _any(shapes: list[Shape], cfg: Config) -> None:
+    return None
+
+
+register_energy(EnergySpec(
+    "sq_dist", "squared Euclidean distance sum_i (a_i - b_i)^2", 2, _same_shapes("sq_dist"),
+    lambda cfg, s: EnergyFn(lambda a, b: _flat(a - b).pow(2).sum(1), "sq_dist")))
+register_energy(EnergySpec(
+    "l1", "L1 norm sum_i |a_i| (sparsity regularizer)", 1, _any,
+    lambda cfg, s: EnergyFn(lambda a: _flat(a).abs().sum(1), "l1")))
+register_energy(EnergySpec(
+    "l2", "squared L2 norm sum_i a_i^2", 1, _any,
+    lambda cfg, s: EnergyFn(lambda a: _flat(a).pow(2).sum(1), "l2")))
+register_energy(EnergySpec(
+    "cosine", "cosine distance 1 - cos(a, b)", 2, _same_shapes("cosine"),
+    lambda cfg, s: EnergyFn(lambda a, b: 1 - nn.functional.cosine_similarity(_flat(a), _flat(b), dim=1), "cosine")))
+
+
+def _ce_shape(shapes: list[Shape], cfg: Config) -> None:
+    logits, target = shapes
+    if len(logits) != 1 or target != ():
+        raise ShapeError(f"cross_entropy takes logits R[k] and a categorical {{k}}, got {fmt_shape(logits)} and "
+                         f"{fmt_shape(target)}")
+
+
+register_energy(EnergySpec(
+    "cross_entropy", "cross-entropy -log softmax(logits)[y] of a categorical y", 2, _ce_shape,
+    lambda cfg, s: EnergyFn(lambda lg, y: nn.functional.cross_entropy(lg, y.long(), reduction="none"),
+                            "cross_entropy")))
+
+
+def _kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    return 0.5 * _flat(mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
+
+
+register_energy(EnergySpec(
+    "kl_prior", "KL(N(mu, exp(logvar)) || N(0, 1)), the variational latent penalty (002 sec. 4.2.2)", 2,
+    _same_shapes("kl_prior"), lambda cfg, s: EnergyFn(_kl, "kl_prior")))
+
+
+def _scalar_shape(shapes: list[Shape], cfg: Config) -> None:
+    if math.prod(shapes[0]) != 1:
+        raise ShapeError(f"an energy must be one number per sample; this function gives {fmt_shape(shapes[0])}")
+
+
+register_energy(EnergySpec(
+    "scalar", "a scalar-valued function output used as an energy term (user-built energy)", 1, _scalar_shape,
+    lambda cfg, s: EnergyFn(lambda a: _flat(a)[:, 0], "scalar")))
+
+
+class Hopfield(nn.Module):
+    """Hopfield energy -sum_ij y_i w_ij y_j with symmetric w, zero diagonal (002 eq. 6)."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(n, n))
+
+    def symmetric(self) -> torch.Tensor:
+        w = 0.5 * (self.weight + self.weight.T)
+        return w - torch.diag(torch.diag(w))
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        y = _flat(y)
+        return -torch.einsum("bi,ij,bj->b", y, self.symmetric(), y)
+
+
+def _vector(name: str, n_args: int):  # type: ignore[no-untyped-def]
+    def rule(shapes: list[Shape], cfg: Config) -> None:
+        for s in shapes:
+            if len(s) != 1:
+                raise ShapeError(f"{name} takes vectors, got {fmt_shape(s)}")
+    return rule
+
+
+register_energy(EnergySpec(
+    "hopfield", "Hopfield energy -sum_ij y_i w_ij y_j, w symmetric and trainable (002 eq. 6)", 1,
+    _vector("hopfield", 1), lambda cfg, s: Hopfield(s[0][0]), trainable=True))
+
+
+class Bilinear(nn.Module):
+    """Interaction energy -sum_ij a_i w_ij b_j (002 eq. 8, the y-z term)."""
+
+    def __init__(self, na: int, nb: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(na, nb) * 0.01)
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return -torch.einsum("bi,ij,bj->b", _flat(a), self.weight, _flat(b))
+
+
+register_energy(EnergySpec(
+    "bilinear", "interaction energy -sum_ij a_i w_ij b_j, w trainable (002 eq. 8)", 2, _vector("bilinear", 2),
+    lambda cfg, s: Bilinear(s[0][0], s[1][0]), trainable=True))
+
+
+class Bias(nn.Module):
+    """Unary energy -sum_i b_i a_i (the visible / hidden biases of a Boltzmann machine)."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(n))
+
+    def forward(self, a: torch.Tensor) -> torch.Tensor:
+        return -(_flat(a) * self.bias).sum(1)
+
+
+register_energy(EnergySpec(
+    "bias", "unary energy -sum_i b_i a_i, b trainable", 1, _vector("bias", 1),
+    lambda cfg, s: Bias(s[0][0]), trainable=True))

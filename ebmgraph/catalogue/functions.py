@@ -1,0 +1,285 @@
+"""Built-in deterministic functions: signature, shape rule, torch module (batch dimension first)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import Config, FunctionSpec, Shape, ShapeError, fmt_shape, register_function
+
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "sigmoid": nn.Sigmoid, "silu": nn.SiLU,
+               "elu": nn.ELU}
+
+
+def _ints(cfg: Config, what: str) -> list[int]:
+    out = []
+    for a in cfg.args:
+        if not isinstance(a, int) or isinstance(a, bool) or a <= 0:
+            raise ShapeError(f"{what} must be positive integers, got {a!r}")
+        out.append(a)
+    return out
+
+
+def _last_dim(shape: Shape, expected: int, what: str) -> None:
+    if not shape or shape[-1] != expected:
+        raise ShapeError(f"{what} expects an input whose last dimension is {expected}, got {fmt_shape(shape)}")
+
+
+class Lambda(nn.Module):
+    """A parameter-free function as a module."""
+
+    def __init__(self, fn: Any, name: str):
+        super().__init__()
+        self.fn = fn
+        self.name = name
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return self.fn(*xs)
+
+    def extra_repr(self) -> str:
+        return self.name
+
+
+# ---------------------------------------------------------------- trainable
+def _linear_shape(shapes: list[Shape], cfg: Config) -> Shape:
+    din, dout = _ints(cfg, "linear(din, dout)")
+    _last_dim(shapes[0], din, f"linear({din}, {dout})")
+    return shapes[0][:-1] + (dout,)
+
+
+register_function(FunctionSpec(
+    "linear", "affine map W x + b on the last dimension", 1, _linear_shape,
+    lambda cfg, shapes: nn.Linear(cfg.args[0], cfg.args[1], bias=bool(cfg.options.get("bias", True))),
+    trainable=True, config_args="din, dout", min_args=2, max_args=2, options=("bias",)))
+
+
+def _mlp_shape(shapes: list[Shape], cfg: Config) -> Shape:
+    sizes = _ints(cfg, "mlp sizes")
+    _last_dim(shapes[0], sizes[0], "mlp(" + ", ".join(map(str, sizes)) + ")")
+    act = cfg.options.get("activation", "relu")
+    if act not in ACTIVATIONS:
+        raise ShapeError(f"unknown activation {act!r}; choose one of {', '.join(ACTIVATIONS)}")
+    return shapes[0][:-1] + (sizes[-1],)
+
+
+def _mlp_build(cfg: Config, shapes: list[Shape]) -> nn.Module:
+    sizes = list(cfg.args)
+    act = ACTIVATIONS[cfg.options.get("activation", "relu")]
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(act())
+    return nn.Sequential(*layers)
+
+
+register_function(FunctionSpec(
+    "mlp", "multi-layer perceptron mlp(d0, d1, ..., dn): linear layers with an activation between them",
+    1, _mlp_shape, _mlp_build, trainable=True, config_args="d_in, hidden..., d_out", min_args=2, max_args=None,
+    options=("activation",)))
+
+
+def _conv_shape(nd: int) -> Any:
+    def rule(shapes: list[Shape], cfg: Config) -> Shape:
+        cin, cout, k = _ints(cfg, f"conv{nd}d(cin, cout, k)")
+        s = shapes[0]
+        if len(s) != nd + 1 or s[0] != cin:
+            raise ShapeError(f"conv{nd}d({cin}, {cout}, {k}) expects R[{cin}, {', '.join(['L'] * nd)}], got {fmt_shape(s)}")
+        if any(d < k for d in s[1:]):
+            raise ShapeError(f"conv{nd}d kernel {k} is larger than the input {fmt_shape(s)}")
+        return (cout,) + tuple(d - k + 1 for d in s[1:])
+    return rule
+
+
+register_function(FunctionSpec(
+    "conv1d", "1-D convolution conv1d(cin, cout, k), no padding", 1, _conv_shape(1),
+    lambda cfg, shapes: nn.Conv1d(*cfg.args), trainable=True, config_args="cin, cout, k", min_args=3, max_args=3))
+register_function(FunctionSpec(
+    "conv2d", "2-D convolution conv2d(cin, cout, k), no padding", 1, _conv_shape(2),
+    lambda cfg, shapes: nn.Conv2d(*cfg.args), trainable=True, config_args="cin, cout, k", min_args=3, max_args=3))
+
+
+class _Embedding(nn.Module):
+    def __init__(self, n: int, d: int):
+        super().__init__()
+        self.table = nn.Embedding(n, d)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.table(idx.long())
+
+
+def _embedding_shape(shapes: list[Shape], cfg: Config) -> Shape:
+    n, dim = _ints(cfg, "embedding(n, d)")
+    return shapes[0] + (dim,)
+
+
+register_function(FunctionSpec(
+    "embedding", "lookup table embedding(n, d) from a categorical {n} to R[d]", 1, _embedding_shape,
+    lambda cfg, shapes: _Embedding(*cfg.args), trainable=True, config_args="n, d", min_args=2, max_args=2,
+    discrete_input=True))
+
+
+class _Attention(nn.Module):
+    def __init__(self, d: int, heads: int):
+        super().__init__()
+        self.block = nn.TransformerEncoderLayer(d, heads, dim_feedforward=4 * d, batch_first=True, dropout=0.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.block(x)
+
+
+def _attention_shape(shapes: list[Shape], cfg: Config) -> Shape:
+    dim, heads = _ints(cfg, "attention(d, heads)")
+    s = shapes[0]
+    if len(s) != 2 or s[1] != dim:
+        raise ShapeError(f"attention({dim}, {heads}) expects a sequence R[L, {dim}], got {fmt_shape(s)}")
+    if dim % heads:
+        raise ShapeError(f"attention: d = {dim} is not divisible by heads = {heads}")
+    return s
+
+
+register_function(FunctionSpec(
+    "attention", "transformer encoder block attention(d, heads) on a sequence R[L, d]", 1, _attention_shape,
+    lambda cfg, shapes: _Attention(*cfg.args), trainable=True, config_args="d, heads", min_args=2, max_args=2))
+
+
+class _GRU(nn.Module):
+    def __init__(self, din: int, dh: int):
+        super().__init__()
+        self.gru = nn.GRU(din, dh, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.gru(x)[1][-1]
+
+
+def _gru_shape(shapes: list[Shape], cfg: Config) -> Shape:
+    din, dh = _ints(cfg, "gru(din, dh)")
+    s = shapes[0]
+    if len(s) != 2 or s[1] != din:
+        raise ShapeError(f"gru({din}, {dh}) expects a sequence R[L, {din}], got {fmt_shape(s)}")
+    return (dh,)
+
+
+register_function(FunctionSpec(
+    "gru", "GRU over a sequence R[L, din], returning the last hidden state R[dh]", 1, _gru_shape,
+    lambda cfg, shapes: _GRU(*cfg.args), trainable=True, config_args="din, dh", min_args=2, max_args=2))
+
+
+class _GRUCell(nn.Module):
+    def __init__(self, din: int, dh: int):
+        super().__init__()
+        self.cell = nn.GRUCell(din, dh)
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        return self.cell(x, h)
+
+
+def _gru_cell_shape(shapes: list[Shape], cfg: Config) -> Shape:
+    din, dh = _ints(cfg, "gru_cell(din, dh)")
+    if shapes[0] != (din,) or shapes[1] != (dh,):
+        raise ShapeError(f"gru_cell({din}, {dh}) expects (R[{din}], R[{dh}]), got "
+                         f"({fmt_shape(shapes[0])}, {fmt_shape(shapes[1])})")
+    return (dh,)
+
+
+register_function(FunctionSpec(
+    "gru_cell", "one GRU step gru_cell(din, dh): (input R[din], state R[dh]) -> state R[dh]", 2, _gru_cell_shape,
+    lambda cfg, shapes: _GRUCell(*cfg.args), trainable=True, config_args="din, dh", min_args=2, max_args=2))
+
+
+class _Ellipse(nn.Module):
+    """Decoder z -> (r1 sin z, r2 cos z) with trainable radii (002 Fig. 4b)."""
+
+    def __init__(self, r1: float, r2: float):
+        super().__init__()
+        self.r1 = nn.Parameter(torch.tensor(float(r1)))
+        self.r2 = nn.Parameter(torch.tensor(float(r2)))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.r1 * torch.sin(z), self.r2 * torch.cos(z)], dim=-1)
+
+
+def _ellipse_shape(shapes: list[Shape], cfg: Config) -> Shape:
+    if shapes[0] != (1,):
+        raise ShapeError(f"ellipse expects an angle R[1], got {fmt_shape(shapes[0])}")
+    return (2,)
+
+
+register_function(FunctionSpec(
+    "ellipse", "point on an ellipse at angle z: (r1 sin z, r2 cos z), radii trainable (002 Fig. 4b)", 1,
+    _ellipse_shape, lambda cfg, shapes: _Ellipse(cfg.options.get("r1", 1.0), cfg.options.get("r2", 1.0)),
+    trainable=True, options=("r1", "r2")))
+
+
+# ---------------------------------------------------------------- parameter-free
+def _same(shapes: list[Shape], cfg: Config) -> Shape:
+    return shapes[0]
+
+
+def _elementwise(name: str, fn: Any, doc: str) -> None:
+    register_function(FunctionSpec(name, doc, 1, _same, lambda cfg, shapes: Lambda(fn, name)))
+
+
+register_function(FunctionSpec("identity", "the identity map", 1, _same,
+                               lambda cfg, shapes: Lambda(lambda x: x, "identity")))
+_elementwise("square", torch.square, "elementwise x^2")
+_elementwise("sin", torch.sin, "elementwise sine")
+_elementwise("cos", torch.cos, "elementwise cosine")
+_elementwise("tanh", torch.tanh, "elementwise tanh")
+_elementwise("relu", torch.relu, "elementwise max(x, 0)")
+_elementwise("sigmoid", torch.sigmoid, "elementwise logistic sigmoid")
+_elementwise("normalize", lambda x: torch.nn.functional.normalize(x, dim=-1),
+             "project onto the unit sphere along the last dimension")
+
+
+def _cat_shape(shapes: list[Shape], cfg: Config) -> Shape:
+    lead = {s[:-1] for s in shapes}
+    if any(len(s) == 0 for s in shapes) or len(lead) != 1:
+        raise ShapeError("cat joins inputs along their last dimension; the other dimensions must agree, got "
+                         + ", ".join(fmt_shape(s) for s in shapes))
+    return shapes[0][:-1] + (sum(s[-1] for s in shapes),)
+
+
+register_function(FunctionSpec("cat", "concatenate along the last dimension", None, _cat_shape,
+                               lambda cfg, shapes: Lambda(lambda *xs: torch.cat(xs, dim=-1), "cat")))
+
+
+def _sum_shape(shapes: list[Shape], cfg: Config) -> Shape:
+    if len(set(shapes)) != 1:
+        raise ShapeError("sum adds inputs of the same shape, got " + ", ".join(fmt_shape(s) for s in shapes))
+    return shapes[0]
+
+
+register_function(FunctionSpec("sum", "elementwise sum of inputs of one shape", None, _sum_shape,
+                               lambda cfg, shapes: Lambda(lambda *xs: torch.stack(xs).sum(0), "sum")))
+register_function(FunctionSpec("mul", "elementwise product of inputs of one shape", None, _sum_shape,
+                               lambda cfg, shapes: Lambda(lambda *xs: math.prod(xs), "mul")))
+
+
+def _sub_shape(shapes: list[Shape], cfg: Config) -> Shape:
+    return _sum_shape(shapes, cfg)
+
+
+register_function(FunctionSpec("sub", "elementwise difference a - b", 2, _sub_shape,
+                               lambda cfg, shapes: Lambda(lambda a, b: a - b, "sub")))
+
+
+def _pool_shape(shapes: list[Shape], cfg: Config) -> Shape:
+    if len(shapes[0]) < 2:
+        raise ShapeError(f"mean_pool averages over the first dimension of R[L, ...], got {fmt_shape(shapes[0])}")
+    return shapes[0][1:]
+
+
+register_function(FunctionSpec("mean_pool", "average over the first (sequence) dimension", 1, _pool_shape,
+                               lambda cfg, shapes: Lambda(lambda x: x.mean(1), "mean_pool")))
+
+
+def _flatten_shape(shapes: list[Shape], cfg: Config) -> Shape:
+    return (math.prod(shapes[0]),)
+
+
+register_function(FunctionSpec("flatten", "flatten to a vector", 1, _flatten_shape,
+                               lambda cfg, shapes: Lambda(lambda x: x.flatten(1), "flatten")))

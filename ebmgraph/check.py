@@ -1,0 +1,259 @@
+"""Static checks on the Graph IR: shape inference, cycles, untouched latents, collapse risks (003 Fig. 10)."""
+
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+
+from .catalogue import ENERGIES, FUNCTIONS, INFO_MAXIMIZING, Config, ShapeError, fmt_shape
+from .diagnostics import Reporter
+from .graph import Application, Domain, EnergyTerm, Graph, Variable
+
+MAX_ENUMERATION = 1 << 20
+
+
+def _desc(g: Graph, name: str) -> str:
+    v = g.node(name)
+    return f"'{name}' : {v.domain}" if isinstance(v, Variable) else f"'{name}'"
+
+
+def check(g: Graph, rep: Reporter) -> None:
+    """Run every check; report into `rep` (errors and warnings)."""
+    if not _cycles(g, rep):
+        _shapes(g, rep)
+    _untouched_latents(g, rep)
+    _inference(g, rep)
+    if not rep.has_errors:
+        _collapse_warnings(g, rep)
+
+
+def _cycles(g: Graph, rep: Reporter) -> bool:
+    """A cycle through deterministic functions has no evaluation order: report one per loop."""
+    found = False
+    compute = g.nx.subgraph([n for n in g.nx.nodes if not isinstance(g.node(n), EnergyTerm)])
+    for comp in nx.strongly_connected_components(compute):
+        if len(comp) < 2 and not any(compute.has_edge(n, n) for n in comp):
+            continue
+        cycle = nx.find_cycle(compute.subgraph(comp))
+        names = [u for u, _ in cycle]
+        var_names = [n for n in names if isinstance(g.node(n), Variable)]
+        path = " -> ".join(var_names + [var_names[0]])
+        first = min((g.node(n) for n in names), key=lambda o: (o.span.line if o.span else 0))
+        rep.error("E040", f"cycle through deterministic functions: {path}", first.span, file=first.file,
+                  hint="a function's output cannot feed back into its own input; unroll it over time "
+                       "(s[t+1] = f(s[t])) or make one variable latent")
+        found = True
+    return found
+
+
+def _shapes(g: Graph, rep: Reporter) -> None:
+    bad: set[str] = set()
+    for app in g.order():
+        fdef = g.fns[app.fn] if app.fn in g.fns else None
+        if fdef is None:
+            bad.add(app.output)
+            continue
+        spec = FUNCTIONS[fdef.func]
+        args = [g.node(a) for a in app.args]
+        if any(a.name in bad for a in args):
+            bad.add(app.output)
+            continue
+        shapes = [a.domain.shape for a in args if isinstance(a, Variable)]
+        if spec.discrete_input and isinstance(args[0], Variable) and args[0].domain.kind != "categorical":
+            rep.error("E041", f"{fdef.func} takes a categorical variable, got {_desc(g, args[0].name)}", app.span,
+                      file=app.file, hint="declare the input as {k}, e.g. observed c : {10}")
+            bad.add(app.output)
+            continue
+        try:
+            out = spec.shape_rule(shapes, Config(fdef.args, dict(fdef.options)))
+        except ShapeError as exc:
+            shown = ", ".join(_desc(g, a.name) for a in args)
+            rep.error("E041", f"shape mismatch in {fdef.name}: {exc}", app.span, file=app.file,
+                      notes=[f"inputs: {shown}"], hint=_shape_hint(g, app, str(exc)))
+            bad.add(app.output)
+            continue
+        var = g.node(app.output)
+        assert isinstance(var, Variable)
+        var.domain = Domain("real", tuple(out))
+    for term in g.energies:
+        args = [g.node(a) for a in term.args]
+        if any(a.name in bad for a in args):
+            continue
+        spec = ENERGIES[term.energy]
+        try:
+            spec.shape_rule([a.domain.shape for a in args if isinstance(a, Variable)], Config((), dict(term.options)))
+        except ShapeError as exc:
+            rep.error("E042", f"shape mismatch in energy '{term.name[2:]}': {exc}", term.span, file=term.file,
+                      notes=["inputs: " + ", ".join(_desc(g, a.name) for a in args)])
+
+
+def _shape_hint(g: Graph, app: Application, msg: str) -> str | None:
+    fdef = g.fns[app.fn]
+    if fdef.func in ("mlp", "linear") and fdef.args and app.args:
+        arg = g.node(app.args[0])
+        if isinstance(arg, Variable) and arg.domain.shape:
+            return (f"the first size of {fdef.name} must be {arg.domain.shape[-1]} to take "
+                    f"'{arg.name}'")
+    return None
+
+
+def _untouched_latents(g: Graph, rep: Reporter) -> None:
+    for v in g.latents():
+        if not g.energies_touching(v.name):
+            rep.error("E043", f"latent '{v.name}' is not touched by any energy term, so nothing determines it",
+                      v.span, file=v.file, hint=f"add an energy term that uses {v.name} (directly or through a "
+                      "function), or remove it")
+
+
+FACTORIZING = {"bilinear", "bias", "l1", "l2"}
+
+
+def factorizes(g: Graph, v: Variable) -> bool:
+    """Whether every term on a spins/bits latent is linear in each unit, so it can be summed out unit by unit."""
+    if v.domain.kind not in ("spins", "bits"):
+        return False
+    terms = g.energies_touching(v.name)
+    return all(t.energy in FACTORIZING and v.name in t.args and t.args.count(v.name) == 1 for t in terms) and all(
+        isinstance(g.node(s), EnergyTerm) for s in g.nx.successors(v.name))
+
+
+def _inference(g: Graph, rep: Reporter) -> None:
+    for v in g.variables:
+        if v.infer is None:
+            continue
+        m, dom = v.infer.method, v.domain
+        if m == "enumerate" or (m == "marginal" and dom.discrete):
+            if not dom.discrete:
+                rep.error("E044", f"latent '{v.name}' is continuous ({dom}); it cannot be enumerated", v.span,
+                          file=v.file, hint="use infer minimize(...) or infer marginal(...) for real latents")
+                continue
+            count = dom.values() ** max(dom.numel, 1) if dom.numel < 64 else math.inf
+            if m == "marginal" and factorizes(g, v):
+                continue  # summed out in closed form, unit by unit (002 eq. 9)
+            if count > MAX_ENUMERATION:
+                rep.error("E044", f"enumerating latent '{v.name}' means {count} values; the limit is "
+                          f"{MAX_ENUMERATION}", v.span, file=v.file,
+                          hint="use infer sample(sampler = gibbs) for large discrete latents")
+        if m == "minimize" and dom.discrete:
+            rep.error("E044", f"latent '{v.name}' is discrete ({dom}); gradient minimization needs reals", v.span,
+                      file=v.file, hint="use infer enumerate or infer sample(sampler = gibbs)")
+        if m == "sample":
+            sampler = v.infer.get("sampler", "gibbs" if dom.discrete else "langevin")
+            if sampler == "langevin" and dom.discrete:
+                rep.error("E044", f"Langevin dynamics needs a continuous latent; '{v.name}' is {dom}", v.span,
+                          file=v.file, hint="use sampler = gibbs")
+            if sampler == "gibbs" and dom.kind not in ("spins", "bits", "categorical"):
+                rep.error("E044", f"Gibbs sampling needs a discrete latent; '{v.name}' is {dom}", v.span,
+                          file=v.file, hint="use sampler = langevin")
+        if m == "amortized":
+            prop = v.infer.get("proposal")
+            prefix = v.name.rsplit(".", 1)[0] + "." if "." in v.name else ""
+            target = prefix + str(prop) if prop is not None else None
+            if target is None or target not in g.nx:
+                rep.error("E045", f"amortized inference of '{v.name}' needs proposal = <variable computed by an "
+                          "encoder>", v.span, file=v.file, hint="e.g. zhat = enc_z(x) and infer amortized("
+                          "proposal = zhat)")
+                continue
+            pv = g.node(target)
+            if isinstance(pv, Variable) and pv.domain.shape != dom.shape and not rep.has_errors:
+                rep.error("E045", f"proposal '{target}' has shape {fmt_shape(pv.domain.shape)} but latent "
+                          f"'{v.name}' is {dom}", v.span, file=v.file)
+            if isinstance(pv, Variable) and v.name in nx.ancestors(g.nx, target):
+                rep.error("E045", f"proposal '{target}' depends on '{v.name}' itself", v.span, file=v.file,
+                          hint="the encoder must compute the proposal from observed variables")
+
+
+def _declared_inputs(g: Graph, name: str) -> set[str]:
+    """The declared (not computed) variables a node depends on."""
+    out = set()
+    for n in nx.ancestors(g.nx, name) | {name}:
+        o = g.node(n)
+        if isinstance(o, Variable) and not o.computed:
+            out.add(n)
+    return out
+
+
+def _trainable_path(g: Graph, src: str, dst: str) -> bool:
+    """Whether `dst` is computed from `src` through at least one trainable function."""
+    for path in nx.all_simple_paths(g.nx, src, dst, cutoff=12):
+        for n in path:
+            o = g.node(n)
+            if isinstance(o, Application) and FUNCTIONS[g.fns[o.fn].func].trainable:
+                return True
+    return False
+
+
+def _collapse_warnings(g: Graph, rep: Reporter) -> None:
+    """Warnings for the collapse risks of 003 Fig. 10 (b: latent too large, c: AE code too large, d: JEPA)."""
+    if g.nx.number_of_nodes() > 5000:
+        return  # the checks below walk paths; large unrolled models are beyond their heuristics
+    regularized: set[str] = set()
+    for r in g.regularizers.values():
+        if r.method in INFO_MAXIMIZING:
+            regularized.update(r.args)
+    terms = g.energies
+    deps = {t.name: _declared_inputs(g, t.name) for t in terms}
+    # (b) a latent as large as its target with no regularizing term
+    for z in g.latents():
+        if z.domain.discrete:
+            continue
+        if any(deps[t.name] == {z.name} for t in terms):
+            continue  # some term depends on z alone: a regularizer R(z)
+        for t in terms:
+            if z.name not in deps[t.name]:
+                continue
+            targets = [g.node(y) for y in deps[t.name] if y != z.name and g.node(y).role == "observed"]
+            for y in targets:
+                assert isinstance(y, Variable)
+                if y.name in nx.ancestors(g.nx, z.name):
+                    continue
+                if z.domain.numel >= y.domain.numel:
+                    rep.warning("W001", f"latent '{z.name}' has {z.domain.numel} dimensions, as many as its target "
+                                f"'{y.name}' ({y.domain.numel}), and no energy term regularizes it: the energy can "
+                                "be made zero everywhere (collapse, 003 Fig. 10b)", z.span, file=z.file,
+                                hint=f"add a regularizer such as energy R = 0.1 * l1({z.name}), or make "
+                                f"'{z.name}' smaller")
+                    break
+            else:
+                continue
+            break
+    # (c) auto-encoder whose code is as large as its input
+    for t in terms:
+        if t.energy not in ("sq_dist", "cosine") or len(t.args) != 2:
+            continue
+        for y_name, rec_name in (t.args, t.args[::-1]):
+            y, rec = g.node(y_name), g.node(rec_name)
+            if not (isinstance(y, Variable) and not y.computed and y.role == "observed" and isinstance(rec, Variable)):
+                continue
+            if y_name not in nx.ancestors(g.nx, rec_name) or any(g.node(n).role == "latent" for n in
+                                                                 _declared_inputs(g, rec_name)):
+                continue
+            path = nx.shortest_path(g.nx, y_name, rec_name)
+            codes = [g.node(n) for n in path[1:-1] if isinstance(g.node(n), Variable)]
+            if codes:
+                code = min(codes, key=lambda c: c.domain.numel)
+                if code.domain.numel >= y.domain.numel and not any(deps[u.name] == {code.name} or code.name in
+                                                                   regularized for u in terms):
+                    rep.warning("W003", f"auto-encoder code '{code.name}' ({code.domain.numel} dims) is as large as "
+                                f"its input '{y_name}' ({y.domain.numel}): the identity reconstructs everything "
+                                "and the energy is flat (collapse, 003 Fig. 10c)", code.span, file=code.file,
+                                hint="make the code smaller than the input, or add a sparsity term on it")
+    # (d) joint embedding with no information-maximizing or contrastive term
+    for t in terms:
+        if t.energy not in ("sq_dist", "cosine") or len(t.args) != 2:
+            continue
+        a, b = t.args
+        ins_a, ins_b = _declared_inputs(g, a), _declared_inputs(g, b)
+        obs_a = {n for n in ins_a if g.node(n).role == "observed"}
+        obs_b = {n for n in ins_b if g.node(n).role == "observed"}
+        if not obs_a or not obs_b or obs_a & obs_b:
+            continue
+        if not (any(_trainable_path(g, x, a) for x in obs_a) and any(_trainable_path(g, y, b) for y in obs_b)):
+            continue
+        if {a, b} & regularized or any(r & regularized for r in (nx.ancestors(g.nx, a), nx.ancestors(g.nx, b))):
+            continue
+        rep.warning("W002", f"energy '{t.name[2:]}' compares two embeddings of different inputs; with no "
+                    "information-maximizing or contrastive term both encoders can output a constant "
+                    "(collapse, 003 Fig. 10d)", t.span, file=t.file,
+                    hint=f"add: regularize V = vicreg({a}, {b}), or train with a contrastive loss")

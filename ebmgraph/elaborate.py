@@ -1,0 +1,685 @@
+"""Declarations -> Graph IR: parameters evaluated, loops unrolled, imports and sub-models inlined.
+
+Name resolution errors (unknown names, a variable defined twice, a missing or cyclic import,
+wrong arity) are found here and reported all at once; shapes are checked by `check.py`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import decls as d
+from .catalogue import ENERGIES, FUNCTIONS, REGULARIZERS
+from .diagnostics import Reporter, Span, did_you_mean
+from .graph import Application, Domain, EnergyTerm, FnDef, Graph, Infer, Regularizer, Variable
+from .syntax import parse
+
+MAX_NODES = 1_000_000
+MAX_DIM = 1 << 24
+MAX_NUMEL = 1 << 28
+LIBRARY = Path(__file__).resolve().parent / "library"
+
+INFER_OPTIONS: dict[str, dict[str, Any]] = {
+    "minimize": {"optimizer": ("sgd", "adam", "lbfgs"), "steps": int, "lr": float, "tol": float,
+                 "warm_start": bool, "unroll": bool, "init": ("zeros", "randn", "uniform")},
+    "enumerate": {"soft": bool, "beta": float},
+    "marginal": {"beta": float, "samples": int},
+    "sample": {"sampler": ("langevin", "gibbs"), "steps": int, "step_size": float, "beta": float},
+    "amortized": {"proposal": "name", "refine": int, "lr": float, "optimizer": ("sgd", "adam", "lbfgs")},
+}
+
+
+class _Bad(Exception):
+    """An expression could not be evaluated; already reported."""
+
+
+@dataclass
+class _Scope:
+    """One model instance being elaborated."""
+
+    model: d.ModelDecl
+    file: str
+    prefix: str
+    env: dict[str, Any]
+    names: dict[str, str] = field(default_factory=dict)  # local key -> node name
+    spans: dict[str, Span | None] = field(default_factory=dict)
+    families: dict[str, list[str]] = field(default_factory=dict)  # "s" -> ["s[0]", "s[1]"]
+    fns: dict[str, str] = field(default_factory=dict)  # local fn name -> global fn name
+    fn_alias: dict[str, str] = field(default_factory=dict)
+    models: dict[str, tuple[d.ModelDecl, str]] = field(default_factory=dict)
+    anon: int = 0
+
+    def qualify(self, local: str) -> str:
+        return f"{self.prefix}{local}"
+
+
+def _key(name: str, idx: list[int]) -> str:
+    return name + "".join(f"[{i}]" for i in idx)
+
+
+class Elaborator:
+    def __init__(self, reporter: Reporter, roots: list[Path] | None = None):
+        self.rep = reporter
+        self.roots = roots or []
+        self.files: dict[str, d.FileDecl] = {}
+        self.loading: list[str] = []
+        self.graph: Graph | None = None
+        self.file_models: dict[str, dict[str, tuple[d.ModelDecl, str]]] = {}
+
+    # ------------------------------------------------------------ imports
+    def resolve_import(self, imp: d.Import, file: str) -> Path | None:
+        base = Path(file).resolve().parent if not file.startswith("<") else Path.cwd()
+        rel = Path(imp.path)
+        roots = [base] + [r.resolve() for r in self.roots] + [LIBRARY.resolve()]
+        if rel.is_absolute():
+            self.rep.error("E050", f"import path '{imp.path}' is absolute", imp.span, file=file,
+                           hint="import relative to this file or to library/, e.g. import \"jepa.ebm\"")
+            return None
+        for root in roots:
+            cand = (root / rel).resolve()
+            if not cand.is_relative_to(root):
+                continue
+            if cand.is_file():
+                return cand
+        if any(not (root / rel).resolve().is_relative_to(root) for root in roots):
+            self.rep.error("E050", f"import path '{imp.path}' leaves the folders it may be taken from", imp.span,
+                           file=file, hint="imports resolve inside the importing file's folder and library/")
+            return None
+        known = sorted({p.name for root in roots if root.is_dir() for p in root.glob("*.ebm")})
+        self.rep.error("E051", f"cannot find imported file '{imp.path}'", imp.span, file=file,
+                       hint=did_you_mean(rel.name, known) or "searched " + ", ".join(str(r) for r in roots))
+        return None
+
+    def load_imports(self, fdecl: d.FileDecl, file: str) -> dict[str, tuple[d.ModelDecl, str]]:
+        """The models visible in a file: its own and those of the files it imports."""
+        models: dict[str, tuple[d.ModelDecl, str]] = {}
+        for imp in fdecl.imports:
+            path = self.resolve_import(imp, file)
+            if path is None:
+                continue
+            key = str(path)
+            if key in self.loading:
+                chain = " -> ".join(Path(p).name for p in self.loading[self.loading.index(key):] + [key])
+                self.rep.error("E052", f"import cycle: {chain}", imp.span, file=file,
+                               hint="move the shared models into a third file that both import")
+                continue
+            if key not in self.files:
+                try:
+                    text = path.read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError) as exc:
+                    self.rep.error("E051", f"cannot read imported file '{imp.path}': {exc}", imp.span, file=file)
+                    continue
+                self.rep.add_source(key, text)
+                before = len(self.rep.diagnostics)
+                sub = parse(text, key, self.rep)
+                self.files[key] = sub
+                self.loading.append(key)
+                sub_models = self.load_imports(sub, key)
+                self.loading.pop()
+                for diag in self.rep.diagnostics[before:]:
+                    diag.notes.append(f"imported from {file}:{imp.span.line if imp.span else 1}")
+                sub_models.update({m.name: (m, key) for m in sub.models})
+                self.file_models[key] = sub_models
+            models.update(self.file_models.get(key, {}))
+        return models
+
+    # ------------------------------------------------------------ expressions
+    def eval(self, e: d.Expr, env: dict[str, Any], file: str) -> Any:
+        if isinstance(e, d.Num):
+            if isinstance(e.value, float) and not math.isfinite(e.value):
+                self.rep.error("E020", "number is too large", e.span, file=file)
+                raise _Bad
+            return e.value
+        if isinstance(e, d.Bool):
+            return e.value
+        if isinstance(e, d.Str):
+            return e.value
+        if isinstance(e, d.Name):
+            if e.id in env:
+                return env[e.id]
+            self.rep.error("E010", f"unknown name '{e.id}'", e.span, file=file,
+                           hint=did_you_mean(e.id, env) or (
+                               "declare it as a model parameter: model M(" + e.id + " = ...)"))
+            raise _Bad
+        if isinstance(e, d.Neg):
+            v = self.eval(e.operand, env, file)
+            return -v
+        assert isinstance(e, d.BinOp)
+        a, b = self.eval(e.left, env, file), self.eval(e.right, env, file)
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (a, b)):
+            self.rep.error("E020", f"'{e.op}' needs numbers", e.span, file=file)
+            raise _Bad
+        try:
+            if e.op == "+":
+                r = a + b
+            elif e.op == "-":
+                r = a - b
+            elif e.op == "*":
+                r = a * b
+            elif e.op == "/":
+                r = a / b
+                if isinstance(a, int) and isinstance(b, int) and a % b == 0:
+                    r = a // b
+            elif e.op == "//":
+                r = a // b
+            else:
+                r = a % b
+        except ZeroDivisionError:
+            self.rep.error("E020", "division by zero", e.span, file=file)
+            raise _Bad from None
+        except OverflowError:
+            self.rep.error("E020", "number is too large", e.span, file=file)
+            raise _Bad from None
+        if (isinstance(r, int) and abs(r) > 1 << 62) or (isinstance(r, float) and not math.isfinite(r)):
+            self.rep.error("E020", "number is too large", e.span, file=file)
+            raise _Bad
+        return r
+
+    def dim(self, e: d.Expr, env: dict[str, Any], file: str, what: str = "a dimension") -> int:
+        v = self.eval(e, env, file)
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0 or v > MAX_DIM:
+            self.rep.error("E021", f"{what} must be a positive integer up to {MAX_DIM}, got {v!r}", e.span, file=file)
+            raise _Bad
+        return v
+
+    def domain(self, dom: d.Domain, env: dict[str, Any], file: str) -> Domain:
+        shape = tuple(self.dim(s, env, file) for s in dom.shape)
+        if math.prod(shape) > MAX_NUMEL:
+            self.rep.error("E021", f"the variable has {math.prod(shape)} elements; the limit is {MAX_NUMEL}",
+                           dom.span, file=file)
+            raise _Bad
+        if isinstance(dom, d.Real):
+            box = None
+            if dom.box:
+                lo, hi = (float(self.eval(x, env, file)) for x in dom.box)
+                if not lo < hi:
+                    self.rep.error("E021", f"box({lo:g}, {hi:g}) is empty: the low end must be below the high end",
+                                   dom.span, file=file)
+                    raise _Bad
+                box = (lo, hi)
+            sphere = None
+            if dom.on_sphere:
+                sphere = float(self.eval(dom.sphere, env, file)) if dom.sphere is not None else 1.0
+                if sphere <= 0:
+                    self.rep.error("E021", "a sphere's radius must be positive", dom.span, file=file)
+                    raise _Bad
+            return Domain("real", shape, box=box, sphere=sphere)
+        if isinstance(dom, d.Categorical):
+            return Domain("categorical", shape, k=self.dim(dom.k, env, file, "the number of categories"))
+        return Domain("spins" if isinstance(dom, d.Spins) else "bits", shape)
+
+    def options(self, opts: list[d.Option], env: dict[str, Any], file: str, names_as_str: bool = True
+                ) -> tuple[tuple[str, Any], ...]:
+        out = []
+        for o in opts:
+            v: Any
+            if names_as_str and isinstance(o.value, d.Name) and o.value.id not in env:
+                v = o.value.id
+            else:
+                v = self.eval(o.value, env, file)
+            out.append((o.key, v))
+        return tuple(out)
+
+    def infer(self, spec: d.InferSpec, env: dict[str, Any], file: str) -> Infer:
+        if spec.method not in INFER_OPTIONS:
+            self.rep.error("E060", f"unknown inference method '{spec.method}'", spec.span, file=file,
+                           hint=did_you_mean(spec.method, INFER_OPTIONS) or "choose one of "
+                           + ", ".join(INFER_OPTIONS))
+            raise _Bad
+        schema = INFER_OPTIONS[spec.method]
+        opts = self.options(spec.options, env, file)
+        for (key, value), o in zip(opts, spec.options, strict=True):
+            if key not in schema:
+                self.rep.error("E061", f"'{spec.method}' has no option '{key}'", o.span, file=file,
+                               hint=did_you_mean(key, schema) or "its options are " + ", ".join(schema))
+                continue
+            kind = schema[key]
+            ok = (isinstance(kind, tuple) and value in kind) or (kind == "name" and isinstance(value, str)) or (
+                kind is bool and isinstance(value, bool)) or (
+                kind is int and isinstance(value, int) and not isinstance(value, bool) and value > 0) or (
+                kind is float and isinstance(value, int | float) and not isinstance(value, bool) and value > 0)
+            if not ok:
+                want = ("one of " + ", ".join(kind)) if isinstance(kind, tuple) else (
+                    "a variable name" if kind == "name" else f"a positive {kind.__name__}")
+                self.rep.error("E061", f"option '{key}' of '{spec.method}' must be {want}, got {value!r}", o.span,
+                               file=file)
+        return Infer(spec.method, opts)
+
+    # ------------------------------------------------------------ model instances
+    def run(self, fdecl: d.FileDecl, file: str, model: str | None = None) -> Graph | None:
+        self.loading.append(str(Path(file).resolve()) if not file.startswith("<") else file)
+        models = self.load_imports(fdecl, file)
+        own = {m.name: (m, file) for m in fdecl.models}
+        seen: dict[str, d.ModelDecl] = {}
+        for m in fdecl.models:
+            if m.name in seen:
+                self.rep.error("E011", f"model '{m.name}' is defined twice", m.span, file=file,
+                               notes=[f"first defined at line {seen[m.name].span.line if seen[m.name].span else '?'}"])
+            seen[m.name] = m
+        models.update(own)
+        if not fdecl.models:
+            self.rep.error("E012", "the file declares no model", Span(1, 1), file=file,
+                           hint="start with: model M { observed x : R[2] ... }")
+            return None
+        if model is None:
+            main = fdecl.models[-1]
+        elif model in own:
+            main = own[model][0]
+        else:
+            self.rep.error("E012", f"no model named '{model}' in {file}", Span(1, 1), file=file,
+                           hint=did_you_mean(model, own))
+            return None
+        self.graph = Graph(name=main.name, program=fdecl)
+        self.graph.imported = dict(self.files)
+        env = self.params(main, {}, file, None)
+        self.graph.params = dict(env)
+        self.instance(main, file, env, "", {}, {}, models, [main.name])
+        return self.graph
+
+    def params(self, model: d.ModelDecl, given: dict[str, Any], file: str, use: d.UseDecl | None,
+               use_file: str | None = None) -> dict[str, Any]:
+        env: dict[str, Any] = {}
+        declared = {p.name for p in model.params}
+        if use is not None:
+            for o in use.options:
+                if o.key not in declared:
+                    self.rep.error("E013", f"model '{model.name}' has no parameter '{o.key}'", o.span, file=use_file,
+                                   hint=did_you_mean(o.key, declared) or (
+                                       "its parameters are " + ", ".join(sorted(declared)) if declared
+                                       else "it takes no parameters"))
+        for p in model.params:
+            if p.name in env:
+                self.rep.error("E011", f"parameter '{p.name}' is declared twice", p.span, file=file)
+            if p.name in given:
+                env[p.name] = given[p.name]
+                continue
+            try:
+                env[p.name] = self.eval(p.default, env, file)
+            except _Bad:
+                env[p.name] = 1
+        return env
+
+    def instance(self, model: d.ModelDecl, file: str, env: dict[str, Any], prefix: str,
+                 ports: dict[str, str], fn_alias: dict[str, str],
+                 models: dict[str, tuple[d.ModelDecl, str]], chain: list[str]) -> _Scope:
+        assert self.graph is not None
+        sc = _Scope(model, file, prefix, env, fn_alias=fn_alias, models=models)
+        flat = list(self.unroll(model.body, env, file))
+        # pass 1: every name this instance defines
+        for stmt, lenv in flat:
+            try:
+                if isinstance(stmt, d.VarDecl):
+                    for key in self.decl_keys(stmt, lenv, file):
+                        self.define(sc, key, stmt.span, stmt.name)
+                elif isinstance(stmt, d.Assign):
+                    key = _key(stmt.target.name, [self.index(i, lenv, file) for i in stmt.target.indices])
+                    if "." in stmt.target.name:
+                        self.rep.error("E014", f"cannot assign to '{stmt.target.name}', a variable of a sub-model",
+                                       stmt.target.span, file=file,
+                                       hint="bind it with use ... { port = variable } instead")
+                        continue
+                    self.define(sc, key, stmt.target.span, stmt.target.name)
+                elif isinstance(stmt, d.FnDecl):
+                    if stmt.name in sc.fns:
+                        self.rep.error("E011", f"function '{stmt.name}' is declared twice", stmt.span, file=file)
+                    sc.fns[stmt.name] = fn_alias.get(stmt.name, sc.qualify(stmt.name))
+            except _Bad:
+                continue
+        for name, global_name in ports.items():
+            if name not in sc.names:
+                continue
+            sc.names[name] = global_name
+        # pass 2: sub-model instances, then functions, variables, applications and energies
+        for stmt, lenv in flat:
+            if isinstance(stmt, d.UseDecl):
+                self.use(sc, stmt, lenv, chain)
+        for stmt, lenv in flat:
+            try:
+                if isinstance(stmt, d.FnDecl):
+                    self.fn_decl(sc, stmt, lenv, flat)
+            except _Bad:
+                continue
+        for stmt, lenv in flat:
+            try:
+                if isinstance(stmt, d.VarDecl):
+                    self.var_decl(sc, stmt, lenv, ports)
+                elif isinstance(stmt, d.Assign):
+                    key = _key(stmt.target.name, [self.index(i, lenv, file) for i in stmt.target.indices])
+                    out = sc.names[key]
+                    self.graph.add(Variable(out, "observed", Domain("real", ()), computed=True,
+                                            span=stmt.target.span, file=file), prefix.rstrip("."))
+                    self.apply(sc, stmt.value, lenv, out, key)
+                elif isinstance(stmt, d.EnergyDecl):
+                    self.energy(sc, stmt, lenv)
+                elif isinstance(stmt, d.RegularizeDecl):
+                    self.regularize(sc, stmt, lenv)
+            except _Bad:
+                continue
+            if self.graph.nx.number_of_nodes() > MAX_NODES:
+                self.rep.error("E022", f"the model unrolls to more than {MAX_NODES} nodes", model.span, file=file,
+                               hint="lower the loop bounds or the model parameters")
+                raise _Bad
+        return sc
+
+    def define(self, sc: _Scope, key: str, span: Span | None, base: str) -> None:
+        if key in sc.names:
+            first = sc.spans.get(key)
+            self.rep.error("E015", f"variable '{key}' is defined twice", span, file=sc.file,
+                           notes=[f"first defined at line {first.line}, column {first.column}"] if first else [],
+                           hint="rename one of them, or remove the duplicate declaration")
+            raise _Bad
+        sc.names[key] = sc.qualify(key)
+        sc.spans[key] = span
+        if key != base:
+            sc.families.setdefault(base, []).append(key)
+
+    def unroll(self, body: list[Any], env: dict[str, Any], file: str) -> Any:
+        for stmt in body:
+            if isinstance(stmt, d.ForLoop):
+                try:
+                    lo, hi = self.eval(stmt.lo, env, file), self.eval(stmt.hi, env, file)
+                except _Bad:
+                    continue
+                if not all(isinstance(v, int) and not isinstance(v, bool) for v in (lo, hi)):
+                    self.rep.error("E021", "loop bounds must be integers", stmt.span, file=file)
+                    continue
+                if hi - lo + 1 > MAX_NODES:
+                    self.rep.error("E022", f"the loop runs {hi - lo + 1} times; the limit is {MAX_NODES}", stmt.span,
+                                   file=file)
+                    continue
+                if stmt.var in env:
+                    self.rep.error("E011", f"loop variable '{stmt.var}' hides a parameter of the same name",
+                                   stmt.span, file=file, hint="rename the loop variable")
+                for i in range(lo, hi + 1):
+                    yield from self.unroll(stmt.body, {**env, stmt.var: i}, file)
+            else:
+                yield stmt, env
+
+    def index(self, e: d.Expr, env: dict[str, Any], file: str) -> int:
+        v = self.eval(e, env, file)
+        if not isinstance(v, int) or isinstance(v, bool):
+            self.rep.error("E021", f"an index must be an integer, got {v!r}", e.span, file=file)
+            raise _Bad
+        return v
+
+    def decl_keys(self, stmt: d.VarDecl, env: dict[str, Any], file: str) -> list[str]:
+        if stmt.index is None:
+            return [stmt.name]
+        lo = self.index(stmt.index.lo, env, file)
+        hi = self.index(stmt.index.hi, env, file) if stmt.index.hi is not None else lo
+        if hi < lo:
+            self.rep.error("E021", f"the index range {lo}..{hi} is empty", stmt.index.span, file=file)
+            raise _Bad
+        if hi - lo + 1 > MAX_NODES:
+            self.rep.error("E022", f"the index range has {hi - lo + 1} elements; the limit is {MAX_NODES}",
+                           stmt.index.span, file=file)
+            raise _Bad
+        return [_key(stmt.name, [i]) for i in range(lo, hi + 1)]
+
+    def var_decl(self, sc: _Scope, stmt: d.VarDecl, env: dict[str, Any], ports: dict[str, str]) -> None:
+        assert self.graph is not None
+        dom = self.domain(stmt.domain, env, sc.file)
+        inf = self.infer(stmt.infer, env, sc.file) if stmt.infer else None
+        for key in self.decl_keys(stmt, env, sc.file):
+            if key in ports:
+                continue  # bound to the parent's variable
+            self.graph.add(Variable(sc.names[key], stmt.role, dom, inf, span=stmt.span, file=sc.file),
+                           sc.prefix.rstrip("."))
+
+    def resolve(self, sc: _Scope, ref: d.VarRef, env: dict[str, Any]) -> str:
+        idx = [self.index(i, env, sc.file) for i in ref.indices]
+        key = _key(ref.name, idx)
+        if key in sc.names:
+            return sc.names[key]
+        if ref.name in sc.families:
+            family = sc.families[ref.name]
+            hint = f"'{ref.name}' has elements " + (", ".join(family) if len(family) <= 4 else
+                                                     f"{family[0]} ... {family[-1]}")
+            if not idx:
+                msg = f"'{ref.name}' is indexed; say which element, e.g. {family[0]}"
+            else:
+                msg = f"'{key}' is not defined"
+                hint += "; an index expression such as s[t-1] must stay in range for every t of the loop"
+            self.rep.error("E016", msg, ref.span, file=sc.file, hint=hint)
+            raise _Bad
+        if key in sc.fns or key in FUNCTIONS:
+            self.rep.error("E016", f"'{key}' is a function, not a variable", ref.span, file=sc.file,
+                           hint=f"apply it: {key}(...)")
+            raise _Bad
+        self.rep.error("E016", f"unknown variable '{key}'", ref.span, file=sc.file,
+                       hint=did_you_mean(key, list(sc.names) + list(sc.families)) or
+                       f"declare it: observed {ref.name} : R[...]")
+        raise _Bad
+
+    def fn_decl(self, sc: _Scope, stmt: d.FnDecl, env: dict[str, Any], flat: list[Any]) -> None:
+        assert self.graph is not None
+        gname = sc.fns[stmt.name]
+        if stmt.name in sc.fn_alias:
+            return  # `shares`: the other instance's parameters are used
+        if stmt.fresh:
+            src = next((s for s, _ in flat if isinstance(s, d.FnDecl) and s.name == stmt.func and not s.fresh), None)
+            if src is None:
+                self.rep.error("E017", f"'fresh {stmt.func}': no function named '{stmt.func}' to copy", stmt.span,
+                               file=sc.file, hint=did_you_mean(stmt.func, sc.fns))
+                raise _Bad
+            stmt_cfg = src
+        else:
+            stmt_cfg = stmt
+        spec = FUNCTIONS.get(stmt_cfg.func)
+        if spec is None:
+            if stmt_cfg.func in ENERGIES:
+                hint = f"'{stmt_cfg.func}' is an energy: write energy E = {stmt_cfg.func}(...)"
+            else:
+                hint = did_you_mean(stmt_cfg.func, FUNCTIONS) or "see ebmgraph.catalogue.FUNCTIONS for the choices"
+            self.rep.error("E017", f"unknown function '{stmt_cfg.func}'", stmt_cfg.span, file=sc.file, hint=hint)
+            raise _Bad
+        args = tuple(self.eval(a, env, sc.file) for a in stmt_cfg.args)
+        if len(args) < spec.min_args or (spec.max_args is not None and len(args) > spec.max_args):
+            want = spec.config_args or "no arguments"
+            self.rep.error("E018", f"{spec.name} takes ({want}); got {len(args)} argument(s)", stmt_cfg.span,
+                           file=sc.file, hint=f"e.g. fn {stmt.name} = {spec.name}({spec.config_args})"
+                           if spec.config_args else f"write fn {stmt.name} = {spec.name}()")
+            raise _Bad
+        opts = self.options(stmt_cfg.options, env, sc.file)
+        for (key, _), o in zip(opts, stmt_cfg.options, strict=True):
+            if key not in spec.options:
+                self.rep.error("E018", f"{spec.name} has no option '{key}'", o.span, file=sc.file,
+                               hint=did_you_mean(key, spec.options) or (
+                                   "its options are " + ", ".join(spec.options) if spec.options else "it has none"))
+        self.graph.fns[gname] = FnDef(gname, spec.name, args, opts, span=stmt.span, file=sc.file)
+
+    def fn_for_call(self, sc: _Scope, call: d.Call) -> str:
+        assert self.graph is not None
+        if call.func in sc.fns:
+            return sc.fns[call.func]
+        spec = FUNCTIONS.get(call.func)
+        if spec is not None and not spec.trainable:
+            if call.func not in self.graph.fns:
+                self.graph.fns[call.func] = FnDef(call.func, call.func)
+            return call.func
+        if spec is not None:
+            self.rep.error("E019", f"'{call.func}' has trainable parameters; declare it once and apply it by name",
+                           call.span, file=sc.file, hint=f"fn f = {call.func}({spec.config_args}) then f(...)")
+            raise _Bad
+        if call.func in ENERGIES:
+            self.rep.error("E019", f"'{call.func}' is an energy, not a function", call.span, file=sc.file,
+                           hint=f"write it as a term: energy E = {call.func}(...)")
+            raise _Bad
+        self.rep.error("E017", f"unknown function '{call.func}'", call.span, file=sc.file,
+                       hint=did_you_mean(call.func, list(sc.fns) + [f for f, s in FUNCTIONS.items()
+                                                                    if not s.trainable]))
+        raise _Bad
+
+    def args(self, sc: _Scope, call: d.Call, env: dict[str, Any], owner: str) -> list[str]:
+        out: list[str] = []
+        bad = False
+        for a in call.args:
+            try:
+                if isinstance(a, d.VarRef):
+                    out.append(self.resolve(sc, a, env))
+                else:
+                    sc.anon += 1
+                    anon = sc.qualify(f"{owner}/{a.func}{sc.anon}")
+                    assert self.graph is not None
+                    self.graph.add(Variable(anon, "observed", Domain("real", ()), computed=True, anonymous=True,
+                                            span=a.span, file=sc.file), sc.prefix.rstrip("."))
+                    self.apply(sc, a, env, anon, owner)
+                    out.append(anon)
+            except _Bad:
+                bad = True
+        if bad:
+            raise _Bad
+        return out
+
+    def apply(self, sc: _Scope, call: d.Call, env: dict[str, Any], out: str, owner: str) -> None:
+        assert self.graph is not None
+        fn = self.fn_for_call(sc, call)
+        if call.options:
+            self.rep.error("E018", "options go on the fn declaration, not on its application", call.options[0].span,
+                           file=sc.file)
+        args = self.args(sc, call, env, owner)
+        fdef = self.graph.fns.get(fn)
+        spec = FUNCTIONS.get(fdef.func) if fdef else FUNCTIONS.get(call.func)
+        if spec is not None and spec.arity is not None and len(args) != spec.arity:
+            self.rep.error("E018", f"'{call.func}' takes {spec.arity} input(s), got {len(args)}", call.span,
+                           file=sc.file)
+            raise _Bad
+        if spec is not None and spec.arity is None and not args:
+            self.rep.error("E018", f"'{call.func}' takes one or more inputs, got none", call.span, file=sc.file)
+            raise _Bad
+        app = Application(f"{fn}@{out}", fn, args, out, span=call.span, file=sc.file)
+        self.graph.add(app, sc.prefix.rstrip("."))
+        for i, a in enumerate(args):
+            self.graph.nx.add_edge(a, app.name, pos=i)
+        self.graph.nx.add_edge(app.name, out)
+
+    def energy(self, sc: _Scope, stmt: d.EnergyDecl, env: dict[str, Any]) -> None:
+        assert self.graph is not None
+        key = stmt.name if stmt.index is None else _key(stmt.name, [self.index(stmt.index, env, sc.file)])
+        name = "E:" + sc.qualify(key)
+        if name in self.graph.nx:
+            self.rep.error("E015", f"energy term '{key}' is defined twice", stmt.span, file=sc.file)
+            raise _Bad
+        weight = 1.0
+        if stmt.weight is not None:
+            w = self.eval(stmt.weight, env, sc.file)
+            if not isinstance(w, int | float) or isinstance(w, bool):
+                self.rep.error("E020", f"an energy weight must be a number, got {w!r}", stmt.weight.span, file=sc.file)
+                raise _Bad
+            weight = float(w)
+        call = stmt.call
+        if call.func in ENERGIES:
+            spec = ENERGIES[call.func]
+            args = self.args(sc, call, env, key)
+            if spec.arity is not None and len(args) != spec.arity:
+                self.rep.error("E018", f"energy '{call.func}' takes {spec.arity} variable(s), got {len(args)}",
+                               call.span, file=sc.file)
+                raise _Bad
+            opts = self.options(call.options, env, sc.file)
+            for (k, _), o in zip(opts, call.options, strict=True):
+                if k not in spec.options:
+                    self.rep.error("E018", f"energy '{call.func}' has no option '{k}'", o.span, file=sc.file)
+            term = EnergyTerm(name, call.func, args, weight, opts, span=stmt.span, file=sc.file)
+        elif call.func in sc.fns or call.func in FUNCTIONS:
+            sc.anon += 1
+            anon = sc.qualify(f"{key}/{call.func}{sc.anon}")
+            self.graph.add(Variable(anon, "observed", Domain("real", ()), computed=True, anonymous=True,
+                                    span=call.span, file=sc.file), sc.prefix.rstrip("."))
+            self.apply(sc, call, env, anon, key)
+            term = EnergyTerm(name, "scalar", [anon], weight, span=stmt.span, file=sc.file)
+        else:
+            self.rep.error("E017", f"unknown energy '{call.func}'", call.span, file=sc.file,
+                           hint=did_you_mean(call.func, list(ENERGIES) + list(sc.fns)) or
+                           "energies: " + ", ".join(sorted(ENERGIES)))
+            raise _Bad
+        self.graph.add(term, sc.prefix.rstrip("."))
+        for i, a in enumerate(term.args):
+            self.graph.nx.add_edge(a, name, pos=i)
+
+    def regularize(self, sc: _Scope, stmt: d.RegularizeDecl, env: dict[str, Any]) -> None:
+        assert self.graph is not None
+        call = stmt.call
+        if call.func not in REGULARIZERS:
+            self.rep.error("E017", f"unknown regularizer '{call.func}'", call.span, file=sc.file,
+                           hint=did_you_mean(call.func, REGULARIZERS) or "choose one of " + ", ".join(REGULARIZERS))
+            raise _Bad
+        if any(isinstance(a, d.Call) for a in call.args):
+            self.rep.error("E018", "a regularizer names variables; give nested calls a name first", call.span,
+                           file=sc.file)
+            raise _Bad
+        args = [self.resolve(sc, a, env) for a in call.args if isinstance(a, d.VarRef)]
+        name = sc.qualify(stmt.name)
+        self.graph.regularizers[name] = Regularizer(name, call.func, args, self.options(call.options, env, sc.file),
+                                                    span=stmt.span)
+
+    def use(self, sc: _Scope, stmt: d.UseDecl, env: dict[str, Any], chain: list[str]) -> None:
+        assert self.graph is not None
+        if stmt.model not in sc.models:
+            self.rep.error("E030", f"unknown model '{stmt.model}'", stmt.span, file=sc.file,
+                           hint=did_you_mean(stmt.model, sc.models) or
+                           f"import the file that defines it: import \"{stmt.model.lower()}.ebm\"")
+            return
+        model, mfile = sc.models[stmt.model]
+        if model.name in chain:
+            self.rep.error("E031", f"model '{model.name}' uses itself: {' -> '.join(chain + [model.name])}",
+                           stmt.span, file=sc.file)
+            return
+        given: dict[str, Any] = {}
+        try:
+            for o in stmt.options:
+                given[o.key] = self.eval(o.value, env, sc.file)
+        except _Bad:
+            return
+        sub_env = self.params(model, given, mfile, stmt, sc.file)
+        declared_ports = {v.name for v in d.walk_statements(model.body) if isinstance(v, d.VarDecl)}
+        ports: dict[str, str] = {}
+        for b in stmt.bindings:
+            if b.port not in declared_ports:
+                self.rep.error("E032", f"model '{model.name}' has no variable '{b.port}' to bind", b.span,
+                               file=sc.file, hint=did_you_mean(b.port, declared_ports) or
+                               "its variables are " + ", ".join(sorted(declared_ports)))
+                continue
+            try:
+                ports[b.port] = self.resolve(sc, b.target, env)
+            except _Bad:
+                continue
+        alias: dict[str, str] = {}
+        inst_prefix = sc.qualify(stmt.name) + "."
+        if stmt.shares is not None:
+            other = next((u for u in sc.model.body if isinstance(u, d.UseDecl) and u.name == stmt.shares), None)
+            if other is None:
+                self.rep.error("E033", f"'shares {stmt.shares}': no instance named '{stmt.shares}'", stmt.span,
+                               file=sc.file)
+            elif other.model != stmt.model:
+                self.rep.error("E033", f"'{stmt.name}' ({stmt.model}) cannot share the parameters of "
+                               f"'{other.name}' ({other.model})", stmt.span, file=sc.file,
+                               hint="only instances of the same model can share parameters")
+            else:
+                other_prefix = sc.qualify(other.name) + "."
+                alias = {f.name: other_prefix + f.name for f in d.walk_statements(model.body)
+                         if isinstance(f, d.FnDecl)}
+        inner = self.instance(model, mfile, sub_env, inst_prefix, ports, alias,
+                              self.models_of(mfile, sc), chain + [model.name])
+        for local, node in inner.names.items():
+            sc.names[f"{stmt.name}.{local}"] = node
+        for base, keys in inner.families.items():
+            sc.families[f"{stmt.name}.{base}"] = [f"{stmt.name}.{k}" for k in keys]
+
+    def models_of(self, file: str, sc: _Scope) -> dict[str, tuple[d.ModelDecl, str]]:
+        if file == sc.file:
+            return sc.models
+        return dict(self.file_models.get(file, {}))
+
+
+def elaborate(fdecl: d.FileDecl, file: str, reporter: Reporter, model: str | None = None,
+              roots: list[Path] | None = None) -> Graph | None:
+    """Build the Graph IR of one model of a parsed file (by default its last model)."""
+    try:
+        return Elaborator(reporter, roots).run(fdecl, file, model)
+    except _Bad:
+        return None

@@ -1,0 +1,65 @@
+"""The front end in one call: text -> declarations -> Graph IR -> checks, all errors collected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .check import check
+from .diagnostics import Diagnostic, EbmError, Reporter, Span
+from .elaborate import elaborate
+from .graph import Graph
+from .syntax import parse
+
+
+def decode(data: bytes, file: str) -> str:
+    """Bytes of a `.ebm` file as text; a located error when they are not UTF-8."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        rep = Reporter(file, before.decode("utf-8", "replace"))
+        rep.error("E003", f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+                  Span(line, column), hint="save the file as UTF-8")
+        raise EbmError(rep.sorted()) from None
+
+
+def analyze(text: str, file: str = "<string>", model: str | None = None,
+            roots: list[Path] | None = None) -> tuple[Graph | None, list[Diagnostic]]:
+    """Parse, elaborate and check; return the graph (None on errors) and every diagnostic."""
+    rep = Reporter(file, text)
+    fdecl = parse(text, file, rep)
+    graph = None
+    if not rep.has_errors:
+        graph = elaborate(fdecl, file, rep, model, roots)
+        if graph is not None and not rep.has_errors:
+            check(graph, rep)
+    diags = rep.sorted()
+    if rep.has_errors:
+        return None, diags
+    assert graph is not None
+    graph.warnings = [dg for dg in diags if dg.severity == "warning"]
+    return graph, diags
+
+
+def loads(text: str, *, file: str = "<string>", model: str | None = None,
+          roots: list[Path] | None = None) -> Graph:
+    """Graph of a model written in `.ebm` text; raises EbmError listing every error."""
+    graph, diags = analyze(text, file, model, roots)
+    if graph is None:
+        raise EbmError(diags)
+    return graph
+
+
+def load(path: str | Path, *, model: str | None = None, roots: list[Path] | None = None) -> Graph:
+    """Graph of a model in a `.ebm` file (by default the last model of the file)."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        rep = Reporter(str(path), "")
+        rep.error("E004", f"cannot read '{path}': {exc.strerror or exc}", Span(1, 1),
+                  hint="check the path; library models are in library/")
+        raise EbmError(rep.sorted()) from None
+    return loads(decode(data, str(path)), file=str(path), model=model, roots=roots)
