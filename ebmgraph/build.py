@@ -66,7 +66,7 @@ class Sym:
 
     def _bin(self, op: str, other: Any, flip: bool = False) -> Sym:
         a, b = (expr(other), self.e) if flip else (self.e, expr(other))
-        return Sym(d.BinOp(op=op, left=a, right=b))
+        return Sym(d.BinOp(op=op, left=a, right=b))  # type: ignore[arg-type]
 
     def __add__(self, o: Any) -> Sym: return self._bin("+", o)
     def __radd__(self, o: Any) -> Sym: return self._bin("+", o, True)

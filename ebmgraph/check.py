@@ -80,9 +80,9 @@ def _shapes(g: Graph, rep: Reporter) -> None:
         args = [g.node(a) for a in term.args]
         if any(a.name in bad for a in args):
             continue
-        spec = ENERGIES[term.energy]
+        espec = ENERGIES[term.energy]
         try:
-            spec.shape_rule([a.domain.shape for a in args if isinstance(a, Variable)], Config((), dict(term.options)))
+            espec.shape_rule([a.domain.shape for a in args if isinstance(a, Variable)], Config((), dict(term.options)))
         except ShapeError as exc:
             rep.error("E042", f"shape mismatch in energy '{term.name[2:]}': {exc}", term.span, file=term.file,
                       notes=["inputs: " + ", ".join(_desc(g, a.name) for a in args)])
@@ -203,7 +203,7 @@ def _collapse_warnings(g: Graph, rep: Reporter) -> None:
         for t in terms:
             if z.name not in deps[t.name]:
                 continue
-            targets = [g.node(y) for y in deps[t.name] if y != z.name and g.node(y).role == "observed"]
+            targets = [g.var(y) for y in deps[t.name] if y != z.name and g.var(y).role == "observed"]
             for y in targets:
                 assert isinstance(y, Variable)
                 if y.name in nx.ancestors(g.nx, z.name):
@@ -223,14 +223,14 @@ def _collapse_warnings(g: Graph, rep: Reporter) -> None:
         if t.energy not in ("sq_dist", "cosine") or len(t.args) != 2:
             continue
         for y_name, rec_name in (t.args, t.args[::-1]):
-            y, rec = g.node(y_name), g.node(rec_name)
-            if not (isinstance(y, Variable) and not y.computed and y.role == "observed" and isinstance(rec, Variable)):
+            y = g.var(y_name)
+            if y.computed or y.role != "observed":
                 continue
-            if y_name not in nx.ancestors(g.nx, rec_name) or any(g.node(n).role == "latent" for n in
+            if y_name not in nx.ancestors(g.nx, rec_name) or any(g.var(n).role == "latent" for n in
                                                                  _declared_inputs(g, rec_name)):
                 continue
             path = nx.shortest_path(g.nx, y_name, rec_name)
-            codes = [g.node(n) for n in path[1:-1] if isinstance(g.node(n), Variable)]
+            codes = [g.var(n) for n in path[1:-1] if isinstance(g.node(n), Variable)]
             if codes:
                 code = min(codes, key=lambda c: c.domain.numel)
                 if code.domain.numel >= y.domain.numel and not any(deps[u.name] == {code.name} or code.name in
@@ -245,8 +245,8 @@ def _collapse_warnings(g: Graph, rep: Reporter) -> None:
             continue
         a, b = t.args
         ins_a, ins_b = _declared_inputs(g, a), _declared_inputs(g, b)
-        obs_a = {n for n in ins_a if g.node(n).role == "observed"}
-        obs_b = {n for n in ins_b if g.node(n).role == "observed"}
+        obs_a = {n for n in ins_a if g.var(n).role == "observed"}
+        obs_b = {n for n in ins_b if g.var(n).role == "observed"}
         if not obs_a or not obs_b or obs_a & obs_b:
             continue
         if not (any(_trainable_path(g, x, a) for x in obs_a) and any(_trainable_path(g, y, b) for y in obs_b)):

@@ -7,7 +7,7 @@ compare equal when they say the same thing; spans are ignored.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -58,7 +58,7 @@ class BinOp(Decl):
     right: Expr
 
 
-Expr = Annotated[Union[Num, Name, Bool, Str, Neg, BinOp], Field(discriminator="kind")]
+Expr = Annotated[Num | Name | Bool | Str | Neg | BinOp, Field(discriminator="kind")]
 
 
 class Option(Decl):
@@ -93,7 +93,7 @@ class Bits(Decl):
     shape: list[Expr]
 
 
-Domain = Annotated[Union[Real, Categorical, Spins, Bits], Field(discriminator="kind")]
+Domain = Annotated[Real | Categorical | Spins | Bits, Field(discriminator="kind")]
 
 
 class InferSpec(Decl):
@@ -117,7 +117,7 @@ class Call(Decl):
     options: list[Option] = []
 
 
-Arg = Annotated[Union[VarRef, Call], Field(discriminator="kind")]
+Arg = Annotated[VarRef | Call, Field(discriminator="kind")]
 
 
 # ---------------------------------------------------------------- statements
@@ -196,7 +196,7 @@ class UseDecl(Stmt):
 
 
 Statement = Annotated[
-    Union[VarDecl, FnDecl, Assign, EnergyDecl, RegularizeDecl, ForLoop, UseDecl], Field(discriminator="kind")
+    VarDecl | FnDecl | Assign | EnergyDecl | RegularizeDecl | ForLoop | UseDecl, Field(discriminator="kind")
 ]
 
 

@@ -259,7 +259,7 @@ class Elaborator:
         for m in fdecl.models:
             if m.name in seen:
                 self.rep.error("E011", f"model '{m.name}' is defined twice", m.span, file=file,
-                               notes=[f"first defined at line {seen[m.name].span.line if seen[m.name].span else '?'}"])
+                               notes=[f"first defined at line {getattr(seen[m.name].span, 'line', '?')}"])
             seen[m.name] = m
         models.update(own)
         if not fdecl.models:
@@ -663,6 +663,7 @@ class Elaborator:
                 other_prefix = sc.qualify(other.name) + "."
                 alias = {f.name: other_prefix + f.name for f in d.walk_statements(model.body)
                          if isinstance(f, d.FnDecl)}
+        self.graph.instances[inst_prefix.rstrip(".")] = model.name
         inner = self.instance(model, mfile, sub_env, inst_prefix, ports, alias,
                               self.models_of(mfile, sc), chain + [model.name])
         for local, node in inner.names.items():

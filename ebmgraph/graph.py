@@ -146,6 +146,7 @@ class Graph:
     fns: dict[str, FnDef] = field(default_factory=dict)
     regularizers: dict[str, Regularizer] = field(default_factory=dict)
     clusters: dict[str, str] = field(default_factory=dict)  # node -> instance prefix ("lo", "hi.lo")
+    instances: dict[str, str] = field(default_factory=dict)  # instance prefix -> model name
     params: dict[str, Any] = field(default_factory=dict)
     imported: dict[str, FileDecl] = field(default_factory=dict)
     warnings: list[Any] = field(default_factory=list)
@@ -153,6 +154,12 @@ class Graph:
     # ------------------------------------------------------------ access
     def node(self, name: str) -> Node:
         obj: Node = self.nx.nodes[name]["obj"]
+        return obj
+
+    def var(self, name: str) -> Variable:
+        obj = self.node(name)
+        if not isinstance(obj, Variable):
+            raise KeyError(f"{name!r} is not a variable")
         return obj
 
     def add(self, obj: Node, cluster: str = "") -> None:
@@ -206,7 +213,7 @@ class Graph:
 
     # ------------------------------------------------------------ comparison and display
     def signature(self) -> tuple[Any, ...]:
-        nodes = []
+        nodes: list[tuple[Any, ...]] = []
         for n in sorted(self.nx.nodes):
             o = self.node(n)
             if isinstance(o, Variable):

@@ -16,7 +16,7 @@ from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from . import decls as d
-from .diagnostics import EbmError, Reporter, Span, did_you_mean
+from .diagnostics import Reporter, Span, did_you_mean
 
 KEYWORDS = ["import", "model", "observed", "latent", "fn", "fresh", "energy", "regularize", "for", "in",
             "use", "shares", "infer", "true", "false"]
@@ -101,7 +101,8 @@ class _Build(Transformer[Any, Any]):
 
     def var_decl(self, meta: Any, c: list[Any]) -> d.VarDecl:
         role, name, index, domain, infer = c
-        return d.VarDecl(role=str(role), name=str(name), index=index, domain=domain, infer=infer,
+        return d.VarDecl(role=str(role),  # type: ignore[arg-type]
+                         name=str(name), index=index, domain=domain, infer=infer,
                          span=_span(meta))
 
     def index_one(self, meta: Any, c: list[Any]) -> d.Index:
@@ -210,7 +211,8 @@ class _Build(Transformer[Any, Any]):
 
     # expressions
     def binop(self, meta: Any, c: list[Any]) -> d.BinOp:
-        return d.BinOp(op=str(c[1]), left=c[0], right=c[2], span=_span(meta))
+        return d.BinOp(op=str(c[1]),  # type: ignore[arg-type]
+                       left=c[0], right=c[2], span=_span(meta))
 
     def neg(self, meta: Any, c: list[Any]) -> d.Expr:
         if isinstance(c[0], d.Num):

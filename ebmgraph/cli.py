@@ -1,0 +1,132 @@
+"""The `ebm` command: check, fmt, render (and the trainers' and app's commands as they arrive)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .diagnostics import Diagnostic, EbmError
+from .draw import render as render_graph
+from .frontend import analyze, decode, load
+from .printer import dumps_file
+from .syntax import parse
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="ebmgraph: energy-based model diagrams as .ebm files.")
+
+
+def _read(path: Path) -> str:
+    try:
+        return decode(path.read_bytes(), str(path))
+    except OSError as exc:
+        d = Diagnostic("error", "E004", f"cannot read '{path}': {exc.strerror or exc}", str(path))
+        raise EbmError([d]) from None
+
+
+@app.command()
+def check(files: Annotated[list[Path], typer.Argument(help=".ebm files to check")],
+          as_json: Annotated[bool, typer.Option("--json", help="print diagnostics as JSON")] = False) -> None:
+    """Parse and check FILES; exit 0 when clean, 1 when any has errors."""
+    all_diags: list[Diagnostic] = []
+    for f in files:
+        try:
+            _, diags = analyze(_read(f), str(f))
+        except EbmError as exc:
+            diags = exc.diagnostics
+        all_diags.extend(diags)
+    errors = sum(d.severity == "error" for d in all_diags)
+    warnings = len(all_diags) - errors
+    if as_json:
+        typer.echo(json.dumps({"diagnostics": [d.to_json() for d in all_diags], "errors": errors,
+                               "warnings": warnings}, indent=2))
+    else:
+        for d in all_diags:
+            typer.echo(d.render() + "\n", err=True)
+        status = "ok" if not errors else "failed"
+        typer.echo(f"{status}: {len(files)} file(s), {errors} error(s), {warnings} warning(s)", err=True)
+    raise typer.Exit(1 if errors else 0)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@app.command()
+def fmt(files: Annotated[list[Path], typer.Argument(help=".ebm files to format")],
+        check_only: Annotated[bool, typer.Option("--check", help="exit 1 if a file is not canonical")] = False,
+        write: Annotated[bool, typer.Option("--write", help="rewrite files in place")] = False) -> None:
+    """Print FILES in canonical form (or --check them, or --write them in place)."""
+    failed = 0
+    for f in files:
+        try:
+            text = _read(f)
+            canonical = dumps_file(parse(text, str(f)))
+        except EbmError as exc:
+            typer.echo(exc.render(), err=True)
+            failed += 1
+            continue
+        if check_only:
+            if canonical != text:
+                typer.echo(f"would reformat {f}", err=True)
+                failed += 1
+        elif write:
+            if canonical != text:
+                _write_atomic(f, canonical)
+                typer.echo(f"reformatted {f}", err=True)
+        else:
+            typer.echo(canonical, nl=False)
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
+def render(file: Annotated[Path, typer.Argument(help="the .ebm file")],
+           out: Annotated[Path, typer.Option("-o", "--out", help="output file: .svg, .png, .pdf or .dot")],
+           model: Annotated[str | None, typer.Option(help="which model of the file (default: the last)")] = None,
+           fold: Annotated[bool, typer.Option(help="draw sub-model instances as single boxes")] = False) -> None:
+    """Draw FILE in the symbols of Fig. 18 and write OUT."""
+    if out.suffix.lower() not in (".svg", ".png", ".pdf", ".dot", ".gv"):
+        typer.echo(f"error: cannot render to '{out}': use a .svg, .png, .pdf or .dot file name", err=True)
+        raise typer.Exit(2)
+    try:
+        graph = load(file, model=model)
+    except EbmError as exc:
+        typer.echo(exc.render(), err=True)
+        raise typer.Exit(1) from None
+    path = render_graph(graph, out, fold=fold)
+    typer.echo(f"wrote {path}", err=True)
+
+
+@app.command()
+def show(file: Annotated[Path, typer.Argument(help="the .ebm file")],
+         model: Annotated[str | None, typer.Option(help="which model of the file (default: the last)")] = None) -> None:
+    """Print the elaborated graph as a table: every variable, application and energy term with its shape."""
+    try:
+        graph = load(file, model=model)
+    except EbmError as exc:
+        typer.echo(exc.render(), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(str(graph))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
