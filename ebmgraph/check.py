@@ -18,19 +18,25 @@ def _desc(g: Graph, name: str) -> str:
     return f"'{name}' : {v.domain}" if isinstance(v, Variable) else f"'{name}'"
 
 
-def check(g: Graph, rep: Reporter) -> None:
-    """Run every check; report into `rep` (errors and warnings)."""
-    if not _cycles(g, rep):
-        _shapes(g, rep)
-    _untouched_latents(g, rep)
+def check(g: Graph, rep: Reporter, complete: bool = True) -> None:
+    """Run every check; report into `rep` (errors and warnings).
+
+    `complete=False` means elaboration already failed somewhere, so the graph misses the
+    statements that failed: the checks that look for what is absent are skipped then.
+    """
+    _shapes(g, rep, _cycles(g, rep))
     _inference(g, rep)
+    if complete:
+        _untouched_latents(g, rep)
     if not rep.has_errors:
         _collapse_warnings(g, rep)
 
 
-def _cycles(g: Graph, rep: Reporter) -> bool:
-    """A cycle through deterministic functions has no evaluation order: report one per loop."""
-    found = False
+def _cycles(g: Graph, rep: Reporter) -> set[str]:
+    """A cycle through deterministic functions has no evaluation order: report one per loop.
+
+    Returns the nodes on cycles, which shape inference then leaves out."""
+    found: set[str] = set()
     compute = g.nx.subgraph([n for n in g.nx.nodes if not isinstance(g.node(n), EnergyTerm)])
     for comp in nx.strongly_connected_components(compute):
         if len(comp) < 2 and not any(compute.has_edge(n, n) for n in comp):
@@ -43,13 +49,17 @@ def _cycles(g: Graph, rep: Reporter) -> bool:
         rep.error("E040", f"cycle through deterministic functions: {path}", first.span, file=first.file,
                   hint="a function's output cannot feed back into its own input; unroll it over time "
                        "(s[t+1] = f(s[t])) or make one variable latent")
-        found = True
+        found |= comp
     return found
 
 
-def _shapes(g: Graph, rep: Reporter) -> None:
-    bad: set[str] = set()
-    for app in g.order():
+def _shapes(g: Graph, rep: Reporter, cyclic: set[str]) -> None:
+    bad: set[str] = set(cyclic)
+    acyclic = g.nx.subgraph([n for n in g.nx.nodes if n not in cyclic])
+    for name in nx.lexicographical_topological_sort(acyclic):
+        app = g.node(name)
+        if not isinstance(app, Application):
+            continue
         fdef = g.fns[app.fn] if app.fn in g.fns else None
         if fdef is None:
             bad.add(app.output)
@@ -256,4 +266,7 @@ def _collapse_warnings(g: Graph, rep: Reporter) -> None:
         rep.warning("W002", f"energy '{t.name[2:]}' compares two embeddings of different inputs; with no "
                     "information-maximizing or contrastive term both encoders can output a constant "
                     "(collapse, 003 Fig. 10d)", t.span, file=t.file,
-                    hint=f"add: regularize V = vicreg({a}, {b}), or train with a contrastive loss")
+                    hint=(f"add: regularize V = vicreg({a}, {b}), or train with a contrastive loss"
+                          if not (g.var(a).anonymous or g.var(b).anonymous) else
+                          "name the two embeddings (sx = enc_x(x), sy = enc_y(y)) and add "
+                          "regularize V = vicreg(sx, sy), or train with a contrastive loss"))

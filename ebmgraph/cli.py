@@ -13,7 +13,7 @@ import typer
 
 from .diagnostics import Diagnostic, EbmError
 from .draw import render as render_graph
-from .frontend import analyze, decode, load
+from .frontend import check_file, decode, load
 from .printer import dumps_file
 from .syntax import parse
 
@@ -36,7 +36,7 @@ def check(files: Annotated[list[Path], typer.Argument(help=".ebm files to check"
     all_diags: list[Diagnostic] = []
     for f in files:
         try:
-            _, diags = analyze(_read(f), str(f))
+            diags = check_file(_read(f), str(f))
         except EbmError as exc:
             diags = exc.diagnostics
         all_diags.extend(diags)

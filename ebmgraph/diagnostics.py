@@ -84,7 +84,10 @@ class EbmError(Exception):
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str | None:
     """A 'did you mean' hint for a misspelt name, or None when nothing is close."""
-    close = difflib.get_close_matches(name, sorted(set(choices)), n=3, cutoff=0.6)
+    pool = sorted(set(choices))
+    close = difflib.get_close_matches(name, pool, n=3, cutoff=0.6)
+    # a transposition ("mpl" for "mlp") is the likeliest typo: rank same-letter names first
+    close.sort(key=lambda c: (sorted(c) != sorted(name), -difflib.SequenceMatcher(None, name, c).ratio()))
     if not close:
         return None
     if len(close) == 1:

@@ -246,8 +246,9 @@ class Elaborator:
             if not ok:
                 want = ("one of " + ", ".join(kind)) if isinstance(kind, tuple) else (
                     "a variable name" if kind == "name" else f"a positive {kind.__name__}")
+                hint = did_you_mean(str(value), kind) if isinstance(kind, tuple) else None
                 self.rep.error("E061", f"option '{key}' of '{spec.method}' must be {want}, got {value!r}", o.span,
-                               file=file)
+                               file=file, hint=hint)
         return Infer(spec.method, opts)
 
     # ------------------------------------------------------------ model instances
@@ -311,7 +312,8 @@ class Elaborator:
         sc = _Scope(model, file, prefix, env, fn_alias=fn_alias, models=models)
         flat = list(self.unroll(model.body, env, file))
         # pass 1: every name this instance defines
-        for stmt, lenv in flat:
+        failed: set[int] = set()
+        for i, (stmt, lenv) in enumerate(flat):
             try:
                 if isinstance(stmt, d.VarDecl):
                     for key in self.decl_keys(stmt, lenv, file):
@@ -329,6 +331,7 @@ class Elaborator:
                         self.rep.error("E011", f"function '{stmt.name}' is declared twice", stmt.span, file=file)
                     sc.fns[stmt.name] = fn_alias.get(stmt.name, sc.qualify(stmt.name))
             except _Bad:
+                failed.add(i)
                 continue
         for name, global_name in ports.items():
             if name not in sc.names:
@@ -344,7 +347,9 @@ class Elaborator:
                     self.fn_decl(sc, stmt, lenv, flat)
             except _Bad:
                 continue
-        for stmt, lenv in flat:
+        for i, (stmt, lenv) in enumerate(flat):
+            if i in failed:
+                continue
             try:
                 if isinstance(stmt, d.VarDecl):
                     self.var_decl(sc, stmt, lenv, ports)
@@ -424,7 +429,10 @@ class Elaborator:
     def var_decl(self, sc: _Scope, stmt: d.VarDecl, env: dict[str, Any], ports: dict[str, str]) -> None:
         assert self.graph is not None
         dom = self.domain(stmt.domain, env, sc.file)
-        inf = self.infer(stmt.infer, env, sc.file) if stmt.infer else None
+        try:
+            inf = self.infer(stmt.infer, env, sc.file) if stmt.infer else None
+        except _Bad:
+            inf = None  # reported; the variable itself is still declared
         for key in self.decl_keys(stmt, env, sc.file):
             if key in ports:
                 continue  # bound to the parent's variable
@@ -552,11 +560,18 @@ class Elaborator:
         if spec is not None and spec.arity is None and not args:
             self.rep.error("E018", f"'{call.func}' takes one or more inputs, got none", call.span, file=sc.file)
             raise _Bad
+        self.require(args)
         app = Application(f"{fn}@{out}", fn, args, out, span=call.span, file=sc.file)
         self.graph.add(app, sc.prefix.rstrip("."))
         for i, a in enumerate(args):
             self.graph.nx.add_edge(a, app.name, pos=i)
         self.graph.nx.add_edge(app.name, out)
+
+    def require(self, names: list[str]) -> None:
+        """Stop (quietly) when an input's own declaration failed and was reported already."""
+        assert self.graph is not None
+        if any("obj" not in self.graph.nx.nodes.get(n, {}) for n in names):
+            raise _Bad
 
     def energy(self, sc: _Scope, stmt: d.EnergyDecl, env: dict[str, Any]) -> None:
         assert self.graph is not None
@@ -597,6 +612,7 @@ class Elaborator:
                            hint=did_you_mean(call.func, list(ENERGIES) + list(sc.fns)) or
                            "energies: " + ", ".join(sorted(ENERGIES)))
             raise _Bad
+        self.require(term.args)
         self.graph.add(term, sc.prefix.rstrip("."))
         for i, a in enumerate(term.args):
             self.graph.nx.add_edge(a, name, pos=i)

@@ -33,14 +33,29 @@ def analyze(text: str, file: str = "<string>", model: str | None = None,
     graph = None
     if not rep.has_errors:
         graph = elaborate(fdecl, file, rep, model, roots)
-        if graph is not None and not rep.has_errors:
-            check(graph, rep)
+        if graph is not None:
+            check(graph, rep, complete=not rep.has_errors)
     diags = rep.sorted()
     if rep.has_errors:
         return None, diags
     assert graph is not None
     graph.warnings = [dg for dg in diags if dg.severity == "warning"]
     return graph, diags
+
+
+def check_file(text: str, file: str = "<string>", roots: list[Path] | None = None) -> list[Diagnostic]:
+    """Every diagnostic of every model in a file (what `ebm check` prints)."""
+    rep = Reporter(file, text)
+    fdecl = parse(text, file, rep)
+    if rep.has_errors:
+        return rep.sorted()
+    if not fdecl.models:
+        elaborate(fdecl, file, rep, None, roots)
+    for m in fdecl.models:
+        graph = elaborate(fdecl, file, rep, m.name, roots)
+        if graph is not None:
+            check(graph, rep, complete=not rep.has_errors)
+    return rep.sorted()
 
 
 def loads(text: str, *, file: str = "<string>", model: str | None = None,

@@ -1,0 +1,28 @@
+"""Shared test helpers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LIBRARY = ROOT / "library"
+GOLDEN = Path(__file__).resolve().parent / "golden"
+LIBRARY_FILES = sorted(LIBRARY.glob("*.ebm"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _graphviz_present() -> None:
+    # Drawing tests need Graphviz's `dot`: `make test` installs it; fail loudly, never skip.
+    assert shutil.which("dot"), "Graphviz 'dot' is missing: run 'make test' (it installs graphviz with apt-get)"
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path) -> Path:
+    old = os.getcwd()
+    os.chdir(tmp_path)
+    yield tmp_path
+    os.chdir(old)
