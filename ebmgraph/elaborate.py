@@ -337,10 +337,8 @@ class Elaborator:
             if name not in sc.names:
                 continue
             sc.names[name] = global_name
-        # pass 2: sub-model instances, then functions, variables, applications and energies
-        for stmt, lenv in flat:
-            if isinstance(stmt, d.UseDecl):
-                self.use(sc, stmt, lenv, chain)
+        # pass 2: functions; variables; sub-model instances (their ports need the variables);
+        # then applications, energies and regularizers (they need every variable)
         for stmt, lenv in flat:
             try:
                 if isinstance(stmt, d.FnDecl):
@@ -355,10 +353,20 @@ class Elaborator:
                     self.var_decl(sc, stmt, lenv, ports)
                 elif isinstance(stmt, d.Assign):
                     key = _key(stmt.target.name, [self.index(i, lenv, file) for i in stmt.target.indices])
-                    out = sc.names[key]
-                    self.graph.add(Variable(out, "observed", Domain("real", ()), computed=True,
+                    self.graph.add(Variable(sc.names[key], "observed", Domain("real", ()), computed=True,
                                             span=stmt.target.span, file=file), prefix.rstrip("."))
-                    self.apply(sc, stmt.value, lenv, out, key)
+            except _Bad:
+                failed.add(i)
+        for stmt, lenv in flat:
+            if isinstance(stmt, d.UseDecl):
+                self.use(sc, stmt, lenv, chain)
+        for i, (stmt, lenv) in enumerate(flat):
+            if i in failed:
+                continue
+            try:
+                if isinstance(stmt, d.Assign):
+                    key = _key(stmt.target.name, [self.index(i, lenv, file) for i in stmt.target.indices])
+                    self.apply(sc, stmt.value, lenv, sc.names[key], key)
                 elif isinstance(stmt, d.EnergyDecl):
                     self.energy(sc, stmt, lenv)
                 elif isinstance(stmt, d.RegularizeDecl):
