@@ -38,18 +38,20 @@ def _cycles(g: Graph, rep: Reporter) -> set[str]:
     Returns the nodes on cycles, which shape inference then leaves out."""
     found: set[str] = set()
     compute = g.nx.subgraph([n for n in g.nx.nodes if not isinstance(g.node(n), EnergyTerm)])
-    for comp in nx.strongly_connected_components(compute):
-        if len(comp) < 2 and not any(compute.has_edge(n, n) for n in comp):
+    comps = sorted((sorted(c) for c in nx.strongly_connected_components(compute)), key=lambda c: c[0])
+    for comp in comps:
+        if len(comp) < 2 and not compute.has_edge(comp[0], comp[0]):
             continue
-        cycle = nx.find_cycle(compute.subgraph(comp))
+        start = min(n for n in comp if isinstance(g.node(n), Variable))
+        cycle = nx.find_cycle(compute.subgraph(comp), source=start)
         names = [u for u, _ in cycle]
         var_names = [n for n in names if isinstance(g.node(n), Variable)]
         path = " -> ".join(var_names + [var_names[0]])
-        first = min((g.node(n) for n in names), key=lambda o: (o.span.line if o.span else 0))
+        first = min((g.node(n) for n in names), key=lambda o: (o.span.line, o.span.column) if o.span else (0, 0))
         rep.error("E040", f"cycle through deterministic functions: {path}", first.span, file=first.file,
                   hint="a function's output cannot feed back into its own input; unroll it over time "
                        "(s[t+1] = f(s[t])) or make one variable latent")
-        found |= comp
+        found |= set(comp)
     return found
 
 

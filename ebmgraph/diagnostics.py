@@ -87,7 +87,11 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str | None:
     pool = sorted(set(choices))
     close = difflib.get_close_matches(name, pool, n=3, cutoff=0.6)
     # a transposition ("mpl" for "mlp") is the likeliest typo: rank same-letter names first
-    close.sort(key=lambda c: (sorted(c) != sorted(name), -difflib.SequenceMatcher(None, name, c).ratio()))
+    ratio = {c: difflib.SequenceMatcher(None, name, c).ratio() for c in close}
+    close.sort(key=lambda c: (sorted(c) != sorted(name), -ratio[c]))
+    if close:  # keep only the candidates about as good as the best one
+        best = max(ratio.values())
+        close = [c for c in close if ratio[c] >= best - 0.04 or sorted(c) == sorted(name)]
     if not close:
         return None
     if len(close) == 1:

@@ -18,6 +18,7 @@ from .graph import Application, Domain, EnergyTerm, FnDef, Graph, Infer, Regular
 from .syntax import parse
 
 MAX_NODES = 1_000_000
+MAX_UNROLLED = 250_000  # statements after unrolling every loop of one model instance
 MAX_DIM = 1 << 24
 MAX_NUMEL = 1 << 28
 LIBRARY = Path(__file__).resolve().parent / "library"
@@ -310,7 +311,13 @@ class Elaborator:
                  models: dict[str, tuple[d.ModelDecl, str]], chain: list[str]) -> _Scope:
         assert self.graph is not None
         sc = _Scope(model, file, prefix, env, fn_alias=fn_alias, models=models)
-        flat = list(self.unroll(model.body, env, file))
+        flat = []
+        for item in self.unroll(model.body, env, file):
+            flat.append(item)
+            if len(flat) > MAX_UNROLLED:
+                self.rep.error("E022", f"the model unrolls to more than {MAX_UNROLLED} statements", model.span,
+                               file=file, hint="lower the loop bounds or the model parameters")
+                raise _Bad
         # pass 1: every name this instance defines
         failed: set[int] = set()
         for i, (stmt, lenv) in enumerate(flat):

@@ -25,9 +25,24 @@ def decode(data: bytes, file: str) -> str:
         raise EbmError(rep.sorted()) from None
 
 
+def _too_deep(file: str, text: str) -> list[Diagnostic]:
+    rep = Reporter(file, text)
+    rep.error("E002", "the file nests too deeply to analyse", Span(1, 1),
+              hint="write deep expressions as several named steps")
+    return rep.sorted()
+
+
 def analyze(text: str, file: str = "<string>", model: str | None = None,
             roots: list[Path] | None = None) -> tuple[Graph | None, list[Diagnostic]]:
     """Parse, elaborate and check; return the graph (None on errors) and every diagnostic."""
+    try:
+        return _analyze(text, file, model, roots)
+    except RecursionError:
+        return None, _too_deep(file, text)
+
+
+def _analyze(text: str, file: str, model: str | None,
+             roots: list[Path] | None) -> tuple[Graph | None, list[Diagnostic]]:
     rep = Reporter(file, text)
     fdecl = parse(text, file, rep)
     graph = None
@@ -45,6 +60,13 @@ def analyze(text: str, file: str = "<string>", model: str | None = None,
 
 def check_file(text: str, file: str = "<string>", roots: list[Path] | None = None) -> list[Diagnostic]:
     """Every diagnostic of every model in a file (what `ebm check` prints)."""
+    try:
+        return _check_file(text, file, roots)
+    except RecursionError:
+        return _too_deep(file, text)
+
+
+def _check_file(text: str, file: str, roots: list[Path] | None) -> list[Diagnostic]:
     rep = Reporter(file, text)
     fdecl = parse(text, file, rep)
     if rep.has_errors:

@@ -99,8 +99,8 @@ def graphs(draw: st.DrawFn) -> Builder:
         out = b.assign(f"v{i}", f(b.ref(src)))
         vars_.append(out.name)
     if draw(st.booleans()):
-        method = draw(st.sampled_from(["minimize", "marginal", "sample"]))
-        b.latent("z", R(d0), infer=Infer(method, steps=draw(st.integers(1, 50))))
+        method, key = draw(st.sampled_from([("minimize", "steps"), ("marginal", "samples"), ("sample", "steps")]))
+        b.latent("z", R(d0), infer=Infer(method, **{key: draw(st.integers(1, 50))}))
         vars_.append("z")
         b.energy("Rz", "l1", b.ref("z"), weight=draw(st.floats(0.001, 10)))
     for i in range(draw(st.integers(1, 3))):
