@@ -37,7 +37,9 @@ def _cycles(g: Graph, rep: Reporter) -> set[str]:
 
     Returns the nodes on cycles, which shape inference then leaves out."""
     found: set[str] = set()
-    compute = g.nx.subgraph([n for n in g.nx.nodes if not isinstance(g.node(n), EnergyTerm)])
+    if nx.is_directed_acyclic_graph(g.nx):
+        return found
+    compute = g.nx  # energy terms have no outgoing edges, so they are never on a cycle
     comps = sorted((sorted(c) for c in nx.strongly_connected_components(compute)), key=lambda c: c[0])
     for comp in comps:
         if len(comp) < 2 and not compute.has_edge(comp[0], comp[0]):
@@ -111,8 +113,17 @@ def _shape_hint(g: Graph, app: Application, msg: str) -> str | None:
 
 
 def _untouched_latents(g: Graph, rep: Reporter) -> None:
+    # one backward sweep from every energy term: the nodes that reach some term
+    touching: set[str] = set()
+    frontier = [t.name for t in g.energies]
+    while frontier:
+        n = frontier.pop()
+        for p in g.nx.predecessors(n):
+            if p not in touching:
+                touching.add(p)
+                frontier.append(p)
     for v in g.latents():
-        if not g.energies_touching(v.name):
+        if v.name not in touching:
             rep.error("E043", f"latent '{v.name}' is not touched by any energy term, so nothing determines it",
                       v.span, file=v.file, hint=f"add an energy term that uses {v.name} (directly or through a "
                       "function), or remove it")
@@ -176,49 +187,60 @@ def _inference(g: Graph, rep: Reporter) -> None:
                           hint="the encoder must compute the proposal from observed variables")
 
 
+LOCAL_DEPTH = 12  # the collapse patterns of Fig. 10 are local: encoders and predictors a few steps deep
+
+
+def _upstream(g: Graph, name: str) -> dict[str, bool]:
+    """Nodes within LOCAL_DEPTH steps upstream of `name`, each with whether the way from it to
+    `name` passes through a trainable function (a bounded reverse breadth-first search)."""
+    seen: dict[str, bool] = {name: False}
+    frontier = [(name, False)]
+    for _ in range(LOCAL_DEPTH):
+        nxt = []
+        for n, trained in frontier:
+            o = g.node(n)
+            trained = trained or (isinstance(o, Application) and o.fn in g.fns
+                                   and FUNCTIONS[g.fns[o.fn].func].trainable)
+            for p in g.nx.predecessors(n):
+                if p not in seen or (trained and not seen[p]):
+                    seen[p] = trained
+                    nxt.append((p, trained))
+        frontier = nxt
+    return seen
+
+
 def _declared_inputs(g: Graph, name: str) -> set[str]:
-    """The declared (not computed) variables a node depends on."""
+    """The declared (not computed) variables a node depends on, within LOCAL_DEPTH steps."""
     out = set()
-    for n in nx.ancestors(g.nx, name) | {name}:
+    for n in _upstream(g, name):
         o = g.node(n)
         if isinstance(o, Variable) and not o.computed:
             out.add(n)
     return out
 
 
-def _trainable_path(g: Graph, src: str, dst: str) -> bool:
-    """Whether `dst` is computed from `src` through at least one trainable function."""
-    for path in nx.all_simple_paths(g.nx, src, dst, cutoff=12):
-        for n in path:
-            o = g.node(n)
-            if isinstance(o, Application) and FUNCTIONS[g.fns[o.fn].func].trainable:
-                return True
-    return False
-
-
 def _collapse_warnings(g: Graph, rep: Reporter) -> None:
     """Warnings for the collapse risks of 003 Fig. 10 (b: latent too large, c: AE code too large, d: JEPA)."""
-    if g.nx.number_of_nodes() > 5000:
-        return  # the checks below walk paths; large unrolled models are beyond their heuristics
     regularized: set[str] = set()
     for r in g.regularizers.values():
         if r.method in INFO_MAXIMIZING:
             regularized.update(r.args)
     terms = g.energies
     deps = {t.name: _declared_inputs(g, t.name) for t in terms}
+    alone = {next(iter(s)) for s in deps.values() if len(s) == 1}  # R(z): a term on one variable only
+    terms_of: dict[str, list[EnergyTerm]] = {}
+    for t in terms:
+        for n in deps[t.name]:
+            terms_of.setdefault(n, []).append(t)
     # (b) a latent as large as its target with no regularizing term
     for z in g.latents():
-        if z.domain.discrete:
+        if z.domain.discrete or z.name in alone:
             continue
-        if any(deps[t.name] == {z.name} for t in terms):
-            continue  # some term depends on z alone: a regularizer R(z)
-        for t in terms:
-            if z.name not in deps[t.name]:
-                continue
+        for t in terms_of.get(z.name, []):
             targets = [g.var(y) for y in deps[t.name] if y != z.name and g.var(y).role == "observed"]
             for y in targets:
                 assert isinstance(y, Variable)
-                if y.name in nx.ancestors(g.nx, z.name):
+                if y.name in _upstream(g, z.name):
                     continue
                 if z.domain.numel >= y.domain.numel:
                     rep.warning("W001", f"latent '{z.name}' has {z.domain.numel} dimensions, as many as its target "
@@ -238,8 +260,8 @@ def _collapse_warnings(g: Graph, rep: Reporter) -> None:
             y = g.var(y_name)
             if y.computed or y.role != "observed":
                 continue
-            if y_name not in nx.ancestors(g.nx, rec_name) or any(g.var(n).role == "latent" for n in
-                                                                 _declared_inputs(g, rec_name)):
+            if y_name not in _upstream(g, rec_name) or any(g.var(n).role == "latent" for n in
+                                                            _declared_inputs(g, rec_name)):
                 continue
             path = nx.shortest_path(g.nx, y_name, rec_name)
             codes = [g.var(n) for n in path[1:-1] if isinstance(g.node(n), Variable)]
@@ -261,9 +283,10 @@ def _collapse_warnings(g: Graph, rep: Reporter) -> None:
         obs_b = {n for n in ins_b if g.var(n).role == "observed"}
         if not obs_a or not obs_b or obs_a & obs_b:
             continue
-        if not (any(_trainable_path(g, x, a) for x in obs_a) and any(_trainable_path(g, y, b) for y in obs_b)):
+        up_a, up_b = _upstream(g, a), _upstream(g, b)
+        if not (any(up_a[x] for x in obs_a) and any(up_b[y] for y in obs_b)):
             continue
-        if {a, b} & regularized or any(r & regularized for r in (nx.ancestors(g.nx, a), nx.ancestors(g.nx, b))):
+        if (set(up_a) | set(up_b)) & regularized:
             continue
         rep.warning("W002", f"energy '{t.name[2:]}' compares two embeddings of different inputs; with no "
                     "information-maximizing or contrastive term both encoders can output a constant "
