@@ -1,0 +1,208 @@
+"""Graph IR -> torch.nn.Module: energies, free energy and inference for any split of variables.
+
+One parameter set per `fn`, however many times it is applied (weight sharing). The graph is
+evaluated in dependency order on batched tensors (batch dimension first). Energy-term weights
+live in `model.weights` and can be changed at run time (the configurator, 003 sec. 3.2).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+import torch
+from torch import nn
+
+from .catalogue import ENERGIES, FUNCTIONS, Config
+from .graph import Application, EnergyTerm, Graph, Variable
+
+
+class InputError(ValueError):
+    """A call got the wrong variables, shapes, dtypes or values; the message names them."""
+
+
+def _key(name: str) -> str:
+    """A module-dict key for a graph name (dots and brackets are not allowed there)."""
+    return name.replace(".", "__").replace("[", "_").replace("]", "_")
+
+
+@dataclass
+class Energies:
+    """Total energy per sample and each term's weighted energy (name -> tensor of shape (batch,))."""
+
+    total: torch.Tensor
+    terms: dict[str, torch.Tensor]
+    values: dict[str, torch.Tensor] = field(default_factory=dict)  # every variable, computed ones included
+
+
+class CompiledModel(nn.Module):
+    """A compiled diagram: `energy`, `free_energy`, `infer`, `sample`."""
+
+    def __init__(self, graph: Graph):
+        super().__init__()
+        self.graph = graph
+        self.fns = nn.ModuleDict()
+        self.energy_terms = nn.ModuleDict()
+        shapes = {v.name: v.domain.shape for v in graph.variables}
+        for name, fdef in graph.fns.items():
+            if fdef.shares:
+                continue
+            spec = FUNCTIONS[fdef.func]
+            app = next((a for a in graph.applications if a.fn == name), None)
+            arg_shapes = [shapes[a] for a in app.args] if app else []
+            self.fns[_key(name)] = spec.build(Config(fdef.args, dict(fdef.options)), arg_shapes)
+        self.weights: dict[str, float] = {}
+        self.term_names: dict[str, str] = {}
+        plan: list[tuple[str, str, tuple[str, ...], str]] = []
+        for n in nx.lexicographical_topological_sort(graph.nx):
+            o = graph.node(n)
+            if isinstance(o, Application):
+                plan.append(("apply", _key(o.fn), tuple(o.args), o.output))
+            elif isinstance(o, EnergyTerm):
+                short = o.name[2:]
+                self.term_names[short] = o.name
+                self.energy_terms[_key(short)] = ENERGIES[o.energy].build(
+                    Config((), dict(o.options)), [shapes[a] for a in o.args])
+                self.weights[short] = o.weight
+                plan.append(("energy", _key(short), tuple(o.args), short))
+        self._plan = plan
+        self.inputs: dict[str, Variable] = {v.name: v for v in graph.variables if not v.computed}
+        self.latent_names = [v.name for v in graph.latents()]
+        self._warm: dict[str, torch.Tensor] = {}
+
+    # ------------------------------------------------------------ evaluation
+    def extra_repr(self) -> str:
+        return f"graph={self.graph.name!r}, terms={list(self.weights)}"
+
+    def parameter_count(self, fn: str | None = None) -> int:
+        mods = [self.fns[_key(fn)]] if fn else [self]
+        return sum(p.numel() for m in mods for p in m.parameters())
+
+    def _device(self) -> torch.device:
+        p = next(self.parameters(), None)
+        return p.device if p is not None else torch.device("cpu")
+
+    def check_inputs(self, values: Mapping[str, Any], required: set[str] | None = None,
+                     allowed: set[str] | None = None) -> dict[str, torch.Tensor]:
+        """Tensors for the given variables, after checking names, shapes, dtypes, values."""
+        required = set(self.inputs) if required is None else required
+        allowed = set(self.inputs) if allowed is None else allowed
+        extra = [k for k in values if k not in allowed]
+        if extra:
+            k = extra[0]
+            close = difflib.get_close_matches(k, sorted(allowed), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; the model takes {', '.join(sorted(allowed))}"
+            if k in self.graph.nx and isinstance(self.graph.node(k), Variable) and self.graph.var(k).computed:
+                hint = "; it is computed by a function from the other variables, so it cannot be given"
+            raise InputError(f"unexpected variable '{k}'{hint}")
+        missing = sorted(required - set(values))
+        if missing:
+            parts = [f"'{m}' ({self.inputs[m].domain})" for m in missing]
+            raise InputError(f"missing variable{'s' if len(missing) > 1 else ''} {', '.join(parts)}")
+        out: dict[str, torch.Tensor] = {}
+        batch: tuple[str, int] | None = None
+        device = self._device()
+        for k, v in values.items():
+            var = self.inputs[k]
+            try:
+                t = v if isinstance(v, torch.Tensor) else torch.as_tensor(v)
+            except (TypeError, ValueError, RuntimeError) as exc:
+                raise InputError(f"'{k}' must be a tensor or an array of numbers, got {type(v).__name__}: {exc}") from None
+            want = var.domain.shape
+            if tuple(t.shape[1:]) != want or t.dim() != len(want) + 1:
+                raise InputError(f"'{k}' must have shape (batch, {', '.join(map(str, want))}) for {var.domain}, "
+                                 f"got {tuple(t.shape)}" + ("; add a batch dimension with .unsqueeze(0)"
+                                                            if tuple(t.shape) == want else ""))
+            if batch is None:
+                batch = (k, t.shape[0])
+            elif t.shape[0] != batch[1]:
+                raise InputError(f"batch sizes differ: '{batch[0]}' has {batch[1]} samples, '{k}' has {t.shape[0]}")
+            if t.dtype == torch.bool or t.is_complex():
+                raise InputError(f"'{k}' has dtype {t.dtype}; use a float tensor (or integers for {var.domain})")
+            if var.domain.kind == "categorical":
+                if t.is_floating_point():
+                    if not torch.all(t == t.round()):
+                        raise InputError(f"'{k}' is categorical {var.domain}: its values must be integers")
+                if t.numel() and (t.min() < 0 or t.max() >= (var.domain.k or 0)):
+                    raise InputError(f"'{k}' is categorical {var.domain}: values must be in 0..{var.domain.k - 1}")
+                t = t.long()
+            else:
+                t = t.to(torch.get_default_dtype()) if not t.is_floating_point() else t
+                if not torch.isfinite(t).all():
+                    raise InputError(f"'{k}' contains NaN or infinite values")
+                if var.domain.kind == "spins" and not torch.all((t == 1) | (t == -1)):
+                    raise InputError(f"'{k}' is {var.domain}: its values must be -1 or 1")
+                if var.domain.kind == "bits" and not torch.all((t == 0) | (t == 1)):
+                    raise InputError(f"'{k}' is {var.domain}: its values must be 0 or 1")
+            out[k] = t.to(device)
+        return out
+
+    def evaluate(self, values: dict[str, torch.Tensor]) -> Energies:
+        """The fast path: no checks. Computes every variable and every weighted energy term."""
+        vals = dict(values)
+        terms: dict[str, torch.Tensor] = {}
+        total: torch.Tensor | None = None
+        fns, ets, weights = self.fns, self.energy_terms, self.weights
+        for kind, key, args, out in self._plan:
+            if kind == "apply":
+                vals[out] = fns[key](*[vals[a] for a in args])
+            else:
+                e = ets[key](*[vals[a] for a in args])
+                w = weights[out]
+                if w != 1.0:
+                    e = e * w
+                terms[out] = e
+                total = e if total is None else total + e
+        if total is None:
+            batch = next(iter(values.values())).shape[0] if values else 1
+            total = torch.zeros(batch, device=self._device())
+        return Energies(total, terms, vals)
+
+    def partial(self, values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Every variable computable from the given ones (e.g. an encoder's proposal)."""
+        vals = dict(values)
+        for kind, key, args, out in self._plan:
+            if kind == "apply" and all(a in vals for a in args):
+                vals[out] = self.fns[key](*[vals[a] for a in args])
+        return vals
+
+    def energy(self, **values: Any) -> Energies:
+        """E(x, y, z) per sample and per term, every declared variable given (003 eq. 1)."""
+        return self.evaluate(self.check_inputs(values))
+
+    def forward(self, **values: Any) -> torch.Tensor:
+        return self.energy(**values).total
+
+    def set_weight(self, term: str, weight: float) -> None:
+        """Change an energy term's weight without recompiling (the configurator, 003 sec. 3.2)."""
+        if term not in self.weights:
+            close = difflib.get_close_matches(term, list(self.weights), n=1)
+            raise InputError(f"no energy term '{term}'" + (f"; did you mean '{close[0]}'?" if close else ""))
+        if not math.isfinite(weight):
+            raise InputError(f"the weight of '{term}' must be finite, got {weight}")
+        self.weights[term] = float(weight)
+
+    # ------------------------------------------------------------ inference (see inference/)
+    def free_energy(self, **given: Any) -> Any:
+        """F of the given variables with every other declared variable eliminated by its method."""
+        from .inference import free_energy
+        return free_energy(self, given)
+
+    def infer(self, targets: list[str] | str, **given: Any) -> Any:
+        """argmin over `targets` of F(given, targets); latents not given are eliminated as declared."""
+        from .inference import infer
+        return infer(self, [targets] if isinstance(targets, str) else list(targets), given)
+
+    def sample(self, var: str, n_steps: int | None = None, **given: Any) -> torch.Tensor:
+        """Samples of `var` from the Gibbs distribution exp(-beta E) given the other variables."""
+        from .inference import sample
+        return sample(self, var, given, n_steps)
+
+
+def compile(graph: Graph) -> CompiledModel:  # noqa: A001 - the public name mirrors torch.compile
+    """A torch.nn.Module for the graph (one parameter set per fn)."""
+    return CompiledModel(graph)
