@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from .build import Builder
+from .catalogue import register
+from .checkpoint import load as load_checkpoint
+from .checkpoint import save
+from .compile import CompiledModel, InputError, compile
 from .diagnostics import Diagnostic, EbmError
 from .frontend import load, loads
 from .graph import Graph
@@ -14,4 +18,5 @@ def dumps(graph: Graph) -> str:
     return dumps_file(graph.program)
 
 
-__all__ = ["Builder", "Diagnostic", "EbmError", "Graph", "dumps", "load", "loads"]
+__all__ = ["Builder", "CompiledModel", "Diagnostic", "EbmError", "Graph", "InputError", "compile", "dumps", "load",
+           "load_checkpoint", "loads", "register", "save"]

@@ -192,10 +192,11 @@ class CompiledModel(nn.Module):
         from .inference import free_energy
         return free_energy(self, given)
 
-    def infer(self, targets: list[str] | str, **given: Any) -> Any:
-        """argmin over `targets` of F(given, targets); latents not given are eliminated as declared."""
+    def infer(self, targets: list[str] | str, init: dict[str, Any] | None = None, **given: Any) -> Any:
+        """argmin over `targets` of F(given, targets); latents not given are eliminated as declared.
+        `init` starts chosen continuous unknowns from given values."""
         from .inference import infer
-        return infer(self, [targets] if isinstance(targets, str) else list(targets), given)
+        return infer(self, [targets] if isinstance(targets, str) else list(targets), given, init)
 
     def sample(self, var: str, n_steps: int | None = None, **given: Any) -> torch.Tensor:
         """Samples of `var` from the Gibbs distribution exp(-beta E) given the other variables."""

@@ -96,3 +96,57 @@ def fmt_shape(shape: Shape) -> str:
 
 from . import energies as _energies  # noqa: E402,F401
 from . import functions as _functions  # noqa: E402,F401
+
+
+def register(name: str, factory: Callable[..., Any], *, energy: bool = False, arity: int | None = 1,
+             shape: Callable[..., Shape] | None = None, doc: str = "", options: tuple[str, ...] = (),
+             replace: bool = False) -> FunctionSpec | EnergySpec:
+    """Register a torch module (or a plain callable) under NAME for use in `.ebm` files.
+
+    `factory(*args, **options)` builds the module from the numbers written in the `.ebm`
+    declaration (`fn f = NAME(8, 16)`). Without `shape`, the output shape is found by running the
+    module once on zeros. An energy must return one value per sample, shape (batch,).
+    """
+    import inspect
+
+    import torch
+
+    if not options:  # the factory's keyword parameters are the options a .ebm file may set
+        try:
+            options = tuple(p.name for p in inspect.signature(factory).parameters.values()
+                            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+        except (TypeError, ValueError):
+            options = ()
+
+    def build(cfg: Config, shapes: list[Shape]) -> Any:
+        made = factory(*cfg.args, **cfg.options)
+        if isinstance(made, torch.nn.Module):
+            return made
+        from .functions import Lambda
+        return Lambda(made, name)
+
+    def probe(shapes: list[Shape], cfg: Config) -> Any:
+        try:
+            module = build(cfg, shapes)
+            with torch.no_grad():
+                out = module(*[torch.zeros(2, *s) for s in shapes])
+        except Exception as exc:  # the user's module refused these inputs: report it at the call
+            raise ShapeError(f"{name} failed on inputs of shapes "
+                             f"{', '.join(fmt_shape(s) for s in shapes)}: {exc}") from None
+        return tuple(out.shape[1:])
+
+    def fn_shape(shapes: list[Shape], cfg: Config) -> Shape:
+        return shape(shapes, cfg) if shape is not None else probe(shapes, cfg)
+
+    def energy_shape(shapes: list[Shape], cfg: Config) -> None:
+        if shape is not None:
+            shape(shapes, cfg)
+            return
+        if probe(shapes, cfg) != ():
+            raise ShapeError(f"energy {name} must return one value per sample, shape (batch,)")
+
+    if energy:
+        return register_energy(EnergySpec(name, doc or f"user energy {name}", arity, energy_shape, build,
+                                          trainable=True, options=options, max_args=None), replace=replace)
+    return register_function(FunctionSpec(name, doc or f"user function {name}", arity, fn_shape, build,
+                                          trainable=True, options=options, max_args=None), replace=replace)

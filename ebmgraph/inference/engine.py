@@ -80,7 +80,8 @@ def method_of(v: Variable, targets: set[str]) -> Infer:
 
 # ------------------------------------------------------------------ the engine
 class _Problem:
-    def __init__(self, model: CompiledModel, given: dict[str, Any], targets: list[str]):
+    def __init__(self, model: CompiledModel, given: dict[str, Any], targets: list[str],
+                 init: dict[str, Any] | None = None):
         self.model = model
         allowed = set(model.inputs)
         for t in targets:
@@ -109,6 +110,13 @@ class _Problem:
                    and self.methods[v.name].method == "marginal"]
         self.minimized = [v for v in unknown if not v.domain.discrete and v.name not in samp
                           and v.name not in {m.name for m in self.mc}]
+        self.init: dict[str, torch.Tensor] = {}
+        for k, t in (init or {}).items():
+            if k not in {v.name for v in self.minimized}:
+                from ..compile import InputError
+                raise InputError(f"init is for variables found by minimization; '{k}' is not one of "
+                                 f"{', '.join(v.name for v in self.minimized) or 'them (there are none)'}")
+            self.init[k] = model.check_inputs({k: t}, required=set(), allowed={k})[k]
 
     # rows: batch x enumeration x Monte Carlo draws
     def expand(self) -> tuple[dict[str, torch.Tensor], int, int, torch.Tensor | None]:
@@ -189,7 +197,13 @@ class _Problem:
             vals[v.name] = _sample_var(self.model, v, self.methods[v.name], vals, energy, rows, self.device)
         unroll = any(bool(self.methods[v.name].get("unroll", False)) for v in self.minimized)
         if self.minimized:
-            vals = _minimize(self.model, self.minimized, self.methods, vals, energy, rows, self.device, unroll)
+            for k, t in self.init.items():
+                if t.shape[0] != self.batch:
+                    from ..compile import InputError
+                    raise InputError(f"init for '{k}' has {t.shape[0]} samples; the batch has {self.batch}")
+                vals[k] = t.repeat_interleave(K * S, dim=0)
+            vals = _minimize(self.model, self.minimized, self.methods, vals, energy, rows, self.device, unroll,
+                             set(self.init))
         ev = None if self.factorized else self.model.evaluate(vals)
         E = ev.total if ev is not None else energy(vals)
         # reduce Monte Carlo draws: F = -1/beta log mean_s exp(-beta E_s) / q(z_s)
@@ -230,7 +244,8 @@ def _optimizer(name: str, params: list[torch.Tensor], lr: float) -> torch.optim.
 
 def _minimize(model: CompiledModel, unknowns: list[Variable], methods: dict[str, Infer],
               vals: dict[str, torch.Tensor], energy: Callable[[dict[str, torch.Tensor]], torch.Tensor],
-              rows: int, device: torch.device, unroll: bool) -> dict[str, torch.Tensor]:
+              rows: int, device: torch.device, unroll: bool, start: set[str] | None = None
+              ) -> dict[str, torch.Tensor]:
     """Batched per-sample minimization of E over the continuous unknowns (one optimizer, summed E)."""
     first = methods[unknowns[0].name]
     steps = int(first.get("steps", 100))
@@ -250,6 +265,8 @@ def _minimize(model: CompiledModel, unknowns: list[Variable], methods: dict[str,
             z[v.name] = proposal.detach().clone()
             steps = refine
             lr = float(m.get("lr", lr))
+        elif start and v.name in start:
+            z[v.name] = vals[v.name].detach().clone()
         elif bool(m.get("warm_start", False)) and warm is not None and warm.shape[0] == rows:
             z[v.name] = warm.clone()
         else:
@@ -370,12 +387,14 @@ def free_energy(model: CompiledModel, given: dict[str, Any]) -> Inference:
     return _Problem(model, given, []).run()
 
 
-def infer(model: CompiledModel, targets: list[str], given: dict[str, Any]) -> Inference:
-    """argmin over `targets` of F(given, targets) (e.g. y = argmin_y F(x, y))."""
+def infer(model: CompiledModel, targets: list[str], given: dict[str, Any],
+          init: dict[str, Any] | None = None) -> Inference:
+    """argmin over `targets` of F(given, targets) (e.g. y = argmin_y F(x, y)); `init` starts the
+    minimization of chosen variables from given values (to find a particular minimum)."""
     if not targets:
         from ..compile import InputError
         raise InputError("say which variables to infer: targets=['y']")
-    return _Problem(model, given, targets).run()
+    return _Problem(model, given, targets, init).run()
 
 
 def sample(model: CompiledModel, var: str, given: dict[str, Any], n_steps: int | None = None) -> torch.Tensor:
