@@ -127,8 +127,9 @@ class CompiledModel(nn.Module):
                 if t.is_floating_point():
                     if not torch.all(t == t.round()):
                         raise InputError(f"'{k}' is categorical {var.domain}: its values must be integers")
-                if t.numel() and (t.min() < 0 or t.max() >= (var.domain.k or 0)):
-                    raise InputError(f"'{k}' is categorical {var.domain}: values must be in 0..{var.domain.k - 1}")
+                k_values = var.domain.k or 0
+                if t.numel() and (t.min() < 0 or t.max() >= k_values):
+                    raise InputError(f"'{k}' is categorical {var.domain}: values must be in 0..{k_values - 1}")
                 t = t.long()
             else:
                 t = t.to(torch.get_default_dtype()) if not t.is_floating_point() else t

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from ..compile import CompiledModel
 
 MAX_ROWS = 1 << 24
-DEFAULT_MINIMIZE = Infer("minimize", (("optimizer", "adam"), ("steps", 100), ("lr", 0.05)))
+DEFAULT_MINIMIZE = Infer("minimize", (("optimizer", "lbfgs"), ("steps", 30), ("lr", 1.0)))
 
 
 @dataclass
@@ -123,9 +123,9 @@ class _Problem:
         K = 1
         configs: list[torch.Tensor] = []
         for v in self.enumerated:
-            vals = domain_values(v.domain, self.device)
-            configs.append(vals)
-            K *= vals.shape[0]
+            every = domain_values(v.domain, self.device)
+            configs.append(every)
+            K *= every.shape[0]
         S = max((int(self.methods[v.name].get("samples", 64)) for v in self.mc), default=1)
         rows = self.batch * K * S
         if rows > MAX_ROWS:
@@ -249,8 +249,8 @@ def _minimize(model: CompiledModel, unknowns: list[Variable], methods: dict[str,
     """Batched per-sample minimization of E over the continuous unknowns (one optimizer, summed E)."""
     first = methods[unknowns[0].name]
     steps = int(first.get("steps", 100))
-    lr = float(first.get("lr", 0.05))
     opt_name = str(first.get("optimizer", "adam"))
+    lr = float(first.get("lr", 1.0 if opt_name == "lbfgs" else 0.05))
     tol = first.get("tol")
     z: dict[str, torch.Tensor] = {}
     for v in unknowns:
@@ -297,7 +297,7 @@ def _minimize(model: CompiledModel, unknowns: list[Variable], methods: dict[str,
 
     prev = [p.detach().clone() for p in params] if tol is not None else None
     for step in range(steps):
-        opt.step(closure)
+        opt.step(closure)  # type: ignore[arg-type]
         with torch.no_grad():
             for n, p in zip(names, params, strict=True):
                 p.copy_(project(p, doms[n]))

@@ -1,0 +1,199 @@
+"""Inference finds known minima; enumeration, soft-min, marginals and samplers match references."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import ebmgraph
+
+from .conftest import LIBRARY
+
+
+def _model(name: str) -> ebmgraph.CompiledModel:
+    return ebmgraph.compile(ebmgraph.load(LIBRARY / f"{name}.ebm"))
+
+
+def _grid_distance(y: torch.Tensor, r1: float, r2: float) -> tuple[torch.Tensor, torch.Tensor]:
+    z = torch.linspace(-math.pi, math.pi, 200001)
+    e = (y[:, :1] - r1 * torch.sin(z)) ** 2 + (y[:, 1:] - r2 * torch.cos(z)) ** 2
+    return e.min(1).values, e
+
+
+def test_ellipse_distance_against_dense_grid() -> None:
+    torch.manual_seed(1)
+    m = _model("ellipse")
+    y = torch.randn(64, 2) * 1.5
+    r = m.free_energy(y=y)
+    best, _ = _grid_distance(y, 1.0, 2.0)
+    # gradient descent from z = 0 can stop in the other local minimum: compare with a restart at pi
+    r2 = m.infer(["z"], y=y, init={"z": torch.full((64, 1), math.pi)})
+    found = torch.minimum(r.free_energy, r2.free_energy).detach()
+    torch.testing.assert_close(found, best, atol=1e-3, rtol=1e-3)
+
+
+def test_ellipse_min_versus_marginal_free_energy() -> None:
+    torch.manual_seed(2)
+    g = ebmgraph.loads((LIBRARY / "ellipse.ebm").read_text().replace(
+        "infer minimize(optimizer = adam, steps = 100, lr = 0.1)",
+        "in box(-3.14159265, 3.14159265) infer marginal(beta = 2.0, samples = 20000)"))
+    m = ebmgraph.compile(g)
+    y = torch.tensor([[0.5, 1.0], [1.5, -0.5]])
+    f = m.free_energy(y=y).free_energy
+    _, e = _grid_distance(y, 1.0, 2.0)
+    dz = 2 * math.pi / (e.shape[1] - 1)
+    exact = -torch.logsumexp(-2.0 * e, dim=1).sub(math.log(1 / dz)) / 2.0
+    torch.testing.assert_close(f, exact, atol=0.03, rtol=0)
+    assert torch.all((f - _grid_distance(y, 1.0, 2.0)[0]).abs() > 0.05)  # marginal and minimum differ
+
+
+def test_parabola_has_two_minima() -> None:
+    m = _model("parabola")
+    x = torch.tensor([[4.0], [9.0]])
+    up = m.infer(["y"], x=x, init={"y": torch.ones(2, 1)})
+    down = m.infer(["y"], x=x, init={"y": -torch.ones(2, 1)})
+    torch.testing.assert_close(up.values["y"], torch.tensor([[2.0], [3.0]]), atol=1e-2, rtol=0)
+    torch.testing.assert_close(down.values["y"], torch.tensor([[-2.0], [-3.0]]), atol=1e-2, rtol=0)
+    assert float(up.free_energy.max()) < 1e-3 and float(down.free_energy.max()) < 1e-3
+
+
+def test_parabola_by_enumeration_over_a_discrete_grid() -> None:
+    g = ebmgraph.loads("model P {\n  observed x : R[1]\n  latent k : {41} infer enumerate\n\n"
+                       "  fn emb = embedding(41, 1)\n\n  energy E = sq_dist(x, square(emb(k)))\n}\n")
+    m = ebmgraph.compile(g)
+    m.fns["emb"].table.weight.data = torch.linspace(-4, 4, 41).unsqueeze(1)
+    r = m.free_energy(x=torch.tensor([[4.0]]))
+    assert float(r.free_energy.detach()) == pytest.approx(0.0, abs=1e-6)
+    assert int(r.values["k"]) in (10, 30)  # y = -2 or y = +2 on the grid
+
+
+def test_discrete_enumeration_equals_brute_force() -> None:
+    torch.manual_seed(3)
+    g = ebmgraph.loads("model D {\n  observed y : R[3]\n  latent k : {5} infer enumerate\n"
+                       "  latent s : spins[2] infer enumerate\n\n  fn emb = embedding(5, 3)\n  fn lin = linear(2, 3)\n\n"
+                       "  energy E = sq_dist(y, sum(emb(k), lin(s)))\n}\n")
+    m = ebmgraph.compile(g)
+    y = torch.randn(7, 3)
+    r = m.free_energy(y=y)
+    brute = torch.full((7,), float("inf"))
+    best = {}
+    for k in range(5):
+        for s in ([-1, -1], [-1, 1], [1, -1], [1, 1]):
+            e = m.energy(y=y, k=torch.full((7,), k), s=torch.tensor([s] * 7, dtype=torch.float)).total.detach()
+            better = e < brute
+            brute = torch.where(better, e, brute)
+            for i in torch.nonzero(better).flatten().tolist():
+                best[i] = (k, s)
+    torch.testing.assert_close(r.free_energy.detach(), brute)
+    assert [int(v) for v in r.values["k"]] == [best[i][0] for i in range(7)]
+    assert r.values["s"].tolist() == [[float(v) for v in best[i][1]] for i in range(7)]
+
+
+def test_soft_min_tends_to_min_as_beta_grows() -> None:
+    torch.manual_seed(4)
+    base = ("model S {\n  observed y : R[2]\n  latent k : {6} infer enumerate(soft = true, beta = BETA)\n\n"
+            "  fn emb = embedding(6, 2)\n\n  energy E = sq_dist(y, emb(k))\n}\n")
+    y = torch.randn(5, 2)
+    gaps = []
+    for beta in (0.5, 5.0, 50.0, 500.0):
+        m = ebmgraph.compile(ebmgraph.loads(base.replace("BETA", str(beta))))
+        torch.manual_seed(0)
+        m.fns["emb"].table.weight.data.normal_()
+        soft = m.free_energy(y=y).free_energy
+        hard = torch.stack([m.energy(y=y, k=torch.full((5,), k)).total for k in range(6)], 1).min(1).values
+        assert torch.all(soft <= hard + 1e-6)
+        gaps.append(float((hard - soft).max()))
+    assert gaps == sorted(gaps, reverse=True) and gaps[-1] < math.log(6) / 500 + 1e-6
+
+
+def test_langevin_samples_match_a_gaussian() -> None:
+    torch.manual_seed(5)
+    # E(x) = 1/2 (x - mu)^T A (x - mu): exp(-E) is N(mu, A^-1)
+    g = ebmgraph.loads("model G {\n  observed mu : R[2]\n  latent x : R[2] infer sample(sampler = langevin, "
+                       "steps = 3000, step_size = 0.05)\n\n  fn scale = linear(2, 2, bias = false)\n\n"
+                       "  energy E = 0.5 * l2(scale(sub(x, mu)))\n}\n")
+    m = ebmgraph.compile(g)
+    L = torch.tensor([[1.5, 0.0], [0.8, 0.7]])  # A = L^T L
+    m.fns["scale"].weight.data = L
+    n = 8000
+    mu = torch.tensor([1.0, -2.0])
+    xs = m.sample("x", mu=mu.expand(n, 2))
+    cov = torch.linalg.inv(L.T @ L)
+    mean_err = (xs.mean(0) - mu).abs()
+    assert torch.all(mean_err < 4 * torch.sqrt(torch.diag(cov) / n) + 0.02)
+    emp = torch.cov(xs.T)
+    torch.testing.assert_close(emp, cov, atol=0.06, rtol=0.08)
+
+
+def test_gibbs_sampling_of_spins_matches_exact_marginals() -> None:
+    torch.manual_seed(6)
+    g = ebmgraph.loads("model H {\n  observed y : spins[3] infer sample(sampler = gibbs, steps = 30)\n\n"
+                       "  energy H = hopfield(y)\n  energy B = bias(y)\n}\n")
+    m = ebmgraph.compile(g)
+    m.energy_terms["H"].weight.data = torch.tensor([[0, 0.8, -0.3], [0.8, 0, 0.2], [-0.3, 0.2, 0]])
+    m.energy_terms["B"].bias.data = torch.tensor([0.3, -0.2, 0.1])
+    from ebmgraph.inference.engine import domain_values, gibbs
+    allv = domain_values(m.inputs["y"].domain, torch.device("cpu"))
+    p = torch.softmax(-m.energy(y=allv).total.detach(), 0)
+    exact_mean = (p[:, None] * allv).sum(0)
+    xs = gibbs(lambda vs: m.evaluate(vs).total, {}, m.inputs["y"], 6000, 30, 1.0, torch.device("cpu"))
+    torch.testing.assert_close(xs.mean(0), exact_mean, atol=0.05, rtol=0)
+
+
+def test_gradients_reach_parameters_through_free_energy() -> None:
+    m = _model("ellipse")
+    y = torch.tensor([[0.0, 3.0], [1.5, 0.0]])
+    r = m.free_energy(y=y)
+    r.free_energy.sum().backward()
+    grads = {n: p.grad for n, p in m.named_parameters()}
+    # at the minimizer z*, dF/dr2 = -2 (y2 - r2 cos z*) cos z* (the minimizer held constant)
+    z = r.values["z"][:, 0]
+    expected_r2 = (-2 * (y[:, 1] - 2.0 * torch.cos(z)) * torch.cos(z)).sum()
+    torch.testing.assert_close(grads["fns.dec.r2"], expected_r2, atol=1e-4, rtol=1e-4)
+
+
+def test_unrolled_minimization_differentiates_through_the_steps() -> None:
+    g = ebmgraph.loads("model U {\n  observed y : R[1]\n  latent z : R[1] infer minimize(optimizer = sgd, "
+                       "steps = 3, lr = 0.1, unroll = true)\n\n  fn a = linear(1, 1, bias = false)\n\n"
+                       "  energy E = sq_dist(y, a(z))\n}\n")
+    m = ebmgraph.compile(g)
+    m.fns["a"].weight.data.fill_(2.0)
+    y = torch.tensor([[1.0]])
+    m.free_energy(y=y).free_energy.sum().backward()
+    w = torch.tensor(2.0, requires_grad=True)
+    z = torch.zeros(())
+    for _ in range(3):
+        z = z - 0.1 * (-2 * (1 - w * z) * w)
+    ((1 - w * z) ** 2).backward()
+    torch.testing.assert_close(m.fns["a"].weight.grad[0, 0], w.grad)
+
+
+def test_amortized_inference_uses_the_encoder_proposal() -> None:
+    src = ("model A {\n  observed y : R[2]\n  latent z : R[2] infer amortized(proposal = zhat{R})\n\n"
+           "  fn enc = linear(2, 2)\n  fn dec = linear(2, 2)\n\n  zhat = enc(y)\n\n  energy E = sq_dist(y, dec(z))\n"
+           "  energy P = 0.1 * sq_dist(z, zhat)\n}\n")
+    direct = ebmgraph.compile(ebmgraph.loads(src.replace("{R}", "")))
+    y = torch.randn(4, 2)
+    r = direct.free_energy(y=y)
+    torch.testing.assert_close(r.values["z"], direct.fns["enc"](y))
+    r.free_energy.sum().backward()
+    assert direct.fns["enc"].weight.grad is not None  # the encoder is trained through F (003 Fig. 19)
+    refined = ebmgraph.compile(ebmgraph.loads(src.replace("{R}", ", refine = 200, lr = 0.05")))
+    refined.load_state_dict(direct.state_dict())
+    r2 = refined.free_energy(y=y)
+    assert torch.all(r2.free_energy <= r.free_energy.detach() + 1e-6)
+
+
+def test_infer_y_given_x_and_x_given_y() -> None:
+    torch.manual_seed(7)
+    m = _model("regression")
+    x = torch.randn(3, 8)
+    r = m.infer(["y"], x=x)
+    torch.testing.assert_close(r.values["y"], m.fns["pred"](x).detach(), atol=1e-3, rtol=0)
+    assert float(r.free_energy.max()) < 1e-5
+    with pytest.raises(ebmgraph.InputError, match="'y' is both given and a target"):
+        m.infer(["y"], x=x, y=torch.zeros(3, 2))
+    with pytest.raises(ebmgraph.InputError, match="computed by a function"):
+        m.infer(["y_hat"], x=x)
