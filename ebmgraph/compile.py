@@ -73,6 +73,7 @@ class CompiledModel(nn.Module):
         self.inputs: dict[str, Variable] = {v.name: v for v in graph.variables if not v.computed}
         self.latent_names = [v.name for v in graph.latents()]
         self._warm: dict[str, torch.Tensor] = {}
+        self._splits: dict[Any, Any] = {}  # inference plans per (given, targets), see inference/engine.py
 
     # ------------------------------------------------------------ evaluation
     def extra_repr(self) -> str:
@@ -162,6 +163,22 @@ class CompiledModel(nn.Module):
             batch = next(iter(values.values())).shape[0] if values else 1
             total = torch.zeros(batch, device=self._device())
         return Energies(total, terms, vals)
+
+    def total_energy(self, values: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The hot path of inference loops: the total energy only, nothing kept but what it needs."""
+        vals = dict(values)
+        total: torch.Tensor | None = None
+        fns, ets, weights = self.fns, self.energy_terms, self.weights
+        for kind, key, args, out in self._plan:
+            if kind == "apply":
+                vals[out] = fns[key](*[vals[a] for a in args])
+            else:
+                e = ets[key](*[vals[a] for a in args])
+                w = weights[out]
+                total = (e if w == 1.0 else e * w) if total is None else (total + e if w == 1.0 else total + e * w)
+        if total is None:
+            return self.evaluate(values).total
+        return total
 
     def partial(self, values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Every variable computable from the given ones (e.g. an encoder's proposal)."""

@@ -79,6 +79,23 @@ def method_of(v: Variable, targets: set[str]) -> Infer:
 
 
 # ------------------------------------------------------------------ the engine
+def _split(model: CompiledModel, unknown_names: set[str], targets: set[str]) -> tuple[Any, ...]:
+    """How each unknown is eliminated; computed once per (given, targets) and cached on the model."""
+    unknown = [model.inputs[n] for n in sorted(unknown_names)]
+    methods = {v.name: method_of(v, targets) for v in unknown}
+    factorized = [v for v in unknown if v.name not in targets and methods[v.name].method == "marginal"
+                  and factorizes(model.graph, v)]
+    fact = {v.name for v in factorized}
+    sampled = [v for v in unknown if v.name not in fact and v.name not in targets
+               and methods[v.name].method == "sample"]
+    samp = {v.name for v in sampled}
+    enumerated = [v for v in unknown if v.domain.discrete and v.name not in fact | samp]
+    mc = [v for v in unknown if not v.domain.discrete and v.name not in targets and methods[v.name].method == "marginal"]
+    mc_names = {v.name for v in mc}
+    minimized = [v for v in unknown if not v.domain.discrete and v.name not in samp and v.name not in mc_names]
+    return methods, factorized, sampled, enumerated, mc, minimized
+
+
 class _Problem:
     def __init__(self, model: CompiledModel, given: dict[str, Any], targets: list[str],
                  init: dict[str, Any] | None = None):
@@ -97,19 +114,11 @@ class _Problem:
         self.device = model._device()
         self.batch = next(iter(self.vals.values())).shape[0] if self.vals else 1
         self.targets = set(targets)
-        unknown = [model.inputs[n] for n in sorted(allowed - set(self.vals))]
-        self.methods = {v.name: method_of(v, self.targets) for v in unknown}
-        self.factorized = [v for v in unknown if v.name not in self.targets and self.methods[v.name].method == "marginal"
-                           and factorizes(model.graph, v)]
-        fact = {v.name for v in self.factorized}
-        self.sampled = [v for v in unknown if v.name not in fact and v.name not in self.targets
-                        and self.methods[v.name].method == "sample"]
-        samp = {v.name for v in self.sampled}
-        self.enumerated = [v for v in unknown if v.domain.discrete and v.name not in fact | samp]
-        self.mc = [v for v in unknown if not v.domain.discrete and v.name not in self.targets
-                   and self.methods[v.name].method == "marginal"]
-        self.minimized = [v for v in unknown if not v.domain.discrete and v.name not in samp
-                          and v.name not in {m.name for m in self.mc}]
+        key = (frozenset(self.vals), frozenset(self.targets))
+        split = model._splits.get(key)
+        if split is None:
+            split = model._splits[key] = _split(model, allowed - set(self.vals), self.targets)
+        self.methods, self.factorized, self.sampled, self.enumerated, self.mc, self.minimized = split
         self.init: dict[str, torch.Tensor] = {}
         for k, t in (init or {}).items():
             if k not in {v.name for v in self.minimized}:
@@ -132,14 +141,16 @@ class _Problem:
             from ..compile import InputError
             raise InputError(f"inference would evaluate {rows} rows (batch {self.batch} x {K} values x {S} draws); "
                              f"the limit is {MAX_ROWS}: use a smaller batch, fewer samples or a sampler")
-        vals = {k: v.repeat_interleave(K * S, dim=0) for k, v in self.vals.items()}
+        vals = {k: (v.repeat_interleave(K * S, dim=0) if K * S > 1 else v) for k, v in self.vals.items()}
         # enumerated configurations: every combination, the last variable varying fastest
         idx = torch.arange(K, device=self.device)
         stride = K
         for v, c in zip(self.enumerated, configs, strict=True):
             stride //= c.shape[0]
             pick = (idx // stride) % c.shape[0]
-            per_row = c[pick].repeat_interleave(S, dim=0)
+            per_row = c[pick] if len(configs) > 1 else c
+            if S > 1:
+                per_row = per_row.repeat_interleave(S, dim=0)
             vals[v.name] = per_row.repeat(self.batch, *([1] * (per_row.dim() - 1)))
         log_q = None
         if self.mc:
@@ -162,7 +173,7 @@ class _Problem:
         """E of a full assignment; factorized latents summed out in closed form (002 eq. 9)."""
         model = self.model
         if not self.factorized:
-            return lambda vals: model.evaluate(vals).total
+            return model.total_energy
 
         def with_factorized(vals: dict[str, torch.Tensor]) -> torch.Tensor:
             vals = dict(vals)
@@ -220,9 +231,9 @@ class _Problem:
         if K > 1 and soft:
             beta = min(float(self.methods[v.name].get("beta", 1.0)) for v in soft)
             F = -torch.logsumexp(-beta * per_k, dim=1) / beta
+            best = per_k.argmin(dim=1)  # the best enumerated configuration per sample
         else:
-            F = per_k.min(dim=1).values
-        best = per_k.argmin(dim=1)  # the best enumerated configuration per sample
+            F, best = per_k.min(dim=1)
         rows_best = (torch.arange(self.batch, device=self.device) * K + best) * S
         out = {}
         for v in self.enumerated + self.minimized + self.sampled:
@@ -231,6 +242,8 @@ class _Problem:
             return Inference(F, out, E[rows_best], {})
         if K * S == 1:
             return Inference(F, out, ev.total, ev.terms)
+        if not soft and S == 1:  # the min is the energy at the best configuration
+            return Inference(F, out, F, {k: t[rows_best] for k, t in ev.terms.items()})
         return Inference(F, out, ev.total[rows_best], {k: t[rows_best] for k, t in ev.terms.items()})
 
 
@@ -296,11 +309,22 @@ def _minimize(model: CompiledModel, unknowns: list[Variable], methods: dict[str,
         return e
 
     prev = [p.detach().clone() for p in params] if tol is not None else None
+    constrained = [(n, p) for n, p in zip(names, params, strict=True)
+                   if doms[n].box is not None or doms[n].sphere is not None]
+    full = {**frozen, **z}  # the unknowns are updated in place, so one dict serves every step
     for step in range(steps):
-        opt.step(closure)  # type: ignore[arg-type]
-        with torch.no_grad():
-            for n, p in zip(names, params, strict=True):
-                p.copy_(project(p, doms[n]))
+        if opt_name == "lbfgs":
+            opt.step(closure)  # type: ignore[arg-type]
+        else:
+            with torch.enable_grad():
+                grads = torch.autograd.grad(energy(full).sum(), params)
+            for p, g in zip(params, grads, strict=True):
+                p.grad = g
+            opt.step()
+        if constrained:
+            with torch.no_grad():
+                for n, p in constrained:
+                    p.copy_(project(p, doms[n]))
         if prev is not None and (step + 1) % 10 == 0:
             change = max(float((p - q).abs().max()) for p, q in zip(params, prev, strict=True))
             if change < float(tol):
