@@ -11,6 +11,7 @@ from .diagnostics import Diagnostic, EbmError
 from .frontend import load, loads
 from .graph import Graph
 from .printer import dumps_file
+from .training import TrainConfig, train
 
 
 def dumps(graph: Graph) -> str:
@@ -19,4 +20,4 @@ def dumps(graph: Graph) -> str:
 
 
 __all__ = ["Builder", "CompiledModel", "Diagnostic", "EbmError", "Graph", "InputError", "compile", "dumps", "load",
-           "load_checkpoint", "loads", "register", "save"]
+           "load_checkpoint", "loads", "register", "save", "TrainConfig", "train"]

@@ -121,6 +121,43 @@ def show(file: Annotated[Path, typer.Argument(help="the .ebm file")],
     typer.echo(str(graph))
 
 
+@app.command()
+def train(file: Annotated[Path, typer.Argument(help="the .ebm file of the model")],
+          config: Annotated[Path, typer.Option("--config", "-c", help="a TOML training config")],
+          model: Annotated[str | None, typer.Option(help="which model of the file (default: the last)")] = None,
+          resume: Annotated[bool, typer.Option(help="continue the run in the config's out_dir")] = False) -> None:
+    """Train the model of FILE as CONFIG says: progress bar, metrics, plots, checkpoints."""
+    import warnings
+
+    from .compile import compile as compile_graph
+    from .training import CollapseWarning, TrainingStopped, load_config
+    from .training import train as run_training
+    from .training.data import DataError
+    from .training.loop import init_distributed
+
+    try:
+        graph = load(file, model=model)
+        cfg = load_config(config)
+        init_distributed()
+        compiled = compile_graph(graph)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = run_training(compiled, cfg, resume=resume)
+        for w in caught:
+            if issubclass(w.category, CollapseWarning):
+                typer.echo(f"warning: {w.message}", err=True)
+    except EbmError as exc:
+        typer.echo(exc.render(), err=True)
+        raise typer.Exit(1) from None
+    except (DataError, FileExistsError, TrainingStopped, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    last = result.history[-1] if result.history else {}
+    typer.echo(f"trained {graph.name} for {last.get('step', 0)} steps; final loss {last.get('loss', float('nan')):.4g}",
+               err=True)
+    typer.echo(f"checkpoint: {result.checkpoint}\nmetrics: {result.metrics}\nplot: {result.plot}", err=True)
+
+
 def main() -> None:
     try:
         app()

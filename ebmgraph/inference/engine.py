@@ -28,6 +28,7 @@ class Inference:
     values: dict[str, torch.Tensor]  # the inferred variables at the solution
     energy: torch.Tensor  # total E at the solution (batch,)
     terms: dict[str, torch.Tensor] = field(default_factory=dict)  # each weighted term at the solution
+    all_values: dict[str, torch.Tensor] = field(default_factory=dict)  # every variable, computed ones too
 
 
 # ------------------------------------------------------------------ domains
@@ -241,10 +242,11 @@ class _Problem:
         if ev is None:
             return Inference(F, out, E[rows_best], {})
         if K * S == 1:
-            return Inference(F, out, ev.total, ev.terms)
+            return Inference(F, out, ev.total, ev.terms, ev.values)
+        picked = {k: t[rows_best] for k, t in ev.values.items()}
         if not soft and S == 1:  # the min is the energy at the best configuration
-            return Inference(F, out, F, {k: t[rows_best] for k, t in ev.terms.items()})
-        return Inference(F, out, ev.total[rows_best], {k: t[rows_best] for k, t in ev.terms.items()})
+            return Inference(F, out, F, {k: t[rows_best] for k, t in ev.terms.items()}, picked)
+        return Inference(F, out, ev.total[rows_best], {k: t[rows_best] for k, t in ev.terms.items()}, picked)
 
 
 def _optimizer(name: str, params: list[torch.Tensor], lr: float) -> torch.optim.Optimizer:
@@ -403,6 +405,19 @@ def gibbs(energy: Callable[[dict[str, torch.Tensor]], torch.Tensor], vals: dict[
                 flat[:, i] = choices[idx].to(flat.dtype)
                 x = flat.reshape(x.shape)
     return x
+
+
+def block_gibbs(energy: Callable[[dict[str, torch.Tensor]], torch.Tensor], vals: dict[str, torch.Tensor],
+                v: Variable, rows: int, beta: float, device: torch.device) -> torch.Tensor:
+    """Sample every unit of a spins/bits variable at once, exact when the energy is linear in each
+    unit given the rest (the RBM's p(h | v) and p(v | h), 002 sec. 5.2): E = c + sum_i a_i u_i."""
+    with torch.enable_grad():
+        u = torch.zeros(rows, *v.domain.shape, device=device, requires_grad=True)
+        others = {k: t.detach() for k, t in vals.items() if k != v.name}
+        a, = torch.autograd.grad(energy({**others, v.name: u}).sum(), [u])
+    if v.domain.kind == "bits":  # p(u_i = 1) = sigmoid(-beta a_i)
+        return torch.bernoulli(torch.sigmoid(-beta * a))
+    return torch.bernoulli(torch.sigmoid(-2 * beta * a)) * 2 - 1  # spins: p(+1) = sigmoid(-2 beta a_i)
 
 
 # ------------------------------------------------------------------ public entry points

@@ -1,0 +1,249 @@
+"""The training configuration (pydantic), read from TOML, with located errors for typos."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ..diagnostics import Diagnostic, EbmError, did_you_mean
+from .losses import LOSSES
+
+LossKind = Literal["nll_exhaustive", "nll_mc", "contrastive_divergence", "pairwise_hinge", "min_hinge",
+                   "square_square", "square_exp", "logistic", "gan", "infonce", "denoising", "energy"]
+NEEDS_SAMPLER = {"nll_mc", "contrastive_divergence", "pairwise_hinge", "min_hinge", "square_square", "square_exp",
+                 "logistic"}
+assert set(LOSSES) == set(LossKind.__args__)  # type: ignore[attr-defined]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Augment(_Strict):
+    """An augmentation of one variable's values (joint-embedding views)."""
+
+    kind: Literal["noise", "mask", "crop"]
+    std: float = Field(0.1, ge=0)  # noise
+    p: float = Field(0.25, ge=0, le=1)  # mask: fraction of entries set to 0
+    size: int = Field(6, ge=1)  # crop: a random size x size window of a square image, scaled back
+
+
+class DataConfig(_Strict):
+    source: str  # digits | iris | moons | swiss_roll | circles, or a .npy / .npz / .csv path
+    map: dict[str, str]  # variable -> array ("data", "target", "data[:, 0:2]", an npz key, a csv column range)
+    n_samples: int = Field(1000, ge=1)  # for generated sets (moons, swiss_roll, circles)
+    noise: float = Field(0.05, ge=0)
+    standardize: bool = False
+    augment: dict[str, list[Augment]] = {}
+
+
+class LossConfig(_Strict):
+    kind: LossKind = "energy"
+    target: str | None = None  # the variable whose contrastive samples are made (y)
+    margin: float = 1.0
+    margin_scale: float = Field(0.0, ge=0)  # m(y, y^) = margin + margin_scale * |y - y^|
+    beta: float = Field(1.0, gt=0)
+    temperature: float = Field(1.0, gt=0)
+    pair: list[str] | None = None  # infonce: the two variables whose batch elements are paired
+    corrupt: str | None = None  # denoising: the variable given a corrupted copy of the data
+    generator_noise: int = Field(8, ge=1)  # gan: noise dimension of the generator
+    generator_hidden: int = Field(64, ge=1)
+
+
+class SamplerConfig(_Strict):
+    kind: Literal["exhaustive", "langevin", "cd", "most_offending", "corruption", "batch"]
+    n: int = Field(1, ge=1)  # contrastive samples per training sample
+    steps: int = Field(20, ge=0)
+    step_size: float = Field(0.01, gt=0)
+    noise: float = Field(0.1, ge=0)
+    mask: float = Field(0.0, ge=0, le=1)
+    lr: float = Field(0.1, gt=0)  # most_offending: gradient step on y
+    buffer_size: int = Field(1000, ge=1)  # langevin: replay buffer of persistent chains
+    reinit: float = Field(0.05, ge=0, le=1)  # langevin: fraction of chains restarted from noise
+
+
+class RegularizerConfig(_Strict):
+    kind: Literal["vicreg", "barlow_twins", "sparse", "kl", "score_matching", "variance", "covariance"]
+    on: list[str]
+    weight: float = Field(1.0, ge=0)
+    sim_coeff: float = 25.0
+    std_coeff: float = 25.0
+    cov_coeff: float = 1.0
+    gamma: float = 1.0
+    eps: float = 1e-4
+    lambd: float = 5e-3
+    sigma: float = Field(0.1, gt=0)
+    expander: list[int] | None = None  # vicreg: an MLP applied to both embeddings first
+
+    @model_validator(mode="after")
+    def _arity(self) -> RegularizerConfig:
+        want = {"vicreg": 2, "barlow_twins": 2, "kl": 2, "sparse": 1, "score_matching": 1, "variance": 1,
+                "covariance": 1}[self.kind]
+        if len(self.on) != want:
+            raise ValueError(f"{self.kind} takes {want} variable(s) in 'on', got {len(self.on)}")
+        return self
+
+
+class OptimizerConfig(_Strict):
+    kind: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    momentum: float = Field(0.9, ge=0)
+
+
+class ScheduleConfig(_Strict):
+    kind: Literal["constant", "cosine", "step"] = "constant"
+    warmup_steps: int = Field(0, ge=0)
+    step_every: int = Field(1000, ge=1)
+    gamma: float = Field(0.5, gt=0)
+
+
+class TrainConfig(_Strict):
+    data: DataConfig | None = None
+    loss: LossConfig = LossConfig()
+    sampler: SamplerConfig | None = None
+    regularizers: list[RegularizerConfig] = []
+    optimizer: OptimizerConfig = OptimizerConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    batch_size: int = Field(128, ge=1)
+    epochs: int = Field(10, ge=1)
+    max_steps: int | None = Field(None, ge=1)
+    seed: int = 0
+    out_dir: str = "runs/run"
+    checkpoint_every: int = Field(100, ge=1)
+    monitor: list[str] = []  # representations watched for collapse (default: the regularizers' variables)
+    divergence: float = Field(1e6, gt=0)  # stop when |loss| exceeds this
+    grad_clip: float | None = Field(None, gt=0)
+    progress: bool = True
+
+    @model_validator(mode="after")
+    def _needs(self) -> TrainConfig:
+        if self.loss.kind in NEEDS_SAMPLER and self.sampler is None:
+            raise ValueError(f"loss '{self.loss.kind}' needs contrastive samples: add a [sampler] section "
+                             "(kind = langevin, cd, most_offending, corruption or batch)")
+        if self.loss.kind == "infonce" and (self.loss.pair is None or len(self.loss.pair) != 2):
+            raise ValueError("loss 'infonce' needs pair = [\"x\", \"y\"], the two variables to pair across the batch")
+        if self.loss.kind == "denoising" and self.loss.corrupt is None:
+            raise ValueError("loss 'denoising' needs corrupt = \"<variable>\", the input given a corrupted copy")
+        return self
+
+
+# ------------------------------------------------------------------ located errors
+def _locate(text: str, loc: tuple[Any, ...]) -> tuple[int, int]:
+    """Line and column of a key path in TOML text (best effort; 1, 1 when not found)."""
+    keys = [k for k in loc if isinstance(k, str)]
+    if not keys:
+        return 1, 1
+    section, index = "", {}  # type: tuple[str, dict[str, int]]
+    candidates: list[tuple[int, int, str]] = []
+    for i, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        head = re.match(r"^\[\[?\s*([A-Za-z0-9_.]+)\s*\]\]?", stripped)
+        if head:
+            section = head.group(1)
+            if stripped.startswith("[["):
+                index[section] = index.get(section, -1) + 1
+            candidates.append((i, line.index("[") + 1, section))
+            continue
+        m = re.match(r"^(\s*)([A-Za-z0-9_\"]+)\s*=", line)
+        if m:
+            candidates.append((i, len(m.group(1)) + 1, f"{section}.{m.group(2).strip(chr(34))}".lstrip(".")))
+    want = ".".join(keys)
+    for i, col, name in candidates:
+        if name == want:
+            return i, col
+    for i, col, name in candidates:  # the key inside a table (e.g. data.map.x written inline)
+        if name.split(".")[-1] == keys[-1] and name.split(".")[0] == keys[0]:
+            return i, col
+    for i, col, name in candidates:
+        if name == keys[0]:
+            return i, col
+    return 1, 1
+
+
+def _fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The valid keys at a location of the config."""
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int) or current is None:
+            continue
+        f = current.model_fields.get(part) if hasattr(current, "model_fields") else None
+        if f is None:
+            return []
+        ann = f.annotation
+        args = getattr(ann, "__args__", ())
+        nxt = next((a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if nxt is None:
+            for a in args:
+                nxt = next((b for b in getattr(a, "__args__", ()) if isinstance(b, type) and issubclass(b, BaseModel)),
+                           None)
+                if nxt:
+                    break
+        current = nxt
+    return list(current.model_fields) if current is not None and hasattr(current, "model_fields") else []
+
+
+def config_error(exc: ValidationError, text: str, file: str) -> EbmError:
+    diags = []
+    lines = text.splitlines()
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        where = ".".join(str(p) for p in loc) or "(top level)"
+        line, col = _locate(text, loc)
+        hint = None
+        if err["type"] == "extra_forbidden":
+            valid = _fields(TrainConfig, loc)
+            msg = f"unknown key '{loc[-1]}' in {'.'.join(str(p) for p in loc[:-1]) or 'the config'}"
+            hint = did_you_mean(str(loc[-1]), valid) or ("valid keys: " + ", ".join(valid) if valid else None)
+            if hint and hint.startswith("did you mean"):
+                hint += " (valid keys: " + ", ".join(valid) + ")"
+        elif err["type"] == "literal_error":
+            expected = err.get("ctx", {}).get("expected", "")
+            got = err.get("input")
+            choices = re.findall(r"'([^']+)'", expected)
+            msg = f"'{where}' cannot be {got!r}; valid choices: {', '.join(choices)}"
+            hint = did_you_mean(str(got), choices)
+        elif err["type"] == "missing":
+            msg = f"missing key '{where}'"
+        else:
+            msg = f"'{where}': {err['msg']}" + (f" (got {err.get('input')!r})" if err["type"] != "value_error" else "")
+            msg = msg.replace("Value error, ", "")
+        src = lines[line - 1] if 0 < line <= len(lines) else None
+        diags.append(Diagnostic("error", "C001", msg, file, line, col, hint=hint, source_line=src))
+    return EbmError(diags)
+
+
+def parse_config(text: str, file: str = "<config>") -> TrainConfig:
+    """A validated TrainConfig from TOML text; EbmError with file:line:col for every mistake."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+), column (\d+)", str(exc))
+        line, col = (int(m.group(1)), int(m.group(2))) if m else (1, 1)
+        lines = text.splitlines()
+        src = lines[line - 1] if 0 < line <= len(lines) else None
+        raise EbmError([Diagnostic("error", "C000", f"not valid TOML: {exc}", file, line, col, source_line=src,
+                                   hint="keys are written key = value; strings need double quotes")]) from None
+    try:
+        return TrainConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise config_error(exc, text, file) from None
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EbmError([Diagnostic("error", "C000", f"cannot read config '{path}': {exc}", str(path))]) from None
+    cfg = parse_config(text, str(path))
+    cfg_file_dir = p.resolve().parent
+    if cfg.data is not None and not Path(cfg.data.source).is_absolute() and "." in Path(cfg.data.source).name:
+        cfg.data.source = str(cfg_file_dir / cfg.data.source)
+    cfg.__dict__["_text"] = text
+    cfg.__dict__["_file"] = str(path)
+    return cfg

@@ -1,0 +1,154 @@
+"""Data for training: arrays from .npy / .npz / .csv files or scikit-learn's bundled sets, mapped
+onto the graph's observed variables, and augmentations for joint-embedding views."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..compile import CompiledModel
+from .config import Augment, DataConfig
+
+SKLEARN_SETS = ("digits", "iris", "moons", "swiss_roll", "circles", "wine", "breast_cancer")
+
+
+class DataError(ValueError):
+    """Data that cannot be read or does not fit the graph; the message names both shapes."""
+
+
+def load_arrays(cfg: DataConfig, seed: int = 0) -> dict[str, np.ndarray]:
+    """Named arrays of a data source: 'data' and 'target' for scikit-learn sets and .npy/.csv files,
+    the stored names for .npz files."""
+    src = cfg.source
+    if src in SKLEARN_SETS:
+        from sklearn import datasets
+        if src in ("digits", "iris", "wine", "breast_cancer"):
+            ds = getattr(datasets, f"load_{src}")()
+            return {"data": np.asarray(ds.data, dtype=np.float32), "target": np.asarray(ds.target)}
+        if src == "moons":
+            x, t = datasets.make_moons(cfg.n_samples, noise=cfg.noise, random_state=seed)
+        elif src == "circles":
+            x, t = datasets.make_circles(cfg.n_samples, noise=cfg.noise, factor=0.5, random_state=seed)
+        else:
+            x, t = datasets.make_swiss_roll(cfg.n_samples, noise=cfg.noise, random_state=seed)
+        return {"data": x.astype(np.float32), "target": np.asarray(t)}
+    path = Path(src)
+    if not path.exists():
+        raise DataError(f"data source '{src}' is neither a file nor one of {', '.join(SKLEARN_SETS)}")
+    try:
+        if path.suffix == ".npy":
+            return {"data": np.load(path, allow_pickle=False)}
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+        if path.suffix == ".csv":
+            arr = np.loadtxt(path, delimiter=",", dtype=np.float32, ndmin=2, skiprows=_header_rows(path))
+            return {"data": arr}
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read '{src}': {exc}") from None
+    raise DataError(f"'{src}': use a .npy, .npz or .csv file")
+
+
+def _header_rows(path: Path) -> int:
+    with path.open() as fh:
+        first = fh.readline()
+    return 0 if re.fullmatch(r"[\s0-9eE.,+-]*", first) else 1
+
+
+_INDEX = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[\s*:\s*,\s*(\d*)\s*(?::\s*(\d*))?\s*\])?\s*$")
+
+
+def select(expr: str, arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """'data', 'target', 'data[:, 2]' or 'data[:, 0:2]' from the named arrays."""
+    m = _INDEX.match(expr)
+    if not m:
+        raise DataError(f"cannot read the column selection '{expr}'; write 'data', 'data[:, 3]' or 'data[:, 0:2]'")
+    name, a, b = m.group(1), m.group(2), m.group(3)
+    if name not in arrays:
+        raise DataError(f"no array '{name}' in the data; it has {', '.join(sorted(arrays))}")
+    arr = arrays[name]
+    if a is None:
+        return arr
+    if arr.ndim < 2:
+        raise DataError(f"'{expr}': array '{name}' has shape {arr.shape}, it has no columns")
+    if b is None and ":" not in expr.split(",", 1)[1]:
+        return arr[:, int(a)]
+    return arr[:, int(a) if a else None:int(b) if b else None]
+
+
+@dataclass
+class Dataset:
+    """Tensors for the observed variables, one row per sample, plus their augmentations."""
+
+    tensors: dict[str, torch.Tensor]
+    augment: dict[str, list[Augment]]
+
+    def __len__(self) -> int:
+        return next(iter(self.tensors.values())).shape[0]
+
+    def batch(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = {}
+        for k, t in self.tensors.items():
+            x = t[idx]
+            for aug in self.augment.get(k, []):
+                x = apply_augment(x, aug)
+            out[k] = x
+        return out
+
+
+def apply_augment(x: torch.Tensor, aug: Augment) -> torch.Tensor:
+    if aug.kind == "noise":
+        return x + aug.std * torch.randn_like(x)
+    if aug.kind == "mask":
+        return x * (torch.rand_like(x) >= aug.p)
+    # crop: a random window of a square image (flattened side x side), resized back to side x side
+    n = x.shape[-1]
+    side = int(round(n ** 0.5))
+    if side * side != n or aug.size > side:
+        raise DataError(f"crop needs square images: {n} values is not side x side with side >= {aug.size}")
+    img = x.reshape(-1, 1, side, side)
+    i, j = (int(v) for v in torch.randint(0, side - aug.size + 1, (2,)))
+    win = img[:, :, i:i + aug.size, j:j + aug.size]
+    out = torch.nn.functional.interpolate(win, size=(side, side), mode="bilinear", align_corners=False)
+    return out.reshape(x.shape)
+
+
+def make_dataset(model: CompiledModel, cfg: DataConfig, seed: int = 0) -> Dataset:
+    """Arrays mapped onto the model's observed variables, with shapes checked against the graph."""
+    arrays = load_arrays(cfg, seed)
+    tensors: dict[str, torch.Tensor] = {}
+    n = None
+    for var, expr in cfg.map.items():
+        if var not in model.inputs:
+            raise DataError(f"data.map names '{var}', which is not an input variable of {model.graph.name} "
+                            f"({', '.join(sorted(model.inputs))})")
+        arr = select(expr, arrays)
+        v = model.inputs[var]
+        want = v.domain.shape
+        if arr.ndim == 1 and want == (1,):
+            arr = arr[:, None]
+        if tuple(arr.shape[1:]) != want:
+            raise DataError(f"data '{expr}' has rows of shape {tuple(arr.shape[1:])} (array {arr.shape}) but "
+                            f"variable '{var}' is {v.domain}, shape {want}")
+        if n is not None and arr.shape[0] != n:
+            raise DataError(f"data '{expr}' has {arr.shape[0]} rows, the other arrays {n}")
+        n = arr.shape[0]
+        if v.domain.kind == "categorical":
+            t = torch.as_tensor(np.asarray(arr), dtype=torch.long)
+        else:
+            t = torch.as_tensor(np.asarray(arr, dtype=np.float32))
+            if v.domain.kind == "bits" and not torch.all((t == 0) | (t == 1)):
+                t = (t > t.mean()).float()  # binarize for bits variables (e.g. digits for an RBM)
+            if cfg.standardize and v.domain.kind == "real":
+                t = (t - t.mean(0)) / (t.std(0) + 1e-6)
+        tensors[var] = t
+    for var in cfg.augment:
+        if var not in tensors:
+            raise DataError(f"data.augment names '{var}', which data.map does not give")
+    if not tensors:
+        raise DataError("data.map is empty: map at least one variable, e.g. map = { x = \"data\" }")
+    return Dataset(tensors, dict(cfg.augment))

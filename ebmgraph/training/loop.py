@@ -1,0 +1,463 @@
+"""The training loop: losses, samplers and regularizers around a compiled model, with progress,
+metrics, plots, checkpoints that resume exactly, guards against divergence, a collapse monitor
+and data-parallel training on torch.distributed."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..catalogue import FUNCTIONS
+from ..checkpoint import CheckpointError, save
+from ..compile import CompiledModel
+from ..diagnostics import Diagnostic, EbmError
+from . import regularizers as R
+from .config import TrainConfig, _locate
+from .data import Dataset, make_dataset
+from .losses import LOSSES, infonce, logistic, margin, nll_exhaustive
+from .samplers import ContrastiveSampler
+
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.jsonl"
+PLOT = "metrics.png"
+
+
+class TrainingStopped(RuntimeError):
+    """Training stopped on NaN/inf or divergence; the last good checkpoint is kept."""
+
+
+class CollapseWarning(UserWarning):
+    """A monitored representation collapsed (per-dimension std near 0 or effective rank near 1)."""
+
+
+@dataclass
+class TrainResult:
+    history: list[dict[str, float]]
+    out_dir: Path
+    checkpoint: Path | None
+    metrics: Path
+    plot: Path | None
+    collapse: list[str] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------ distributed helpers
+def _dist() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def _gather(x: torch.Tensor) -> torch.Tensor:
+    """All processes' rows of a batch statistic's input, differentiably (VICReg on the global batch)."""
+    _, world = _dist()
+    if world == 1:
+        return x
+    from torch.distributed.nn.functional import all_gather
+    return torch.cat(all_gather(x.contiguous()), dim=0)
+
+
+def init_distributed() -> None:
+    """Join the process group that torchrun describes in the environment (gloo on CPU, nccl on GPU)."""
+    if "RANK" in os.environ and "WORLD_SIZE" in os.environ and not torch.distributed.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        torch.distributed.init_process_group(backend)
+
+
+# ------------------------------------------------------------------ validation against the graph
+def check_config(model: CompiledModel, cfg: TrainConfig, text: str | None = None, file: str = "<config>") -> None:
+    """Every variable a config names must exist in the graph: a located error with the choices."""
+    g = model.graph
+    names = set(g.nx.nodes)
+    variables = sorted(n for n in names if not n.startswith("E:") and "@" not in n and "/" not in n)
+    inputs = sorted(model.inputs)
+    diags: list[Diagnostic] = []
+    lines = (text or "").splitlines()
+
+    def bad(loc: tuple[Any, ...], name: str, choices: list[str], what: str) -> None:
+        line, col = _locate(text or "", loc)
+        close = difflib.get_close_matches(name, choices, n=1)
+        hint = (f"did you mean '{close[0]}'? " if close else "") + f"{what}: {', '.join(choices)}"
+        src = lines[line - 1] if text and 0 < line <= len(lines) else None
+        diags.append(Diagnostic("error", "C002", f"'{'.'.join(map(str, loc))}' names '{name}', which is not "
+                                f"{'an input variable' if what.startswith('inputs') else 'a variable'} of "
+                                f"{g.name}", file, line, col, hint=hint, source_line=src))
+
+    for i, reg in enumerate(cfg.regularizers):
+        for n in reg.on:
+            if n not in names:
+                bad(("regularizers", i, "on"), n, variables, "variables")
+    for n in cfg.monitor:
+        if n not in names:
+            bad(("monitor",), n, variables, "variables")
+    for key in ("target", "corrupt"):
+        n = getattr(cfg.loss, key)
+        if n is not None and n not in model.inputs:
+            bad(("loss", key), n, inputs, "inputs")
+    for n in cfg.loss.pair or []:
+        if n not in model.inputs:
+            bad(("loss", "pair"), n, inputs, "inputs")
+    if cfg.data is not None:
+        for n in cfg.data.map:
+            if n not in model.inputs:
+                bad(("data", "map", n), n, inputs, "inputs")
+    if cfg.loss.kind not in ("energy", "denoising", "infonce") and cfg.loss.target is None:
+        line, col = _locate(text or "", ("loss", "kind"))
+        diags.append(Diagnostic("error", "C002", f"loss '{cfg.loss.kind}' needs target = \"<variable>\": the "
+                                "variable whose contrastive samples are made", file, line, col,
+                                hint="inputs: " + ", ".join(inputs)))
+    if diags:
+        raise EbmError(diags)
+
+
+# ------------------------------------------------------------------ the loop
+class Trainer:
+    def __init__(self, model: CompiledModel, cfg: TrainConfig, data: Dataset):
+        self.model, self.cfg, self.data = model, cfg, data
+        self.rank, self.world = _dist()
+        self.sampler = (ContrastiveSampler(model, cfg.sampler, cfg.loss.target)
+                        if cfg.sampler is not None and cfg.loss.target is not None and cfg.sampler.kind != "exhaustive"
+                        else None)
+        self.expanders = nn.ModuleDict()
+        for i, reg in enumerate(cfg.regularizers):
+            if reg.kind == "vicreg" and reg.expander:
+                d = model.graph.var(reg.on[0]).domain.numel
+                self.expanders[str(i)] = FUNCTIONS["mlp"].build(
+                    type("C", (), {"args": (d, *reg.expander), "options": {}})(), [(d,)])  # type: ignore[arg-type]
+        self.generator: nn.Module | None = None
+        self.gen_opt: torch.optim.Optimizer | None = None
+        if cfg.loss.kind == "gan":
+            t = model.inputs[cfg.loss.target or ""]
+            d = t.domain.numel
+            self.generator = nn.Sequential(nn.Linear(cfg.loss.generator_noise, cfg.loss.generator_hidden), nn.ReLU(),
+                                           nn.Linear(cfg.loss.generator_hidden, d))
+            self.gen_opt = torch.optim.Adam(self.generator.parameters(), lr=cfg.optimizer.lr)
+        params = list(model.parameters()) + list(self.expanders.parameters())
+        o = cfg.optimizer
+        if o.kind == "sgd":
+            self.opt: torch.optim.Optimizer = torch.optim.SGD(params, lr=o.lr, momentum=o.momentum,
+                                                              weight_decay=o.weight_decay)
+        elif o.kind == "adamw":
+            self.opt = torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay)
+        else:
+            self.opt = torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay)
+        self.step = 0
+        self.epoch = 0
+
+    def lr_at(self, step: int, total: int) -> float:
+        s, base = self.cfg.schedule, self.cfg.optimizer.lr
+        if s.warmup_steps and step < s.warmup_steps:
+            return base * (step + 1) / s.warmup_steps
+        if s.kind == "cosine":
+            t = min(1.0, (step - s.warmup_steps) / max(1, total - s.warmup_steps))
+            return base * 0.5 * (1 + math.cos(math.pi * t))
+        if s.kind == "step":
+            return base * s.gamma ** (step // s.step_every)
+        return base
+
+    # ------------------------------------------------------------ one step's loss
+    def free(self, values: dict[str, torch.Tensor]) -> Any:
+        return self.model.free_energy(**values)
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float], Any]:
+        cfg, model = self.cfg, self.model
+        kind = cfg.loss.kind
+        parts: dict[str, float] = {}
+        if kind == "denoising" and cfg.loss.corrupt:
+            noisy = dict(batch)
+            s = cfg.sampler
+            std, p = (s.noise, s.mask) if s is not None else (0.1, 0.0)
+            x = batch[cfg.loss.corrupt]
+            x = x + std * torch.randn_like(x)
+            if p > 0:
+                x = x * (torch.rand_like(x) >= p)
+            noisy[cfg.loss.corrupt] = x
+            r = self.free(noisy)
+        else:
+            r = self.free(batch)
+        f_pos = r.free_energy
+        parts["F_data"] = float(f_pos.detach().mean())
+        if kind in ("energy", "denoising"):
+            per = f_pos
+        elif kind == "nll_exhaustive":
+            t = model.inputs[cfg.loss.target or ""]
+            from ..inference.engine import domain_values
+            every = domain_values(t.domain, f_pos.device)
+            K = every.shape[0]
+            B = f_pos.shape[0]
+            reps = {k: v.repeat_interleave(K, dim=0) for k, v in batch.items() if k != t.name}
+            f_all = self.free({**reps, t.name: every.repeat(B, *([1] * (every.dim() - 1)))}).free_energy.reshape(B, K)
+            per = nll_exhaustive(f_pos, f_all, cfg.loss.beta)
+        elif kind == "infonce":
+            _, second = cfg.loss.pair or ["", ""]
+            B = f_pos.shape[0]
+            rows = {k: v.repeat_interleave(B, dim=0) for k, v in batch.items() if k != second}
+            rows[second] = batch[second].repeat(B, *([1] * (batch[second].dim() - 1)))
+            per = infonce(self.free(rows).free_energy.reshape(B, B), cfg.loss.temperature)
+        elif kind == "gan":
+            assert self.generator is not None
+            t = model.inputs[cfg.loss.target or ""]
+            B = f_pos.shape[0]
+            fake = self.generator(torch.randn(B, cfg.loss.generator_noise)).reshape(B, *t.domain.shape)
+            others = {k: v for k, v in batch.items() if k != t.name}
+            f_fake = self.free({**others, t.name: fake.detach()}).free_energy
+            per = logistic(f_pos, f_fake[:, None])
+            parts["F_contrastive"] = float(f_fake.detach().mean())
+            self._gan_others, self._gan_target = others, t.name
+        else:
+            assert self.sampler is not None
+            tname = cfg.loss.target or ""
+            y_neg = self.sampler(batch)
+            B, N = y_neg.shape[:2]
+            reps = {k: v.repeat_interleave(N, dim=0) for k, v in batch.items() if k != tname}
+            f_neg = self.free({**reps, tname: y_neg.reshape(B * N, *y_neg.shape[2:])}).free_energy.reshape(B, N)
+            parts["F_contrastive"] = float(f_neg.detach().mean())
+            spec = LOSSES[kind]
+            if spec.uses_margin:
+                m = margin(batch[tname].float(), y_neg.float(), cfg.loss.margin, cfg.loss.margin_scale)
+                per = spec.fn(f_pos, f_neg, m)
+            elif spec.uses_beta and kind == "square_exp":
+                per = spec.fn(f_pos, f_neg, cfg.loss.beta)
+            else:
+                per = spec.fn(f_pos, f_neg)
+        total = per.mean()
+        parts["loss_" + kind] = float(total.detach())
+        values = {**r.all_values, **r.values}
+        for i, reg in enumerate(cfg.regularizers):
+            vs = [values[n] for n in reg.on]
+            if reg.kind == "vicreg":
+                a, b = vs
+                if str(i) in self.expanders:
+                    a, b = self.expanders[str(i)](a.reshape(a.shape[0], -1)), self.expanders[str(i)](b.reshape(b.shape[0], -1))
+                value, sub = R.vicreg(_gather(a), _gather(b), reg.sim_coeff, reg.std_coeff, reg.cov_coeff, reg.gamma,
+                                      reg.eps)
+            elif reg.kind == "barlow_twins":
+                value, sub = R.barlow_twins(_gather(vs[0]), _gather(vs[1]), reg.lambd)
+            elif reg.kind == "variance":
+                value = R.variance(_gather(vs[0]), reg.gamma, reg.eps)
+                sub = {"variance": float(value.detach())}
+            elif reg.kind == "covariance":
+                value = R.covariance(_gather(vs[0]))
+                sub = {"covariance": float(value.detach())}
+            elif reg.kind == "sparse":
+                value, sub = R.sparse(vs[0])
+            elif reg.kind == "kl":
+                value, sub = R.kl(vs[0], vs[1])
+            else:  # score matching on an input variable, other inputs as given
+                name = reg.on[0]
+                others = {k: v for k, v in batch.items() if k != name}
+                def energy_of(y: torch.Tensor, others: dict[str, torch.Tensor] = others, name: str = name
+                              ) -> torch.Tensor:
+                    return self.model.total_energy({**others, name: y})
+
+                value, sub = R.denoising_score_matching(energy_of, batch[name], reg.sigma)
+            total = total + reg.weight * value
+            for k, v in sub.items():
+                parts[f"{reg.kind}.{k}"] = v
+        for k, v in r.terms.items():
+            parts[f"E.{k}"] = float(v.detach().mean())
+        parts["loss"] = float(total.detach())
+        return total, parts, values
+
+    # ------------------------------------------------------------ state for exact resume
+    def state(self) -> dict[str, Any]:
+        st: dict[str, Any] = {"optimizer": self.opt.state_dict(), "step": self.step, "epoch": self.epoch,
+                              "expanders": self.expanders.state_dict()}
+        if self.sampler is not None:
+            st["sampler"] = self.sampler.state_dict()
+        if self.generator is not None and self.gen_opt is not None:
+            st["generator"] = self.generator.state_dict()
+            st["generator_opt"] = self.gen_opt.state_dict()
+        return st
+
+    def restore(self, st: dict[str, Any]) -> None:
+        self.opt.load_state_dict(st["optimizer"])
+        self.step, self.epoch = int(st["step"]), int(st["epoch"])
+        self.expanders.load_state_dict(st.get("expanders", {}))
+        if self.sampler is not None and "sampler" in st:
+            self.sampler.load_state_dict(st["sampler"])
+        if self.generator is not None and "generator" in st and self.gen_opt is not None:
+            self.generator.load_state_dict(st["generator"])
+            self.gen_opt.load_state_dict(st["generator_opt"])
+
+
+def _grad_norm(params: list[nn.Parameter]) -> float:
+    norms = [p.grad.detach().norm() for p in params if p.grad is not None]
+    return float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
+
+
+def _collapse(values: dict[str, torch.Tensor], names: list[str]) -> tuple[dict[str, float], list[str]]:
+    metrics, collapsed = {}, []
+    for n in names:
+        if n not in values:
+            continue
+        z = values[n].detach().reshape(values[n].shape[0], -1).float()
+        if z.shape[0] < 2:
+            continue
+        std = R.std_per_dim(z)
+        rank = R.effective_rank(z)
+        metrics[f"collapse.{n}.std_mean"] = float(std.mean())
+        metrics[f"collapse.{n}.std_min"] = float(std.min())
+        metrics[f"collapse.{n}.effective_rank"] = rank
+        if float(std.mean()) < 1e-2 or (z.shape[1] > 1 and rank < 1.5):
+            collapsed.append(f"'{n}' has collapsed: mean per-dimension std {float(std.mean()):.2e}, "
+                             f"effective rank {rank:.2f} of {z.shape[1]}")
+    return metrics, collapsed
+
+
+def plot_metrics(history: list[dict[str, float]], path: Path) -> Path | None:
+    """Loss parts and collapse monitor against the step, as a PNG."""
+    if not history:
+        return None
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    keys = sorted({k for h in history for k in h if k not in ("step", "epoch", "lr")})
+    loss_keys = [k for k in keys if not k.startswith("collapse.")]
+    col_keys = [k for k in keys if k.startswith("collapse.") and k.endswith(("std_mean", "effective_rank"))]
+    fig, axes = plt.subplots(1, 2 if col_keys else 1, figsize=(12 if col_keys else 7, 4.5), squeeze=False)
+    ax = axes[0][0]
+    for k in loss_keys:
+        pts = [(h["step"], h[k]) for h in history if k in h and math.isfinite(h[k])]
+        if pts:
+            ax.plot(*zip(*pts, strict=True), label=k, lw=1)
+    ax.set_xlabel("step")
+    ax.set_title("loss parts and energies")
+    ax.legend(fontsize=7)
+    if col_keys:
+        ax2 = axes[0][1]
+        for k in col_keys:
+            pts = [(h["step"], h[k]) for h in history if k in h]
+            ax2.plot(*zip(*pts, strict=True), label=k, marker="o", lw=1)
+        ax2.set_xlabel("step")
+        ax2.set_title("collapse monitor")
+        ax2.legend(fontsize=7)
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def train(model: CompiledModel, config: TrainConfig | dict[str, Any], data: Dataset | None = None, *,
+          resume: bool = False) -> TrainResult:
+    """Train a compiled model as the config says; see TrainConfig for every option."""
+    cfg = config if isinstance(config, TrainConfig) else TrainConfig.model_validate(config)
+    check_config(model, cfg, cfg.__dict__.get("_text"), cfg.__dict__.get("_file", "<config>"))
+    rank, world = _dist()
+    if data is None:
+        if cfg.data is None:
+            raise ValueError("no data: pass a Dataset or give the config a [data] section")
+        data = make_dataset(model, cfg.data, cfg.seed)
+    out = Path(cfg.out_dir)
+    ckpt, metrics_path = out / CHECKPOINT, out / METRICS
+    if out.exists() and any(out.iterdir()) and not resume:
+        raise FileExistsError(f"'{out}' already holds a run; pass resume=True (ebm train --resume) to continue "
+                              "it, or choose another out_dir: nothing there is overwritten")
+    trainer = Trainer(model, cfg, data)
+    history: list[dict[str, float]] = []
+    if resume and ckpt.exists():
+        payload = torch.load(ckpt, map_location="cpu", weights_only=True)
+        from ..checkpoint import load_into
+        load_into(model, ckpt)
+        trainer.restore(payload["extra"])
+        if metrics_path.exists():
+            history = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
+            history = [h for h in history if h["step"] <= trainer.step]
+    elif resume and not ckpt.exists() and out.exists() and any(out.iterdir()):
+        raise CheckpointError(f"'{out}' has no {CHECKPOINT} to resume from")
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+    n = len(data)
+    gb = cfg.batch_size
+    steps_per_epoch = max(1, n // gb)
+    total = cfg.max_steps or steps_per_epoch * cfg.epochs
+    monitor = cfg.monitor or sorted({v for r in cfg.regularizers for v in r.on})
+    params = [p for group in trainer.opt.param_groups for p in group["params"]]
+    collapse_msgs: list[str] = []
+    bar = None
+    if cfg.progress and rank == 0:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=total, initial=trainer.step, desc=f"train {model.graph.name}", unit="step",
+                   dynamic_ncols=True)
+    last_good: Path | None = ckpt if ckpt.exists() else None
+    model.train()
+    try:
+        while trainer.step < total:
+            epoch = trainer.step // steps_per_epoch
+            trainer.epoch = epoch
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 7919 + epoch))
+            i = trainer.step % steps_per_epoch
+            idx = order[i * gb:(i + 1) * gb]
+            torch.manual_seed(cfg.seed * 1_000_003 + trainer.step)  # every random draw of a step: exact resume
+            batch = data.batch(idx)  # the global batch, augmented the same way in every process
+            if world > 1:
+                batch = {k: v[rank::world] for k, v in batch.items()}
+            for group in trainer.opt.param_groups:
+                group["lr"] = trainer.lr_at(trainer.step, total)
+            trainer.opt.zero_grad(set_to_none=True)
+            loss, parts, values = trainer.loss(batch)
+            value = float(loss.detach())
+            if not math.isfinite(value) or abs(value) > cfg.divergence:
+                why = "is not finite" if not math.isfinite(value) else f"exceeds divergence = {cfg.divergence:g}"
+                kept = f"the last good checkpoint is kept at {last_good}" if last_good else "no checkpoint was written"
+                raise TrainingStopped(f"step {trainer.step}: the loss {value:.4g} {why}; stopped. {kept}. "
+                                      "Lower optimizer.lr, add grad_clip, or check the data for NaN")
+            loss.backward()
+            if world > 1:
+                for p in params:
+                    if p.grad is not None:
+                        torch.distributed.all_reduce(p.grad)
+                        p.grad /= world
+            gnorm = _grad_norm(params)
+            if cfg.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            trainer.opt.step()
+            if trainer.generator is not None and trainer.gen_opt is not None:
+                trainer.gen_opt.zero_grad(set_to_none=True)
+                t = model.inputs[cfg.loss.target or ""]
+                B = next(iter(batch.values())).shape[0]
+                fake = trainer.generator(torch.randn(B, cfg.loss.generator_noise)).reshape(B, *t.domain.shape)
+                g_loss = model.free_energy(**trainer._gan_others, **{t.name: fake}).free_energy.mean()
+                grads = torch.autograd.grad(g_loss, list(trainer.generator.parameters()))
+                for p, g in zip(trainer.generator.parameters(), grads, strict=True):
+                    p.grad = g
+                trainer.gen_opt.step()
+                parts["generator_loss"] = float(g_loss.detach())
+            trainer.step += 1
+            row = {"step": trainer.step, "epoch": epoch, "lr": trainer.opt.param_groups[0]["lr"], "grad_norm": gnorm,
+                   **parts}
+            end_of_epoch = trainer.step % steps_per_epoch == 0 or trainer.step == total
+            if end_of_epoch:
+                cm, collapsed = _collapse(values, monitor)
+                row.update(cm)
+                for msg in collapsed:
+                    if msg not in collapse_msgs:
+                        collapse_msgs.append(msg)
+                        warnings.warn(f"collapse: {msg} (003 sec. 4.3, Fig. 10); add an information-maximizing "
+                                      "regularizer such as vicreg, or a contrastive loss", CollapseWarning,
+                                      stacklevel=2)
+            history.append(row)
+            if rank == 0:
+                with metrics_path.open("a") as fh:
+                    fh.write(json.dumps(row) + "\n")
+                if trainer.step % cfg.checkpoint_every == 0 or end_of_epoch:
+                    save(model, ckpt, extra=trainer.state())
+                    last_good = ckpt
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{value:.4g}", epoch=epoch)
+    finally:
+        if bar is not None:
+            bar.close()
+    plot = plot_metrics(history, out / PLOT) if rank == 0 else None
+    return TrainResult(history, out, last_good, metrics_path, plot, collapse_msgs)
