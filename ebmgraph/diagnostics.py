@@ -85,7 +85,7 @@ class EbmError(Exception):
 def did_you_mean(name: str, choices: Iterable[str]) -> str | None:
     """A 'did you mean' hint for a misspelt name, or None when nothing is close."""
     pool = sorted(set(choices))
-    close = difflib.get_close_matches(name, pool, n=3, cutoff=0.6)
+    close = difflib.get_close_matches(name, pool, n=3, cutoff=0.5 if len(name) <= 3 else 0.6)
     # a transposition ("mpl" for "mlp") is the likeliest typo: rank same-letter names first
     ratio = {c: difflib.SequenceMatcher(None, name, c).ratio() for c in close}
     close.sort(key=lambda c: (sorted(c) != sorted(name), -ratio[c]))

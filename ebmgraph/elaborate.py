@@ -25,7 +25,7 @@ LIBRARY = Path(__file__).resolve().parent / "library"
 
 INFER_OPTIONS: dict[str, dict[str, Any]] = {
     "minimize": {"optimizer": ("sgd", "adam", "lbfgs"), "steps": int, "lr": float, "tol": float,
-                 "warm_start": bool, "unroll": bool, "init": ("zeros", "randn", "uniform")},
+                 "warm_start": bool, "unroll": bool, "init": ("zeros", "randn", "uniform"), "restarts": int},
     "enumerate": {"soft": bool, "beta": float},
     "marginal": {"beta": float, "samples": int},
     "sample": {"sampler": ("langevin", "gibbs"), "steps": int, "step_size": float, "beta": float},

@@ -129,7 +129,12 @@ class _Problem:
             self.init[k] = model.check_inputs({k: t}, required=set(), allowed={k})[k]
 
     # rows: batch x enumeration x Monte Carlo draws
+    def restarts(self) -> int:
+        return max((int(self.methods[v.name].get("restarts", 1)) for v in self.minimized), default=1)
+
     def expand(self) -> tuple[dict[str, torch.Tensor], int, int, torch.Tensor | None]:
+        """Rows ordered (sample, enumerated value, restart, Monte Carlo draw), the draw fastest."""
+        R = self.restarts()
         K = 1
         configs: list[torch.Tensor] = []
         for v in self.enumerated:
@@ -137,12 +142,13 @@ class _Problem:
             configs.append(every)
             K *= every.shape[0]
         S = max((int(self.methods[v.name].get("samples", 64)) for v in self.mc), default=1)
-        rows = self.batch * K * S
+        rows = self.batch * K * R * S
         if rows > MAX_ROWS:
             from ..compile import InputError
-            raise InputError(f"inference would evaluate {rows} rows (batch {self.batch} x {K} values x {S} draws); "
-                             f"the limit is {MAX_ROWS}: use a smaller batch, fewer samples or a sampler")
-        vals = {k: (v.repeat_interleave(K * S, dim=0) if K * S > 1 else v) for k, v in self.vals.items()}
+            raise InputError(f"inference would evaluate {rows} rows (batch {self.batch} x {K} values x {R} restarts x "
+                             f"{S} draws); the limit is {MAX_ROWS}: use a smaller batch, fewer samples or a sampler")
+        inner = R * S
+        vals = {k: (v.repeat_interleave(K * inner, dim=0) if K * inner > 1 else v) for k, v in self.vals.items()}
         # enumerated configurations: every combination, the last variable varying fastest
         idx = torch.arange(K, device=self.device)
         stride = K
@@ -150,8 +156,8 @@ class _Problem:
             stride //= c.shape[0]
             pick = (idx // stride) % c.shape[0]
             per_row = c[pick] if len(configs) > 1 else c
-            if S > 1:
-                per_row = per_row.repeat_interleave(S, dim=0)
+            if inner > 1:
+                per_row = per_row.repeat_interleave(inner, dim=0)
             vals[v.name] = per_row.repeat(self.batch, *([1] * (per_row.dim() - 1)))
         log_q = None
         if self.mc:
@@ -203,7 +209,8 @@ class _Problem:
 
     def run(self) -> Inference:
         vals, K, S, log_q = self.expand()
-        rows = self.batch * K * S
+        R = self.restarts()
+        rows = self.batch * K * R * S
         energy = self.energy_fn()
         for v in self.sampled:
             vals[v.name] = _sample_var(self.model, v, self.methods[v.name], vals, energy, rows, self.device)
@@ -213,19 +220,21 @@ class _Problem:
                 if t.shape[0] != self.batch:
                     from ..compile import InputError
                     raise InputError(f"init for '{k}' has {t.shape[0]} samples; the batch has {self.batch}")
-                vals[k] = t.repeat_interleave(K * S, dim=0)
+                vals[k] = t.repeat_interleave(K * R * S, dim=0)
             vals = _minimize(self.model, self.minimized, self.methods, vals, energy, rows, self.device, unroll,
-                             set(self.init))
+                             set(self.init), R)
         ev = None if self.factorized else self.model.evaluate(vals)
         E = ev.total if ev is not None else energy(vals)
         # reduce Monte Carlo draws: F = -1/beta log mean_s exp(-beta E_s) / q(z_s)
         beta_mc = min((float(self.methods[v.name].get("beta", 1.0)) for v in self.mc), default=1.0)
-        per = E.reshape(self.batch, K, S)
+        per = E.reshape(self.batch, K, R, S)
         if log_q is not None:
-            lw = -beta_mc * per - log_q.reshape(self.batch, K, S)
-            per_k = -(torch.logsumexp(lw, dim=2) - math.log(S)) / beta_mc
+            lw = -beta_mc * per - log_q.reshape(self.batch, K, R, S)
+            per_r = -(torch.logsumexp(lw, dim=3) - math.log(S)) / beta_mc
         else:
-            per_k = per[:, :, 0]
+            per_r = per[:, :, :, 0]
+        # restarts of a minimization: keep the lowest
+        per_k, best_r = per_r.min(dim=2) if R > 1 else (per_r[:, :, 0], None)
         # reduce enumerated values: min, or soft-min / exact marginal with beta
         soft = [v for v in self.enumerated if self.methods[v.name].method == "marginal"
                 or bool(self.methods[v.name].get("soft", False))]
@@ -235,13 +244,15 @@ class _Problem:
             best = per_k.argmin(dim=1)  # the best enumerated configuration per sample
         else:
             F, best = per_k.min(dim=1)
-        rows_best = (torch.arange(self.batch, device=self.device) * K + best) * S
+        b_idx = torch.arange(self.batch, device=self.device)
+        r_best = best_r[b_idx, best] if best_r is not None else 0
+        rows_best = ((b_idx * K + best) * R + r_best) * S
         out = {}
         for v in self.enumerated + self.minimized + self.sampled:
             out[v.name] = vals[v.name][rows_best]
         if ev is None:
             return Inference(F, out, E[rows_best], {})
-        if K * S == 1:
+        if K * R * S == 1:
             return Inference(F, out, ev.total, ev.terms, ev.values)
         picked = {k: t[rows_best] for k, t in ev.values.items()}
         if not soft and S == 1:  # the min is the energy at the best configuration
@@ -259,8 +270,8 @@ def _optimizer(name: str, params: list[torch.Tensor], lr: float) -> torch.optim.
 
 def _minimize(model: CompiledModel, unknowns: list[Variable], methods: dict[str, Infer],
               vals: dict[str, torch.Tensor], energy: Callable[[dict[str, torch.Tensor]], torch.Tensor],
-              rows: int, device: torch.device, unroll: bool, start: set[str] | None = None
-              ) -> dict[str, torch.Tensor]:
+              rows: int, device: torch.device, unroll: bool, start: set[str] | None = None,
+              restarts: int = 1) -> dict[str, torch.Tensor]:
     """Batched per-sample minimization of E over the continuous unknowns (one optimizer, summed E)."""
     first = methods[unknowns[0].name]
     steps = int(first.get("steps", 100))
@@ -285,7 +296,8 @@ def _minimize(model: CompiledModel, unknowns: list[Variable], methods: dict[str,
         elif bool(m.get("warm_start", False)) and warm is not None and warm.shape[0] == rows:
             z[v.name] = warm.clone()
         else:
-            z[v.name] = initial(v.domain, rows, str(m.get("init", "zeros")), device)
+            default = "zeros" if restarts == 1 else ("uniform" if v.domain.box is not None else "randn")
+            z[v.name] = initial(v.domain, rows, str(m.get("init", default)), device)
     if not z:
         return vals
     doms = {v.name: v.domain for v in unknowns}

@@ -4,7 +4,6 @@ and data-parallel training on torch.distributed."""
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import os
@@ -19,7 +18,7 @@ from torch import nn
 from ..catalogue import FUNCTIONS
 from ..checkpoint import CheckpointError, save
 from ..compile import CompiledModel
-from ..diagnostics import Diagnostic, EbmError
+from ..diagnostics import Diagnostic, EbmError, did_you_mean
 from . import regularizers as R
 from .config import TrainConfig, _locate
 from .data import Dataset, make_dataset
@@ -84,8 +83,8 @@ def check_config(model: CompiledModel, cfg: TrainConfig, text: str | None = None
 
     def bad(loc: tuple[Any, ...], name: str, choices: list[str], what: str) -> None:
         line, col = _locate(text or "", loc)
-        close = difflib.get_close_matches(name, choices, n=1)
-        hint = (f"did you mean '{close[0]}'? " if close else "") + f"{what}: {', '.join(choices)}"
+        close = did_you_mean(name, choices)
+        hint = (f"{close} " if close else "") + f"{what}: {', '.join(choices)}"
         src = lines[line - 1] if text and 0 < line <= len(lines) else None
         diags.append(Diagnostic("error", "C002", f"'{'.'.join(map(str, loc))}' names '{name}', which is not "
                                 f"{'an input variable' if what.startswith('inputs') else 'a variable'} of "
@@ -294,7 +293,10 @@ def _grad_norm(params: list[nn.Parameter]) -> float:
     return float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
 
 
-def _collapse(values: dict[str, torch.Tensor], names: list[str]) -> tuple[dict[str, float], list[str]]:
+def _collapse(values: dict[str, torch.Tensor], names: list[str], initial: dict[str, float]
+              ) -> tuple[dict[str, float], list[str]]:
+    """Per-dimension std and effective rank of each monitored representation; collapsed when the std
+    fell below 10% of its value at the first step (or 1e-4), or the effective rank below 1.5."""
     metrics, collapsed = {}, []
     for n in names:
         if n not in values:
@@ -307,7 +309,8 @@ def _collapse(values: dict[str, torch.Tensor], names: list[str]) -> tuple[dict[s
         metrics[f"collapse.{n}.std_mean"] = float(std.mean())
         metrics[f"collapse.{n}.std_min"] = float(std.min())
         metrics[f"collapse.{n}.effective_rank"] = rank
-        if float(std.mean()) < 1e-2 or (z.shape[1] > 1 and rank < 1.5):
+        first = initial.setdefault(n, float(std.mean()))
+        if float(std.mean()) < max(0.1 * first, 1e-4) or (z.shape[1] > 1 and rank < 1.5):
             collapsed.append(f"'{n}' has collapsed: mean per-dimension std {float(std.mean()):.2e}, "
                              f"effective rank {rank:.2f} of {z.shape[1]}")
     return metrics, collapsed
@@ -354,15 +357,15 @@ def train(model: CompiledModel, config: TrainConfig | dict[str, Any], data: Data
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.model_validate(config)
     check_config(model, cfg, cfg.__dict__.get("_text"), cfg.__dict__.get("_file", "<config>"))
     rank, world = _dist()
-    if data is None:
-        if cfg.data is None:
-            raise ValueError("no data: pass a Dataset or give the config a [data] section")
-        data = make_dataset(model, cfg.data, cfg.seed)
     out = Path(cfg.out_dir)
     ckpt, metrics_path = out / CHECKPOINT, out / METRICS
     if out.exists() and any(out.iterdir()) and not resume:
         raise FileExistsError(f"'{out}' already holds a run; pass resume=True (ebm train --resume) to continue "
                               "it, or choose another out_dir: nothing there is overwritten")
+    if data is None:
+        if cfg.data is None:
+            raise ValueError("no data: pass a Dataset or give the config a [data] section")
+        data = make_dataset(model, cfg.data, cfg.seed)
     trainer = Trainer(model, cfg, data)
     history: list[dict[str, float]] = []
     if resume and ckpt.exists():
@@ -384,6 +387,7 @@ def train(model: CompiledModel, config: TrainConfig | dict[str, Any], data: Data
     monitor = cfg.monitor or sorted({v for r in cfg.regularizers for v in r.on})
     params = [p for group in trainer.opt.param_groups for p in group["params"]]
     collapse_msgs: list[str] = []
+    initial_std: dict[str, float] = {}
     bar = None
     if cfg.progress and rank == 0:
         from tqdm.auto import tqdm
@@ -437,8 +441,8 @@ def train(model: CompiledModel, config: TrainConfig | dict[str, Any], data: Data
             row = {"step": trainer.step, "epoch": epoch, "lr": trainer.opt.param_groups[0]["lr"], "grad_norm": gnorm,
                    **parts}
             end_of_epoch = trainer.step % steps_per_epoch == 0 or trainer.step == total
-            if end_of_epoch:
-                cm, collapsed = _collapse(values, monitor)
+            if end_of_epoch or trainer.step == 1:
+                cm, collapsed = _collapse(values, monitor, initial_std)
                 row.update(cm)
                 for msg in collapsed:
                     if msg not in collapse_msgs:
