@@ -139,6 +139,8 @@ def train(file: Annotated[Path, typer.Argument(help="the .ebm file of the model"
         graph = load(file, model=model)
         cfg = load_config(config)
         init_distributed()
+        import torch
+        torch.manual_seed(cfg.seed)  # the initial weights follow the config's seed
         compiled = compile_graph(graph)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -152,6 +154,9 @@ def train(file: Annotated[Path, typer.Argument(help="the .ebm file of the model"
     except (DataError, FileExistsError, TrainingStopped, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+    from .training.loop import _dist
+    if _dist()[0] != 0:  # another process of a data-parallel run: rank 0 reports
+        return
     last = result.history[-1] if result.history else {}
     typer.echo(f"trained {graph.name} for {last.get('step', 0)} steps; final loss {last.get('loss', float('nan')):.4g}",
                err=True)

@@ -74,6 +74,7 @@ class CompiledModel(nn.Module):
         self.latent_names = [v.name for v in graph.latents()]
         self._warm: dict[str, torch.Tensor] = {}
         self._splits: dict[Any, Any] = {}  # inference plans per (given, targets), see inference/engine.py
+        self._split_plans: dict[frozenset[str], tuple[list[Any], list[Any]]] = {}
 
     # ------------------------------------------------------------ evaluation
     def extra_repr(self) -> str:
@@ -143,13 +144,14 @@ class CompiledModel(nn.Module):
             out[k] = t.to(device)
         return out
 
-    def evaluate(self, values: dict[str, torch.Tensor]) -> Energies:
-        """The fast path: no checks. Computes every variable and every weighted energy term."""
+    def evaluate(self, values: dict[str, torch.Tensor], plan: list[Any] | None = None) -> Energies:
+        """The fast path: no checks. Computes every variable and every weighted energy term
+        (or only the steps of `plan`, when the others' results are among `values` already)."""
         vals = dict(values)
         terms: dict[str, torch.Tensor] = {}
         total: torch.Tensor | None = None
         fns, ets, weights = self.fns, self.energy_terms, self.weights
-        for kind, key, args, out in self._plan:
+        for kind, key, args, out in (self._plan if plan is None else plan):
             if kind == "apply":
                 vals[out] = fns[key](*[vals[a] for a in args])
             else:
@@ -164,12 +166,39 @@ class CompiledModel(nn.Module):
             total = torch.zeros(batch, device=self._device())
         return Energies(total, terms, vals)
 
-    def total_energy(self, values: dict[str, torch.Tensor]) -> torch.Tensor:
+    def split_plan(self, unknown: frozenset[str]) -> tuple[list[Any], list[Any]]:
+        """The plan split into what does not depend on `unknown` (computed once) and what does."""
+        cached = self._split_plans.get(unknown)
+        if cached is not None:
+            return cached
+        dependent = set(unknown)
+        before, after = [], []
+        for step in self._plan:
+            kind, _, args, out = step
+            if kind == "apply" and not dependent.intersection(args):
+                before.append(step)
+            else:
+                after.append(step)
+                if kind == "apply":
+                    dependent.add(out)
+        self._split_plans[unknown] = (before, after)
+        return before, after
+
+    def run_plan(self, plan: list[Any], values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Apply the functions of a (partial) plan; energy steps are skipped."""
+        vals = dict(values)
+        fns = self.fns
+        for kind, key, args, out in plan:
+            if kind == "apply":
+                vals[out] = fns[key](*[vals[a] for a in args])
+        return vals
+
+    def total_energy(self, values: dict[str, torch.Tensor], plan: list[Any] | None = None) -> torch.Tensor:
         """The hot path of inference loops: the total energy only, nothing kept but what it needs."""
         vals = dict(values)
         total: torch.Tensor | None = None
         fns, ets, weights = self.fns, self.energy_terms, self.weights
-        for kind, key, args, out in self._plan:
+        for kind, key, args, out in (self._plan if plan is None else plan):
             if kind == "apply":
                 vals[out] = fns[key](*[vals[a] for a in args])
             else:

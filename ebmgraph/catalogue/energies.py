@@ -124,7 +124,12 @@ class Bilinear(nn.Module):
         self.weight = nn.Parameter(torch.randn(na, nb) * 0.01)
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return -torch.einsum("bi,ij,bj->b", _flat(a), self.weight, _flat(b))
+        return -((_flat(a) @ self.weight) * _flat(b)).sum(1)
+
+    def coefficient(self, inputs: list[torch.Tensor], position: int) -> torch.Tensor:
+        """dE/d(input at `position`): the energy is linear in each argument."""
+        a, b = _flat(inputs[0]), _flat(inputs[1])
+        return -(b @ self.weight.T) if position == 0 else -(a @ self.weight)
 
 
 register_energy(EnergySpec(
@@ -141,6 +146,9 @@ class Bias(nn.Module):
 
     def forward(self, a: torch.Tensor) -> torch.Tensor:
         return -(_flat(a) * self.bias).sum(1)
+
+    def coefficient(self, inputs: list[torch.Tensor], position: int) -> torch.Tensor:
+        return -self.bias.expand(inputs[0].shape[0], -1)
 
 
 register_energy(EnergySpec(

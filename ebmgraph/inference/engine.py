@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..check import factorizes
-from ..graph import Domain, Infer, Variable
+from ..compile import _key
+from ..graph import Domain, EnergyTerm, Infer, Variable
 
 if TYPE_CHECKING:
     from ..compile import CompiledModel
@@ -79,13 +80,39 @@ def method_of(v: Variable, targets: set[str]) -> Infer:
     return DEFAULT_MINIMIZE
 
 
+def linear_coefficients(model: CompiledModel, vals: dict[str, torch.Tensor], v: Variable, need_c: bool = True
+                        ) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """E = c + sum_i a_i u_i for a variable u every term of which is linear in each unit:
+    returns (c, a), a of shape (rows, units). Uses the terms' analytic coefficients when they have
+    them (bilinear, bias), autograd otherwise."""
+    rows = next(iter(vals.values())).shape[0] if vals else 1
+    device = model._device()
+    zero = torch.zeros(rows, *v.domain.shape, device=device)
+    terms = [t for t in (model.graph.node(n) for n in model.graph.nx.successors(v.name)) if isinstance(t, EnergyTerm)]
+    modules = [model.energy_terms[_key(t.name[2:])] for t in terms]
+    if all(hasattr(m, "coefficient") for m in modules):
+        full = model.run_plan(model._plan, {**vals, v.name: zero})
+        c = model.total_energy(full) if need_c else None
+        a = torch.zeros(rows, max(v.domain.numel, 1), device=device)
+        for t, m in zip(terms, modules, strict=True):
+            w = model.weights[t.name[2:]]
+            inputs = [full[x] for x in t.args]
+            a = a + w * getattr(m, "coefficient")(inputs, t.args.index(v.name))  # noqa: B009
+        return c, a
+    with torch.enable_grad():
+        u = zero.clone().requires_grad_(True)
+        c = model.total_energy({**vals, v.name: u})
+        g, = torch.autograd.grad(c.sum(), [u], create_graph=torch.is_grad_enabled())
+    return c, g.reshape(rows, -1)
+
+
 # ------------------------------------------------------------------ the engine
 def _split(model: CompiledModel, unknown_names: set[str], targets: set[str]) -> tuple[Any, ...]:
     """How each unknown is eliminated; computed once per (given, targets) and cached on the model."""
     unknown = [model.inputs[n] for n in sorted(unknown_names)]
     methods = {v.name: method_of(v, targets) for v in unknown}
     factorized = [v for v in unknown if v.name not in targets and methods[v.name].method == "marginal"
-                  and factorizes(model.graph, v)]
+                  and factorizes(model.graph, v)][:1]  # one is summed out in closed form; others enumerated
     fact = {v.name for v in factorized}
     sampled = [v for v in unknown if v.name not in fact and v.name not in targets
                and methods[v.name].method == "sample"]
@@ -99,7 +126,7 @@ def _split(model: CompiledModel, unknown_names: set[str], targets: set[str]) -> 
 
 class _Problem:
     def __init__(self, model: CompiledModel, given: dict[str, Any], targets: list[str],
-                 init: dict[str, Any] | None = None):
+                 init: dict[str, Any] | None = None, validate: bool = True):
         self.model = model
         allowed = set(model.inputs)
         for t in targets:
@@ -111,7 +138,7 @@ class _Problem:
             if t in given:
                 from ..compile import InputError
                 raise InputError(f"'{t}' is both given and a target; leave it out of the given values")
-        self.vals = model.check_inputs(given, required=set(), allowed=allowed)
+        self.vals = model.check_inputs(given, required=set(), allowed=allowed) if validate else dict(given)
         self.device = model._device()
         self.batch = next(iter(self.vals.values())).shape[0] if self.vals else 1
         self.targets = set(targets)
@@ -183,35 +210,26 @@ class _Problem:
             return model.total_energy
 
         def with_factorized(vals: dict[str, torch.Tensor]) -> torch.Tensor:
-            vals = dict(vals)
-            rows = next(iter(vals.values())).shape[0]
-            zs = {}
-            for v in self.factorized:
-                zs[v.name] = torch.zeros(rows, *v.domain.shape, device=self.device, requires_grad=True)
-                vals[v.name] = zs[v.name]
-            base = model.evaluate(vals).total  # E with every factorized unit at 0
-            grads = torch.autograd.grad(base.sum(), list(zs.values()), create_graph=torch.is_grad_enabled())
-            total = base
-            for v, a in zip(self.factorized, grads, strict=True):
+            total = None
+            for v in self.factorized[:1]:
                 beta = float(self.methods[v.name].get("beta", 1.0))
-                a = a.reshape(rows, -1)
+                c, a = linear_coefficients(model, vals, v)
+                assert c is not None
                 if v.domain.kind == "bits":  # sum over h_i in {0, 1} of exp(-beta a_i h_i)
-                    total = total - torch.nn.functional.softplus(-beta * a).sum(1) / beta
+                    total = c - torch.nn.functional.softplus(-beta * a).sum(1) / beta
                 else:  # spins: sum over h_i in {-1, 1}: 2 cosh(beta a_i)
-                    total = total - (torch.logaddexp(beta * a, -beta * a)).sum(1) / beta
+                    total = c - torch.logaddexp(beta * a, -beta * a).sum(1) / beta
+            assert total is not None
             return total
 
-        def fn(vals: dict[str, torch.Tensor]) -> torch.Tensor:
-            with torch.enable_grad():
-                return with_factorized(vals)
-
-        return fn
+        return with_factorized
 
     def run(self) -> Inference:
         vals, K, S, log_q = self.expand()
         R = self.restarts()
         rows = self.batch * K * R * S
         energy = self.energy_fn()
+        fold: list[Any] | None = None
         for v in self.sampled:
             vals[v.name] = _sample_var(self.model, v, self.methods[v.name], vals, energy, rows, self.device)
         unroll = any(bool(self.methods[v.name].get("unroll", False)) for v in self.minimized)
@@ -221,9 +239,15 @@ class _Problem:
                     from ..compile import InputError
                     raise InputError(f"init for '{k}' has {t.shape[0]} samples; the batch has {self.batch}")
                 vals[k] = t.repeat_interleave(K * R * S, dim=0)
+            amortized = any(self.methods[v.name].method == "amortized" for v in self.minimized)
+            if not self.factorized and not unroll and not amortized:
+                # fold: the functions the unknowns do not reach (e.g. the encoders) run once, with gradients,
+                # and the minimization loop and the final evaluation start from their outputs
+                before, fold = self.model.split_plan(frozenset(v.name for v in self.minimized))
+                vals = self.model.run_plan(before, vals)
             vals = _minimize(self.model, self.minimized, self.methods, vals, energy, rows, self.device, unroll,
-                             set(self.init), R)
-        ev = None if self.factorized else self.model.evaluate(vals)
+                             set(self.init), R, fold)
+        ev = None if self.factorized else self.model.evaluate(vals, fold)
         E = ev.total if ev is not None else energy(vals)
         # reduce Monte Carlo draws: F = -1/beta log mean_s exp(-beta E_s) / q(z_s)
         beta_mc = min((float(self.methods[v.name].get("beta", 1.0)) for v in self.mc), default=1.0)
@@ -271,7 +295,7 @@ def _optimizer(name: str, params: list[torch.Tensor], lr: float) -> torch.optim.
 def _minimize(model: CompiledModel, unknowns: list[Variable], methods: dict[str, Infer],
               vals: dict[str, torch.Tensor], energy: Callable[[dict[str, torch.Tensor]], torch.Tensor],
               rows: int, device: torch.device, unroll: bool, start: set[str] | None = None,
-              restarts: int = 1) -> dict[str, torch.Tensor]:
+              restarts: int = 1, fold: list[Any] | None = None) -> dict[str, torch.Tensor]:
     """Batched per-sample minimization of E over the continuous unknowns (one optimizer, summed E)."""
     first = methods[unknowns[0].name]
     steps = int(first.get("steps", 100))
@@ -309,6 +333,10 @@ def _minimize(model: CompiledModel, unknowns: list[Variable], methods: dict[str,
             cur = {k: project(t - lr * g, doms[k]) for (k, t), g in zip(cur.items(), grads, strict=True)}
         return {**vals, **cur}
     frozen = {k: (t.detach() if t.requires_grad else t) for k, t in vals.items()}
+    if fold is not None:  # what the unknowns do not change was computed once, before the loop
+
+        def energy(vals: dict[str, torch.Tensor], after: list[Any] = fold) -> torch.Tensor:
+            return model.total_energy(vals, after)
     params = [t.requires_grad_(True) for t in z.values()]
     opt = _optimizer(opt_name, params, lr)
     names = list(z)
@@ -419,23 +447,22 @@ def gibbs(energy: Callable[[dict[str, torch.Tensor]], torch.Tensor], vals: dict[
     return x
 
 
-def block_gibbs(energy: Callable[[dict[str, torch.Tensor]], torch.Tensor], vals: dict[str, torch.Tensor],
-                v: Variable, rows: int, beta: float, device: torch.device) -> torch.Tensor:
+def block_gibbs(model: CompiledModel, vals: dict[str, torch.Tensor], v: Variable, beta: float) -> torch.Tensor:
     """Sample every unit of a spins/bits variable at once, exact when the energy is linear in each
     unit given the rest (the RBM's p(h | v) and p(v | h), 002 sec. 5.2): E = c + sum_i a_i u_i."""
-    with torch.enable_grad():
-        u = torch.zeros(rows, *v.domain.shape, device=device, requires_grad=True)
-        others = {k: t.detach() for k, t in vals.items() if k != v.name}
-        a, = torch.autograd.grad(energy({**others, v.name: u}).sum(), [u])
+    with torch.no_grad():
+        _, a = linear_coefficients(model, {k: t for k, t in vals.items() if k != v.name}, v, need_c=False)
+        a = a.reshape(a.shape[0], *v.domain.shape)
     if v.domain.kind == "bits":  # p(u_i = 1) = sigmoid(-beta a_i)
         return torch.bernoulli(torch.sigmoid(-beta * a))
     return torch.bernoulli(torch.sigmoid(-2 * beta * a)) * 2 - 1  # spins: p(+1) = sigmoid(-2 beta a_i)
 
 
 # ------------------------------------------------------------------ public entry points
-def free_energy(model: CompiledModel, given: dict[str, Any]) -> Inference:
-    """F(given) with every other variable eliminated by its declared method."""
-    return _Problem(model, given, []).run()
+def free_energy(model: CompiledModel, given: dict[str, Any], validate: bool = True) -> Inference:
+    """F(given) with every other variable eliminated by its declared method. `validate=False` is
+    for callers (the trainers) whose tensors were checked already."""
+    return _Problem(model, given, [], validate=validate).run()
 
 
 def infer(model: CompiledModel, targets: list[str], given: dict[str, Any],

@@ -119,6 +119,7 @@ class TrainConfig(_Strict):
     divergence: float = Field(1e6, gt=0)  # stop when |loss| exceeds this
     grad_clip: float | None = Field(None, gt=0)
     progress: bool = True
+    plot: bool = True  # write metrics.png (loss parts and collapse monitor) at the end
 
     @model_validator(mode="after")
     def _needs(self) -> TrainConfig:

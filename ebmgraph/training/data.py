@@ -141,6 +141,10 @@ def make_dataset(model: CompiledModel, cfg: DataConfig, seed: int = 0) -> Datase
             t = torch.as_tensor(np.asarray(arr), dtype=torch.long)
         else:
             t = torch.as_tensor(np.asarray(arr, dtype=np.float32))
+            bad = ~torch.isfinite(t)
+            if bad.any():
+                row = int(bad.reshape(t.shape[0], -1).any(1).nonzero()[0])
+                raise DataError(f"data '{expr}' for variable '{var}' has NaN or infinite values (first in row {row})")
             if v.domain.kind == "bits" and not torch.all((t == 0) | (t == 1)):
                 t = (t > t.mean()).float()  # binarize for bits variables (e.g. digits for an RBM)
             if cfg.standardize and v.domain.kind == "real":

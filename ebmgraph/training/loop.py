@@ -164,7 +164,8 @@ class Trainer:
 
     # ------------------------------------------------------------ one step's loss
     def free(self, values: dict[str, torch.Tensor]) -> Any:
-        return self.model.free_energy(**values)
+        from ..inference.engine import free_energy
+        return free_energy(self.model, values, validate=False)  # the dataset was checked against the graph
 
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float], Any]:
         cfg, model = self.cfg, self.model
@@ -288,6 +289,13 @@ class Trainer:
             self.gen_opt.load_state_dict(st["generator_opt"])
 
 
+def seed_step(seed: int) -> None:
+    """Seed the generators a step draws from (cheaper than torch.manual_seed, which visits every backend)."""
+    torch.random.default_generator.manual_seed(seed)
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.manual_seed(seed)
+
+
 def _grad_norm(params: list[nn.Parameter]) -> float:
     norms = [p.grad.detach().norm() for p in params if p.grad is not None]
     return float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
@@ -367,6 +375,10 @@ def train(model: CompiledModel, config: TrainConfig | dict[str, Any], data: Data
             raise ValueError("no data: pass a Dataset or give the config a [data] section")
         data = make_dataset(model, cfg.data, cfg.seed)
     trainer = Trainer(model, cfg, data)
+    if world > 1:  # every process starts from rank 0's weights, as DistributedDataParallel does
+        with torch.no_grad():
+            for param in list(model.parameters()) + list(trainer.expanders.parameters()):
+                torch.distributed.broadcast(param, src=0)
     history: list[dict[str, float]] = []
     if resume and ckpt.exists():
         payload = torch.load(ckpt, map_location="cpu", weights_only=True)
@@ -402,7 +414,7 @@ def train(model: CompiledModel, config: TrainConfig | dict[str, Any], data: Data
             order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 7919 + epoch))
             i = trainer.step % steps_per_epoch
             idx = order[i * gb:(i + 1) * gb]
-            torch.manual_seed(cfg.seed * 1_000_003 + trainer.step)  # every random draw of a step: exact resume
+            seed_step(cfg.seed * 1_000_003 + trainer.step)  # every random draw of a step: exact resume
             batch = data.batch(idx)  # the global batch, augmented the same way in every process
             if world > 1:
                 batch = {k: v[rank::world] for k, v in batch.items()}
@@ -463,5 +475,5 @@ def train(model: CompiledModel, config: TrainConfig | dict[str, Any], data: Data
     finally:
         if bar is not None:
             bar.close()
-    plot = plot_metrics(history, out / PLOT) if rank == 0 else None
+    plot = plot_metrics(history, out / PLOT) if rank == 0 and cfg.plot else None
     return TrainResult(history, out, last_good, metrics_path, plot, collapse_msgs)

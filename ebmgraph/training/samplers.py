@@ -8,6 +8,7 @@ import torch
 
 from ..check import factorizes
 from ..compile import CompiledModel
+from ..graph import Variable
 from ..inference.engine import block_gibbs, domain_values, gibbs, initial, langevin, project
 from .config import SamplerConfig
 
@@ -65,7 +66,7 @@ class ContrastiveSampler:
         B = batch[self.target.name].shape[0]
         return others, B * n
 
-    def _unknown_latents(self, batch: dict[str, torch.Tensor]) -> list:  # type: ignore[type-arg]
+    def _unknown_latents(self, batch: dict[str, torch.Tensor]) -> list[Variable]:
         return [self.model.inputs[n] for n in self.model.latent_names if n not in batch]
 
     def most_offending(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -121,14 +122,14 @@ class ContrastiveSampler:
         latents = self._unknown_latents(batch)
         for v in latents:
             state[v.name] = (initial(v.domain, rows, "randn", device) if not v.domain.discrete
-                             else domain_values(v.domain, device)[torch.randint(0, 2, (rows,), device=device)])
+                             else self._fresh_units(v, rows, device))
         energy = self.model.total_energy
         order = latents + [self.target]  # latents first: CD-1 on an RBM samples h | v, then v | h
         graph = self.model.graph
         for _ in range(max(self.cfg.steps, 1)):
             for v in order:
                 if v.domain.discrete and factorizes(graph, v):
-                    state[v.name] = block_gibbs(energy, state, v, rows, 1.0, device)
+                    state[v.name] = block_gibbs(self.model, state, v, 1.0)
                 elif v.domain.discrete:
                     state[v.name] = gibbs(energy, state, v, rows, 1, 1.0, device, init=state[v.name])
                 else:
@@ -139,9 +140,15 @@ class ContrastiveSampler:
             self.buffer[idx] = out
         return out
 
+    @staticmethod
+    def _fresh_units(v: Variable, n: int, device: torch.device) -> torch.Tensor:
+        """Uniformly random values of a discrete variable, unit by unit (never the whole domain)."""
+        dom = v.domain
+        values = domain_values(type(dom)(dom.kind, (), k=dom.k), device)
+        return values[torch.randint(0, values.shape[0], (n, *dom.shape), device=device)]
+
     def _fresh(self, n: int, device: torch.device) -> torch.Tensor:
         dom = self.target.domain
         if dom.discrete:
-            values = domain_values(type(dom)(dom.kind, (), k=dom.k), device)
-            return values[torch.randint(0, values.shape[0], (n, *dom.shape), device=device)]
+            return self._fresh_units(self.target, n, device)
         return initial(dom, n, "uniform" if dom.box is not None else "randn", device)

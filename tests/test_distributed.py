@@ -1,0 +1,54 @@
+"""Data-parallel training: 2 processes (torchrun, gloo on CPU) equal one process on the same global batch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from .conftest import LIBRARY
+
+CONFIG = """epochs = 1
+batch_size = 128
+max_steps = 5
+progress = false
+out_dir = "{out}"
+
+[data]
+source = "digits"
+map = {{ x = "data", y = "data" }}
+standardize = true
+
+[[data.augment.x]]
+kind = "noise"
+std = 0.2
+
+[loss]
+kind = "energy"
+
+[[regularizers]]
+kind = "vicreg"
+on = ["sx", "sy"]
+"""
+
+
+def _run(cmd: list[str]) -> None:
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_two_processes_equal_one(tmp_path: Path) -> None:
+    bin_dir = Path(sys.executable).parent
+    model = str(LIBRARY / "joint_embedding.ebm")
+    for name in ("one", "two"):
+        (tmp_path / f"{name}.toml").write_text(CONFIG.format(out=tmp_path / name))
+    _run([str(bin_dir / "torchrun"), "--standalone", "--nproc_per_node", "2", "-m", "ebmgraph.cli", "train", model,
+          "--config", str(tmp_path / "two.toml")])
+    _run([str(bin_dir / "ebm"), "train", model, "--config", str(tmp_path / "one.toml")])
+    one = torch.load(tmp_path / "one" / "checkpoint.pt", weights_only=True)
+    two = torch.load(tmp_path / "two" / "checkpoint.pt", weights_only=True)
+    assert one["extra"]["step"] == two["extra"]["step"] == 5
+    for k, a in one["state_dict"].items():
+        torch.testing.assert_close(two["state_dict"][k], a, atol=1e-5, rtol=1e-4, msg=k)
