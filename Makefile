@@ -44,6 +44,8 @@ app: $(STAMP) sysdeps
 
 bench: $(STAMP) sysdeps
 	$(BIN)/python benchmarks/bench_frontend.py
+	$(BIN)/python benchmarks/bench_compiled_vs_handwritten.py
+	$(BIN)/python benchmarks/bench_training.py
 
 clean:
 	rm -rf $(VENV) out build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
