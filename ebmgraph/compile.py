@@ -194,20 +194,8 @@ class CompiledModel(nn.Module):
         return vals
 
     def total_energy(self, values: dict[str, torch.Tensor], plan: list[Any] | None = None) -> torch.Tensor:
-        """The hot path of inference loops: the total energy only, nothing kept but what it needs."""
-        vals = dict(values)
-        total: torch.Tensor | None = None
-        fns, ets, weights = self.fns, self.energy_terms, self.weights
-        for kind, key, args, out in (self._plan if plan is None else plan):
-            if kind == "apply":
-                vals[out] = fns[key](*[vals[a] for a in args])
-            else:
-                e = ets[key](*[vals[a] for a in args])
-                w = weights[out]
-                total = (e if w == 1.0 else e * w) if total is None else (total + e if w == 1.0 else total + e * w)
-        if total is None:
-            return self.evaluate(values).total
-        return total
+        """The total energy only (what inference loops differentiate)."""
+        return self.evaluate(values, plan).total
 
     def partial(self, values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Every variable computable from the given ones (e.g. an encoder's proposal)."""

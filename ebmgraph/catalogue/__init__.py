@@ -95,7 +95,7 @@ def fmt_shape(shape: Shape) -> str:
 
 
 from . import energies as _energies  # noqa: E402,F401
-from . import functions as _functions  # noqa: E402,F401
+from . import functions as _functions  # noqa: E402,F401  (functions first: energies reuse its Lambda)
 
 
 def register(name: str, factory: Callable[..., Any], *, energy: bool = False, arity: int | None = 1,

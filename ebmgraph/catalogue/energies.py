@@ -8,25 +8,11 @@ import torch
 from torch import nn
 
 from . import Config, EnergySpec, Shape, ShapeError, fmt_shape, register_energy
+from .functions import Lambda as EnergyFn  # a parameter-free energy is a function returning (batch,)
 
 
 def _flat(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(x.shape[0], -1)
-
-
-class EnergyFn(nn.Module):
-    """A parameter-free energy as a module."""
-
-    def __init__(self, fn, name: str):  # type: ignore[no-untyped-def]
-        super().__init__()
-        self.fn = fn
-        self.name = name
-
-    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
-        return self.fn(*xs)
-
-    def extra_repr(self) -> str:
-        return self.name
 
 
 def _same_shapes(name: str):  # type: ignore[no-untyped-def]
