@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEFAULT_MODEL ?= library/jepa.ebm
 
-.PHONY: app test lint typecheck sysdeps bench clean
+.PHONY: app test lint typecheck sysdeps graphviz chromium bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -17,17 +17,27 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-# System packages the tests need; installed with apt-get when missing (machines here run as root).
-sysdeps:
-	@if ! command -v dot >/dev/null 2>&1; then \
-	  echo "installing graphviz (system package)"; \
-	  if [ "$$(id -u)" != 0 ]; then echo "error: graphviz is missing and this is not root: run 'sudo apt-get install graphviz'" >&2; exit 1; fi; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null; \
+# System packages: graphviz for drawings, Debian's chromium for the browser tests (Playwright
+# cannot download its own browser here). Installed with apt-get when missing (machines here run as root).
+define apt_need
+	@if ! $(2) >/dev/null 2>&1; then \
+	  echo "installing system package $(1)"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "error: $(1) is missing and this is not root: run 'sudo apt-get install $(1)'" >&2; exit 1; fi; \
+	  (apt-get install -y -qq $(1) >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null)); \
 	fi
-	@command -v dot >/dev/null 2>&1 || { echo "error: graphviz 'dot' is still missing" >&2; exit 1; }
+	@$(2) >/dev/null 2>&1 || { echo "error: $(1) is still missing after apt-get install $(1)" >&2; exit 1; }
+endef
+
+graphviz:
+	$(call apt_need,graphviz,command -v dot)
+
+chromium:
+	$(call apt_need,chromium,test -x /usr/bin/chromium)
+
+sysdeps: graphviz chromium
 
 lint: $(STAMP)
-	$(BIN)/ruff check ebmgraph tests benchmarks examples
+	$(BIN)/ruff check ebmgraph tests benchmarks examples app
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -35,14 +45,11 @@ typecheck: $(STAMP)
 test: $(STAMP) sysdeps lint typecheck
 	$(BIN)/pytest
 
-app: $(STAMP) sysdeps
-	@mkdir -p out
-	$(BIN)/ebm check $(DEFAULT_MODEL)
-	$(BIN)/ebm render $(DEFAULT_MODEL) -o out/default_model.svg
-	$(BIN)/ebm render $(DEFAULT_MODEL) -o out/default_model.png
-	@echo "The composer app is not built yet; the default model is drawn in out/default_model.svg and .png"
+# The composer on the default model with the digits loaded; Ctrl-C stops it.
+app: $(STAMP) graphviz
+	$(BIN)/streamlit run app/app.py --browser.gatherUsageStats false -- $(DEFAULT_MODEL)
 
-bench: $(STAMP) sysdeps
+bench: $(STAMP) graphviz
 	$(BIN)/python benchmarks/bench_frontend.py
 	$(BIN)/python benchmarks/bench_compiled_vs_handwritten.py
 	$(BIN)/python benchmarks/bench_training.py

@@ -58,7 +58,8 @@ def _cycles(g: Graph, rep: Reporter) -> set[str]:
 
 
 def _shapes(g: Graph, rep: Reporter, cyclic: set[str]) -> None:
-    bad: set[str] = set(cyclic)
+    # outputs whose application failed to elaborate have no known shape: nothing downstream is judged
+    bad: set[str] = set(cyclic) | {v.name for v in g.variables if v.computed and g.producer(v.name) is None}
     acyclic = g.nx.subgraph([n for n in g.nx.nodes if n not in cyclic])
     for name in nx.lexicographical_topological_sort(acyclic):
         app = g.node(name)

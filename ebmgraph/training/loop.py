@@ -10,6 +10,7 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -360,8 +361,10 @@ def plot_metrics(history: list[dict[str, float]], path: Path) -> Path | None:
 
 
 def train(model: CompiledModel, config: TrainConfig | dict[str, Any], data: Dataset | None = None, *,
-          resume: bool = False) -> TrainResult:
-    """Train a compiled model as the config says; see TrainConfig for every option."""
+          resume: bool = False, on_step: Callable[[dict[str, float]], bool | None] | None = None) -> TrainResult:
+    """Train a compiled model as the config says; see TrainConfig for every option.
+    `on_step(row)` sees each step's metrics (live curves); returning False stops after that step,
+    with a checkpoint written."""
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.model_validate(config)
     check_config(model, cfg, cfg.__dict__.get("_text"), cfg.__dict__.get("_file", "<config>"))
     rank, world = _dist()
@@ -472,6 +475,11 @@ def train(model: CompiledModel, config: TrainConfig | dict[str, Any], data: Data
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{value:.4g}", epoch=epoch)
+            if on_step is not None and on_step(row) is False:
+                if rank == 0:
+                    save(model, ckpt, extra=trainer.state())
+                    last_good = ckpt
+                break
     finally:
         if bar is not None:
             bar.close()

@@ -1,0 +1,368 @@
+"""Edits on a program as a canvas makes them: add, connect, disconnect, delete, rename.
+
+The canvas shows the template level of a model (a loop's body once, a sub-model instance as one
+folded node), so edits change the declarations, and the text is printed again by the canonical
+printer: comments, loops, imports and parameters survive. An edit that breaks a rule (energy to
+energy, a cycle through deterministic functions, a shape mismatch) is refused with the rule's name
+and the offending nodes, and the program is left as it was.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from . import decls as d
+from .catalogue import ENERGIES, FUNCTIONS
+from .diagnostics import Diagnostic
+from .frontend import analyze
+from .printer import dumps_file
+
+REFUSING = {"E040", "E041", "E042", "E015", "E016", "E017", "E001"}  # cycle, shapes, duplicates, names, syntax
+NodeKind = Literal["observed", "latent", "computed", "function", "energy", "submodel"]
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class EditError(ValueError):
+    """An edit the diagram's rules refuse; `rule` names the rule, `nodes` the offending canvas nodes."""
+
+    def __init__(self, rule: str, message: str, nodes: list[str] | None = None,
+                 diagnostics: list[Diagnostic] | None = None):
+        super().__init__(f"{rule}: {message}")
+        self.rule = rule
+        self.nodes = nodes or []
+        self.diagnostics = diagnostics or []
+
+
+@dataclass
+class CanvasNode:
+    id: str
+    kind: NodeKind
+    label: str
+    detail: str = ""  # domain, function, weight, loop
+
+
+@dataclass
+class CanvasGraph:
+    nodes: dict[str, CanvasNode] = field(default_factory=dict)
+    edges: list[tuple[str, str]] = field(default_factory=list)  # (source, target)
+
+
+def _base(name: str) -> str:
+    return name.split("[", 1)[0]
+
+
+def _model(prog: d.FileDecl, name: str | None) -> d.ModelDecl:
+    if not prog.models:
+        raise EditError("no model", "the text declares no model yet")
+    if name is None:
+        return prog.models[-1]
+    for m in prog.models:
+        if m.name == name:
+            return m
+    raise EditError("no model", f"no model named '{name}'")
+
+
+def _fmt_index(s: Any) -> str:
+    from .printer import expr
+    if s.index is None:
+        return ""
+    return f"[{expr(s.index.lo)}" + (f"..{expr(s.index.hi)}" if s.index.hi is not None else "") + "]"
+
+
+# ------------------------------------------------------------------ the template-level graph
+def canvas_graph(prog: d.FileDecl, model: str | None = None) -> CanvasGraph:
+    """Nodes and edges of a model as the canvas draws them: loops as their body, sub-models folded."""
+    from .printer import domain
+    m = _model(prog, model)
+    cg = CanvasGraph()
+    stmts = [(s, loop) for s, loop in _with_loops(m.body)]
+    for s, loop in stmts:
+        if isinstance(s, d.VarDecl):
+            node = cg.nodes.get(s.name)
+            label = s.name + _fmt_index(s)
+            if node is None:
+                short = domain(s.domain).split(" in ")[0].split(" on ")[0]
+                cg.nodes[s.name] = CanvasNode(s.name, s.role, label, short)
+            else:
+                node.label += ", " + _fmt_index(s).strip("[]")
+    for s, loop in stmts:
+        if isinstance(s, d.Assign):
+            base = _base(s.target.name)
+            if base not in cg.nodes:
+                cg.nodes[base] = CanvasNode(base, "computed", base, f"for {loop}" if loop else "")
+        elif isinstance(s, d.UseDecl):
+            cg.nodes[f"use:{s.name}"] = CanvasNode(f"use:{s.name}", "submodel", f"{s.name} : {s.model}",
+                                                   "shares " + s.shares if s.shares else "")
+    for s, loop in stmts:
+        if isinstance(s, d.Assign):
+            app = f"fn:{_base(s.target.name)}"
+            _call(cg, s.value, app, loop)
+            cg.edges.append((app, _base(s.target.name)))
+        elif isinstance(s, d.EnergyDecl):
+            from .printer import weight
+            nid = f"energy:{s.name}"
+            w = f"{weight(s.weight)} * " if s.weight is not None else ""
+            cg.nodes[nid] = CanvasNode(nid, "energy", s.name, f"{w}{s.call.func}" + (f", for {loop}" if loop else ""))
+            _args(cg, s.call, nid, loop)
+        elif isinstance(s, d.UseDecl):
+            for b in s.bindings:
+                src = _ref_node(cg, b.target.name)
+                if src:
+                    cg.edges.append((src, f"use:{s.name}"))
+    return cg
+
+
+def _with_loops(body: list[Any], loop: str = "") -> Any:
+    for s in body:
+        if isinstance(s, d.ForLoop):
+            yield from _with_loops(s.body, f"{loop}, {s.var}" if loop else s.var)
+        else:
+            yield s, loop
+
+
+def _ref_node(cg: CanvasGraph, name: str) -> str | None:
+    if "." in name:
+        inst = f"use:{name.split('.', 1)[0]}"
+        return inst if inst in cg.nodes else None
+    base = _base(name)
+    return base if base in cg.nodes else None
+
+
+def _call(cg: CanvasGraph, call: d.Call, nid: str, loop: str) -> None:
+    cg.nodes[nid] = CanvasNode(nid, "function", call.func, f"for {loop}" if loop else "")
+    _args(cg, call, nid, loop)
+
+
+def _args(cg: CanvasGraph, call: d.Call, nid: str, loop: str) -> None:
+    for i, a in enumerate(call.args):
+        if isinstance(a, d.VarRef):
+            src = _ref_node(cg, a.name)
+            if src and (src, nid) not in cg.edges:
+                cg.edges.append((src, nid))
+        else:
+            sub = f"{nid}/{i}"
+            _call(cg, a, sub, loop)
+            cg.edges.append((sub, nid))
+
+
+# ------------------------------------------------------------------ edits
+def _find_call(m: d.ModelDecl, node: str) -> d.Call | None:
+    """The call behind a function or energy node of the canvas (nested calls by their path)."""
+    kind, _, rest = node.partition(":")
+    path = rest.split("/")
+    for s in d.walk_statements(m.body):
+        call = None
+        if kind == "fn" and isinstance(s, d.Assign) and _base(s.target.name) == path[0]:
+            call = s.value
+        elif kind == "energy" and isinstance(s, d.EnergyDecl) and s.name == path[0]:
+            call = s.call
+        if call is not None:
+            for i in path[1:]:
+                nxt = call.args[int(i)]
+                if not isinstance(nxt, d.Call):
+                    return None
+                call = nxt
+            return call
+    return None
+
+
+def _check(prog: d.FileDecl, model: str | None, nodes: list[str]) -> tuple[d.FileDecl, str]:
+    text = dumps_file(prog)
+    graph, diags = analyze(text, "<canvas>", model)
+    # a diagram being drawn is often incomplete (a latent not yet connected, an energy missing an
+    # argument): those show as diagnostics; only broken rules refuse the edit
+    errors = [x for x in diags if x.severity == "error" and (x.code in REFUSING or (
+        x.code == "E018" and re.search(r"takes (\d+) .*, got (\d+)", x.message) and int(
+            re.search(r"takes (\d+) .*, got (\d+)", x.message).group(2)) > int(  # type: ignore[union-attr]
+            re.search(r"takes (\d+) .*, got (\d+)", x.message).group(1))))]  # type: ignore[union-attr]
+    if errors:
+        first = errors[0]
+        rule = ("cycle through deterministic functions" if first.code == "E040" else
+                "shape mismatch" if first.code in ("E041", "E042") else
+                "too many inputs" if first.code == "E018" else "invalid diagram")
+        raise EditError(rule, first.message + (f" ({first.hint})" if first.hint else ""), nodes, errors)
+    return prog, text
+
+
+def apply_edit(prog: d.FileDecl, op: dict[str, Any], model: str | None = None) -> tuple[d.FileDecl, str]:
+    """Apply one canvas edit; return the new program and its canonical text, or raise EditError."""
+    new = copy.deepcopy(prog)
+    m = _model(new, model)
+    kind = op.get("op")
+    nodes: list[str] = [str(x) for x in (op.get("source"), op.get("target"), op.get("node")) if x]
+    if kind == "add_variable":
+        name, role = str(op["name"]), op.get("role", "observed")
+        _valid_name(name)
+        dims = op.get("shape", [1])
+        dom = d.Real(shape=[_expr(x) for x in dims])
+        at = _last_index(m.body, d.VarDecl) + 1
+        m.body.insert(at, d.VarDecl(role=role, name=name, domain=dom))
+    elif kind == "add_energy":
+        name, energy = str(op["name"]), str(op["energy"])
+        _valid_name(name)
+        if energy not in ENERGIES:
+            raise EditError("unknown energy", f"'{energy}'; choose one of {', '.join(sorted(ENERGIES))}", nodes)
+        args: list[d.Arg] = [d.VarRef(name=a) for a in op.get("args", [])]
+        m.body.append(d.EnergyDecl(name=name, call=d.Call(func=energy, args=args)))
+    elif kind == "add_function":
+        target, func = str(op["target"]), str(op["function"])
+        _valid_name(target)
+        spec = FUNCTIONS.get(func)
+        if spec is None:
+            raise EditError("unknown function", f"'{func}'", nodes)
+        args = [d.VarRef(name=a) for a in op.get("args", [])]
+        fn_name = func
+        if spec.trainable:
+            fn_name = str(op.get("fn_name") or f"{func}_{target}")
+            cfg = [_expr(x) for x in op.get("config", [])]
+            m.body.insert(_last_index(m.body, d.FnDecl, d.VarDecl) + 1, d.FnDecl(name=fn_name, func=func, args=cfg))
+        m.body.append(d.Assign(target=d.VarRef(name=target), value=d.Call(func=fn_name, args=args)))
+    elif kind == "connect":
+        src, dst = str(op["source"]), str(op["target"])
+        if src.startswith("energy:"):
+            raise EditError("energy to energy", f"an energy term has no output, so '{src[7:]}' cannot feed "
+                            f"'{dst.split(':', 1)[-1]}'; connect variables to energy terms", nodes)
+        if not (dst.startswith("energy:") or dst.startswith("fn:")):
+            raise EditError("variable input", f"'{dst}' is a variable: its value comes from the data or from "
+                            "one function; connect to a function or an energy term instead", nodes)
+        if src.startswith("use:"):
+            raise EditError("sub-model output", "pick a variable of the sub-model in the text (e.g. lo.sx)", nodes)
+        src_name = src[3:].split("/")[0] if src.startswith("fn:") else src
+        call = _find_call(m, dst)
+        if call is None:
+            raise EditError("unknown node", f"no function or energy term '{dst}'", nodes)
+        call.args.append(d.VarRef(name=src_name))
+    elif kind == "disconnect":
+        src, dst = str(op["source"]), str(op["target"])
+        call = _find_call(m, dst)
+        src_name = src[3:].split("/")[0] if src.startswith("fn:") else src
+        if call is None:
+            raise EditError("unknown node", f"no function or energy term '{dst}'", nodes)
+        call.args = [a for a in call.args if not (isinstance(a, d.VarRef) and _base(a.name) == src_name)]
+    elif kind == "delete":
+        node = str(op["node"])
+        _delete(m, node, nodes)
+    elif kind == "rename":
+        node, new_name = str(op["node"]), str(op["name"])
+        _valid_name(new_name)
+        _rename(m, node, new_name)
+    else:
+        raise EditError("unknown edit", f"'{kind}'", nodes)
+    return _check(new, model, nodes)
+
+
+def _valid_name(name: str) -> None:
+    from .syntax import KEYWORDS
+    if not _NAME.match(name) or name in KEYWORDS or name in ("R", "spins", "bits"):
+        raise EditError("bad name", f"'{name}' is not a name: use letters, digits and '_', not a keyword")
+
+
+def _expr(x: Any) -> d.Expr:
+    if isinstance(x, int | float) and not isinstance(x, bool):
+        return d.Num(value=x)
+    if isinstance(x, str) and _NAME.match(x):
+        return d.Name(id=x)
+    if isinstance(x, str) and re.fullmatch(r"-?\d+", x):
+        return d.Num(value=int(x))
+    raise EditError("bad size", f"'{x}' is not a number or a parameter name")
+
+
+def _last_index(body: list[Any], *kinds: type) -> int:
+    idx = -1
+    for i, s in enumerate(body):
+        if isinstance(s, kinds):
+            idx = i
+    return idx
+
+
+def _uses(m: d.ModelDecl, name: str) -> list[str]:
+    out = []
+    for s in d.walk_statements(m.body):
+        calls: list[tuple[str, d.Call]] = []
+        if isinstance(s, d.Assign):
+            calls.append((f"fn:{_base(s.target.name)}", s.value))
+        elif isinstance(s, d.EnergyDecl | d.RegularizeDecl):
+            calls.append(((f"energy:{s.name}" if isinstance(s, d.EnergyDecl) else f"regularizer {s.name}"), s.call))
+        elif isinstance(s, d.UseDecl) and any(_base(b.target.name) == name for b in s.bindings):
+            out.append(f"use:{s.name}")
+        while calls:
+            owner, c = calls.pop()
+            for a in c.args:
+                if isinstance(a, d.VarRef) and _base(a.name) == name:
+                    out.append(owner)
+                elif isinstance(a, d.Call):
+                    calls.append((owner, a))
+    return sorted(set(out))
+
+
+def _remove(body: list[Any], pred: Any) -> bool:
+    found = False
+    for s in list(body):
+        if pred(s):
+            body.remove(s)
+            found = True
+        elif isinstance(s, d.ForLoop):
+            found = _remove(s.body, pred) or found
+    return found
+
+
+def _delete(m: d.ModelDecl, node: str, nodes: list[str]) -> None:
+    if node.startswith("energy:"):
+        if not _remove(m.body, lambda s: isinstance(s, d.EnergyDecl) and s.name == node[7:]):
+            raise EditError("unknown node", f"no energy term '{node[7:]}'", nodes)
+        return
+    if node.startswith("use:"):
+        _remove(m.body, lambda s: isinstance(s, d.UseDecl) and s.name == node[4:])
+        return
+    name = node[3:].split("/")[0] if node.startswith("fn:") else node
+    users = [u for u in _uses(m, name) if u != f"fn:{name}"]
+    if users:
+        raise EditError("still connected", f"'{name}' is used by {', '.join(users)}; disconnect or delete those "
+                        "first", nodes + users)
+    removed = _remove(m.body, lambda s: (isinstance(s, d.VarDecl) and s.name == name) or (
+        isinstance(s, d.Assign) and _base(s.target.name) == name))
+    if not removed:
+        raise EditError("unknown node", f"no variable or function '{name}'", nodes)
+
+
+def _rename(m: d.ModelDecl, node: str, new: str) -> None:
+    if node.startswith("energy:"):
+        for s in d.walk_statements(m.body):
+            if isinstance(s, d.EnergyDecl) and s.name == node[7:]:
+                s.name = new
+        return
+    old = node[3:].split("/")[0] if node.startswith("fn:") else node
+    taken = {s.name for s in d.walk_statements(m.body) if isinstance(s, d.VarDecl)} | {
+        _base(s.target.name) for s in d.walk_statements(m.body) if isinstance(s, d.Assign)}
+    if new in taken:
+        raise EditError("name taken", f"'{new}' already names a variable", [node])
+
+    def fix_ref(r: d.VarRef) -> None:
+        if _base(r.name) == old:
+            r.name = new + r.name[len(old):]
+
+    def fix_call(c: d.Call) -> None:
+        for a in c.args:
+            if isinstance(a, d.VarRef):
+                fix_ref(a)
+            else:
+                fix_call(a)
+
+    for s in d.walk_statements(m.body):
+        if isinstance(s, d.VarDecl) and s.name == old:
+            s.name = new
+        elif isinstance(s, d.Assign):
+            fix_ref(s.target)
+            fix_call(s.value)
+        elif isinstance(s, d.EnergyDecl | d.RegularizeDecl):
+            fix_call(s.call)
+        elif isinstance(s, d.UseDecl):
+            for b in s.bindings:
+                fix_ref(b.target)
+        if isinstance(s, d.VarDecl) and s.infer is not None:
+            for o in s.infer.options:
+                if isinstance(o.value, d.Name) and o.value.id == old:
+                    o.value = d.Name(id=new)

@@ -1,0 +1,120 @@
+"""The composer's panels in Streamlit's AppTest (the canvas component itself is tested in the browser)."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from .conftest import ROOT
+
+APP = str(ROOT / "app" / "app.py")
+
+
+@pytest.fixture
+def at() -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=120)
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def _errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def _open(at: AppTest, name: str) -> None:
+    at.selectbox(key="library_pick").set_value(name).run()
+    at.button(key="open_library").click().run()
+    assert not at.exception, at.exception
+
+
+def test_starts_on_jepa_with_digits(at: AppTest) -> None:
+    assert "model JEPA" in at.text_area(key="editor").value
+    assert at.selectbox(key="dataset").value == "digits"
+    assert at.session_state.last_good_program.models[0].name == "JEPA"
+    assert not _errors(at)
+
+
+def test_text_edits_update_the_graph_and_mistakes_keep_the_last_good_one(at: AppTest) -> None:
+    text = at.text_area(key="editor").value
+    at.text_area(key="editor").set_value(text.replace("energy R = 0.1 * l1(z)", "energy R = 0.5 * l1(z)")).run()
+    body = at.session_state.last_good_program.models[0].body
+    assert any(getattr(s, "name", "") == "R" and s.weight.value == 0.5 for s in body)
+    at.text_area(key="editor").set_value(text.replace("sq_dist(sy, sy_hat)", "sq_dist(sy, sy_hatt)")).run()
+    assert any("1 error(s)" in e for e in _errors(at))
+    assert "jepa.ebm:18:26: error[E016]: unknown variable 'sy_hatt'" in at.code[0].value
+    at.text_area(key="editor").set_value("model Broken { observed x R[2] }").run()
+    assert any("error" in e for e in _errors(at))
+    assert at.session_state.last_good_program.models[0].name == "JEPA"  # the canvas keeps the last good graph
+    assert at.text_area(key="editor").value == "model Broken { observed x R[2] }"  # nothing typed is lost
+
+
+def test_canvas_edits_change_the_text_or_are_refused_by_rule(at: AppTest) -> None:
+    at.session_state.canvas_ops = [{"op": "add_variable", "name": "w", "role": "latent", "shape": [4]},
+                                   {"op": "connect", "source": "w", "target": "fn:sy_hat/0"}]
+    at.run()
+    assert "latent w : R[4]" in at.text_area(key="editor").value
+    assert any("shape mismatch" in e for e in _errors(at))  # cat(sx, z, w) no longer fits pred
+    assert set(at.session_state.marked) == {"w", "fn:sy_hat/0"}
+    at.session_state.canvas_ops = [{"op": "connect", "source": "energy:D", "target": "energy:R"}]
+    at.run()
+    assert any("energy to energy" in e for e in _errors(at))
+    at.session_state.canvas_ops = [{"op": "rename", "node": "sx", "name": "s_x"}]
+    at.run()
+    assert "cat(s_x, z)" in at.text_area(key="editor").value and "# D: prediction error" in at.text_area(
+        key="editor").value
+
+
+def test_palette_adds_nodes(at: AppTest) -> None:
+    at.selectbox(key="palette_kind").set_value("energy").run()
+    at.text_input(key="palette_name").set_value("Q").run()
+    at.selectbox(key="palette_energy").set_value("l2").run()
+    at.button(key="palette_add").click().run()
+    assert "energy Q = l2()" in at.text_area(key="editor").value
+
+
+def test_drawing_inspector_and_files(at: AppTest) -> None:
+    charts = at.get("graphviz_chart")
+    assert charts and "fillcolor=\"#e06666\"" in charts[0].proto.spec
+    at.selectbox(key="inspect_node").set_value("sx").run()
+    table = at.table[0].value
+    rows = dict(zip(table["property"], table["value"], strict=True))
+    assert rows["role"] == "computed" and rows["domain"] == "R[32]" and rows["parameters"] == str(64 * 128 + 128 +
+                                                                                                   128 * 32 + 32)
+    assert "D" in rows["energy terms touching it"]
+    _open(at, "planner.ebm")
+    assert "model Planner" in at.text_area(key="editor").value
+
+
+def test_inference_panel_plots_the_landscape(at: AppTest) -> None:
+    _open(at, "ellipse.ebm")
+    at.selectbox(key="dataset").set_value("moons").run()
+    at.button(key="run_inference").click().run()
+    assert not at.exception, at.exception
+    assert at.metric[0].label == "free energy F"
+    assert float(at.metric[0].value) >= 0
+    assert at.get("imgs") or at.get("pyplot") or at.get("image")
+
+
+def test_training_panel_trains_and_reports(at: AppTest) -> None:
+    _open(at, "joint_embedding.ebm")
+    at.selectbox(key="train_reg").set_value("vicreg").run()
+    at.number_input(key="train_epochs").set_value(1).run()
+    at.button(key="train_start").click().run()
+    assert not at.exception, at.exception
+    assert any("trained" in s.value for s in at.success)
+    assert at.session_state.history and at.session_state.checkpoint
+
+
+def test_bad_data_mapping_and_divergence_are_messages(at: AppTest) -> None:
+    _open(at, "regression.ebm")
+    at.text_input(key="map_x").set_value("data[:, 0:3]").run()
+    at.button(key="train_start").click().run()
+    assert any("has rows of shape (3,)" in e and "'x' is R[8]" in e for e in _errors(at))
+    at.text_input(key="map_x").set_value("data[:, 0:8]").run()
+    at.text_input(key="map_y").set_value("data[:, 8:10]").run()
+    at.number_input(key="train_divergence").set_value(1e-3).run()
+    at.button(key="train_start").click().run()
+    assert not at.exception, at.exception
+    assert any("step 0: the loss" in e and "exceeds divergence" in e and "Lower optimizer.lr" in e for e in _errors(at))
+    assert "model Regression" in at.text_area(key="editor").value  # the app keeps working
