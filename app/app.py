@@ -382,38 +382,58 @@ def inspector_panel(graph: ebmgraph.Graph | None, text: str) -> None:
         st.info(f"no values to show: {exc}")
 
 
-def landscape(model: ebmgraph.CompiledModel, given: dict[str, torch.Tensor], var: str, best: torch.Tensor) -> Any:
+def _figure() -> Any:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    return plt.subplots(figsize=(4.8, 3.8))
+
+
+def landscape_1d(model: ebmgraph.CompiledModel, given: dict[str, torch.Tensor], var: str, best: torch.Tensor) -> Any:
+    """E over one inferred scalar, the others given, with the minimizer marked (002 Fig. 4b's z)."""
     v = model.inputs[var]
-    center = best.flatten()
-    fig, ax = plt.subplots(figsize=(5, 4))
+    center = float(best.flatten()[0])
+    lo, hi = v.domain.box if v.domain.box else (center - 3, center + 3)
+    grid = torch.linspace(lo, hi, 400)[:, None].reshape(400, *v.domain.shape)
+    others = {k: t.expand(400, *t.shape[1:]) for k, t in given.items() if k != var}
     with torch.no_grad():
-        if v.domain.numel == 1:
-            lo, hi = v.domain.box if v.domain.box else (float(center[0]) - 3, float(center[0]) + 3)
-            grid = torch.linspace(lo, hi, 400)[:, None].reshape(400, *v.domain.shape)
-            others = {k: t.expand(400, *t.shape[1:]) for k, t in given.items() if k != var}
-            e = model.free_energy(**others, **{var: grid}).free_energy
-            ax.plot(grid.flatten().numpy(), e.numpy())
-            ax.axvline(float(center[0]), color="red", ls="--", label="minimizer")
-            ax.set_xlabel(var)
-            ax.set_ylabel("F")
-        else:
-            n = 60
-            a = torch.linspace(float(center[0]) - 3, float(center[0]) + 3, n)
-            b = torch.linspace(float(center[1]) - 3, float(center[1]) + 3, n)
-            A, B = torch.meshgrid(a, b, indexing="xy")
-            grid = torch.stack([A.flatten(), B.flatten()], 1).reshape(n * n, *v.domain.shape)
-            others = {k: t.expand(n * n, *t.shape[1:]) for k, t in given.items() if k != var}
-            e = model.free_energy(**others, **{var: grid}).free_energy.reshape(n, n)
-            cs = ax.contourf(A.numpy(), B.numpy(), e.numpy(), levels=30, cmap="viridis")
-            fig.colorbar(cs, ax=ax, label="F")
-            ax.plot(float(center[0]), float(center[1]), "r*", ms=14, label="minimizer")
-            ax.set_xlabel(f"{var}[0]")
-            ax.set_ylabel(f"{var}[1]")
-    ax.legend()
-    ax.set_title(f"energy landscape over {var}")
+        e = model.energy(**others, **{var: grid}).total if not (set(model.inputs) - set(others) - {var}) else \
+            model.free_energy(**others, **{var: grid}).free_energy
+    fig, ax = _figure()
+    ax.plot(grid.flatten().numpy(), e.numpy())
+    ax.axvline(center, color="red", ls="--", label=f"minimizer {var} = {center:.3f}")
+    ax.set_xlabel(var)
+    ax.set_ylabel("E")
+    ax.set_title(f"energy over {var}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def landscape_2d(model: ebmgraph.CompiledModel, given: dict[str, torch.Tensor], var: str,
+                 closest: torch.Tensor | None) -> Any:
+    """F over a 2-D given variable, the latents minimized at every point (002 Fig. 3b, 4b)."""
+    v = model.inputs[var]
+    point = given[var].flatten()
+    n = 50
+    span = max(3.0, float(point.abs().max()) * 1.5)
+    a = torch.linspace(-span, span, n)
+    A, B = torch.meshgrid(a, a, indexing="xy")
+    grid = torch.stack([A.flatten(), B.flatten()], 1).reshape(n * n, *v.domain.shape)
+    others = {k: t.expand(n * n, *t.shape[1:]) for k, t in given.items() if k != var}
+    with torch.no_grad():
+        e = model.free_energy(**others, **{var: grid}).free_energy.reshape(n, n)
+    fig, ax = _figure()
+    cs = ax.contourf(A.numpy(), B.numpy(), e.numpy(), levels=30, cmap="viridis")
+    fig.colorbar(cs, ax=ax, label="F")
+    ax.plot(float(point[0]), float(point[1]), "o", color="lime", ms=9, label=f"{var} (the sample)")
+    if closest is not None:
+        c = closest.flatten()
+        ax.plot(float(c[0]), float(c[1]), "r*", ms=14, label="at the minimizer")
+    ax.set_xlabel(f"{var}[0]")
+    ax.set_ylabel(f"{var}[1]")
+    ax.set_title(f"free energy over {var}")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -456,13 +476,18 @@ def inference_panel(graph: ebmgraph.Graph | None, text: str) -> None:
         given, r, tg = res
         st.metric("free energy F", f"{float(r.free_energy[0]):.5g}")
         st.write({k: [round(float(x), 4) for x in v.flatten()[:12]] for k, v in r.values.items()})
-        plot_var = next((t for t in tg if model.inputs[t].domain.numel in (1, 2) and not model.inputs[t].domain.discrete),
-                        None)
-        if plot_var is None:
-            plot_var = next((g for g in given if model.inputs[g].domain.numel in (1, 2)), None)
-        if plot_var is not None:
-            best = r.values.get(plot_var, given.get(plot_var))
-            st.pyplot(landscape(model, {k: v for k, v in given.items()}, plot_var, best.detach()))
+        cols = st.columns(2)
+        one = next((t for t in tg if model.inputs[t].domain.numel == 1 and not model.inputs[t].domain.discrete), None)
+        if one is not None:
+            cols[0].pyplot(landscape_1d(model, given, one, r.values[one].detach()))
+        two = next((g for g in given if model.inputs[g].domain.numel == 2 and model.inputs[g].domain.kind == "real"),
+                   None)
+        if two is not None:
+            # the point of the model closest to the sample: a computed variable of the same shape
+            same = [n for n, t in r.all_values.items() if n != two and tuple(t.shape[1:]) == model.inputs[two].domain.shape
+                    and n not in model.inputs]
+            closest = r.all_values[same[0]].detach() if same else None
+            cols[1].pyplot(landscape_2d(model, given, two, closest))
 
 
 def training_panel(graph: ebmgraph.Graph | None, text: str) -> None:
