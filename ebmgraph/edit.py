@@ -78,8 +78,8 @@ def canvas_graph(prog: d.FileDecl, model: str | None = None) -> CanvasGraph:
     from .printer import domain
     m = _model(prog, model)
     cg = CanvasGraph()
-    stmts = [(s, loop) for s, loop in _with_loops(m.body)]
-    for s, loop in stmts:
+    stmts = list(_with_loops(m.body))
+    for s, _ in stmts:
         if isinstance(s, d.VarDecl):
             node = cg.nodes.get(s.name)
             label = s.name + _fmt_index(s)
