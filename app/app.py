@@ -271,6 +271,24 @@ def sidebar() -> None:
             ss.notice = ("error", exc.render())
         st.rerun()
     st.sidebar.download_button("Download .ebm", ss.editor, file_name=ss.file_name, key="download_ebm")
+    graph = ss.get("last_good_graph")
+    if graph is not None and graph.instances:
+        inst = st.sidebar.selectbox("Sub-model", sorted(graph.instances), key="submodel_pick",
+                                    format_func=lambda i: f"{i} : {graph.instances[i]}")
+        if st.sidebar.button("Open sub-model", key="open_submodel"):
+            model = graph.instances[inst]
+            path = next((p for p, f in graph.imported.items() if any(m.name == model for m in f.models)), None)
+            ss.back_to = (ss.editor, ss.file_name)
+            if path is not None:
+                set_text(Path(path).read_text(encoding="utf-8"))
+                ss.file_name = Path(path).name
+            ss.notice = ("success", f"opened {model}; 'Back' returns to the text you were editing")
+            st.rerun()
+    if ss.get("back_to") and st.sidebar.button("Back", key="back"):
+        text, name = ss.pop("back_to")
+        set_text(text)
+        ss.file_name = name
+        st.rerun()
     st.sidebar.header("Palette")
     kind = st.sidebar.selectbox("Add", ["observed", "latent", "energy", "function"], key="palette_kind")
     name = st.sidebar.text_input("Name", key="palette_name")
@@ -577,7 +595,6 @@ def main() -> None:
         apply_ops(ops)
         if "pending_text" in ss:
             ss.editor = ss.pop("pending_text")
-    sidebar()
     text = ss.editor
     t0 = time.perf_counter()
     graph, diags = analyze(text, ss.file_name)
@@ -587,6 +604,7 @@ def main() -> None:
         pass
     if graph is not None:
         ss.last_good_graph = graph
+    sidebar()
     st.markdown("<style>textarea {font-family: ui-monospace, Menlo, Consolas, monospace !important; "
                 "font-size: 13px !important}</style>", unsafe_allow_html=True)
     st.title("ebmgraph composer")

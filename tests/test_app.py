@@ -84,6 +84,12 @@ def test_drawing_inspector_and_files(at: AppTest) -> None:
     assert "D" in rows["energy terms touching it"]
     _open(at, "planner.ebm")
     assert "model Planner" in at.text_area(key="editor").value
+    _open(at, "hjepa.ebm")
+    at.selectbox(key="submodel_pick").set_value("hi").run()
+    at.button(key="open_submodel").click().run()
+    assert "model JEPA" in at.text_area(key="editor").value  # the folded sub-model, opened
+    at.button(key="back").click().run()
+    assert "model HJEPA" in at.text_area(key="editor").value
 
 
 def test_inference_panel_plots_the_landscape(at: AppTest) -> None:
