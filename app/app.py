@@ -3,6 +3,7 @@ inference and training panels.  Run: streamlit run app/app.py -- [MODEL.ebm]"""
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 import tempfile
@@ -65,6 +66,19 @@ def init() -> None:
     ss.upload_arrays = None
     ss.model_cache = (None, None)
     ss.history = []
+
+
+def layout_json() -> str:
+    pos = st.session_state.positions
+    return json.dumps({"ebmgraph_layout": 1, "positions": {k: [round(x, 1), round(y, 1)] for k, (x, y) in
+                                                           sorted(pos.items())}}, indent=1)
+
+
+def read_layout(text: str) -> None:
+    data = json.loads(text)
+    if not isinstance(data, dict) or data.get("ebmgraph_layout") != 1 or not isinstance(data.get("positions"), dict):
+        raise ValueError("expected {\"ebmgraph_layout\": 1, \"positions\": {node: [x, y]}}")
+    st.session_state.positions = {str(k): (float(v[0]), float(v[1])) for k, v in data["positions"].items()}
 
 
 def set_text(text: str) -> None:
@@ -258,6 +272,9 @@ def sidebar() -> None:
         set_text((LIBRARY / pick).read_text())
         ss.file_name = pick
         ss.positions = {}
+        sidecar = LIBRARY / f"{pick}.layout.json"
+        if sidecar.exists():
+            read_layout(sidecar.read_text())
         ss.notice = ("success", f"opened library/{pick}")
         st.rerun()
     up = st.sidebar.file_uploader("Open a .ebm file", type=["ebm"], key="upload_ebm")
@@ -271,6 +288,19 @@ def sidebar() -> None:
             ss.notice = ("error", exc.render())
         st.rerun()
     st.sidebar.download_button("Download .ebm", ss.editor, file_name=ss.file_name, key="download_ebm")
+    # canvas positions live beside the model, keyed by node name, in a sidecar the compiler never reads
+    st.sidebar.download_button("Download layout", layout_json(), file_name=f"{ss.file_name}.layout.json",
+                               key="download_layout")
+    lay = st.sidebar.file_uploader("Open a layout (.layout.json)", type=["json"], key="upload_layout")
+    if lay is not None and ss.get("layout_id") != lay.file_id:
+        ss.layout_id = lay.file_id
+        try:
+            read_layout(lay.getvalue().decode("utf-8"))
+            ss.notice = ("success", f"layout {lay.name} applied")
+        except (UnicodeDecodeError, ValueError) as exc:
+            ss.notice = ("error", f"{lay.name} is not a layout file: {exc}")
+        ss.pop("flow_for", None)
+        st.rerun()
     graph = ss.get("last_good_graph")
     if graph is not None and graph.instances:
         inst = st.sidebar.selectbox("Sub-model", sorted(graph.instances), key="submodel_pick",

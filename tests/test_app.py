@@ -65,6 +65,17 @@ def test_canvas_edits_change_the_text_or_are_refused_by_rule(at: AppTest) -> Non
         key="editor").value
 
 
+def test_positions_survive_text_edits(at: AppTest) -> None:
+    at.session_state.positions = {"x": (10.0, 20.0), "energy:D": (300.0, 40.0)}
+    at.run()
+    # positions are keyed by node name, so a text edit that keeps the names keeps them
+    text = at.text_area(key="editor").value
+    at.text_area(key="editor").set_value(text.replace("energy R = 0.1 * l1(z)", "energy R = 0.2 * l1(z)")).run()
+    assert at.session_state.positions["x"] == (10.0, 20.0)
+    labels = [b.label for b in at.get("download_button")]
+    assert "Download layout" in labels
+
+
 def test_palette_adds_nodes(at: AppTest) -> None:
     at.selectbox(key="palette_kind").set_value("energy").run()
     at.text_input(key="palette_name").set_value("Q").run()
