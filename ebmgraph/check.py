@@ -85,7 +85,7 @@ def _shapes(g: Graph, rep: Reporter, cyclic: set[str]) -> None:
         except ShapeError as exc:
             shown = ", ".join(_desc(g, a.name) for a in args)
             rep.error("E041", f"shape mismatch in {fdef.name}: {exc}", app.span, file=app.file,
-                      notes=[f"inputs: {shown}"], hint=_shape_hint(g, app, str(exc)))
+                      notes=[f"inputs: {shown}", *g.used_from(app.name)], hint=_shape_hint(g, app, str(exc)))
             bad.add(app.output)
             continue
         var = g.node(app.output)
@@ -100,7 +100,7 @@ def _shapes(g: Graph, rep: Reporter, cyclic: set[str]) -> None:
             espec.shape_rule([a.domain.shape for a in args if isinstance(a, Variable)], Config((), dict(term.options)))
         except ShapeError as exc:
             rep.error("E042", f"shape mismatch in energy '{term.name[2:]}': {exc}", term.span, file=term.file,
-                      notes=["inputs: " + ", ".join(_desc(g, a.name) for a in args)])
+                      notes=["inputs: " + ", ".join(_desc(g, a.name) for a in args), *g.used_from(term.name)])
 
 
 def _shape_hint(g: Graph, app: Application, msg: str) -> str | None:

@@ -695,6 +695,7 @@ class Elaborator:
                 alias = {f.name: other_prefix + f.name for f in d.walk_statements(model.body)
                          if isinstance(f, d.FnDecl)}
         self.graph.instances[inst_prefix.rstrip(".")] = model.name
+        self.graph.instance_sites[inst_prefix.rstrip(".")] = (sc.file, stmt.span)
         inner = self.instance(model, mfile, sub_env, inst_prefix, ports, alias,
                               self.models_of(mfile, sc), chain + [model.name])
         for local, node in inner.names.items():

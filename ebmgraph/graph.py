@@ -147,6 +147,7 @@ class Graph:
     regularizers: dict[str, Regularizer] = field(default_factory=dict)
     clusters: dict[str, str] = field(default_factory=dict)  # node -> instance prefix ("lo", "hi.lo")
     instances: dict[str, str] = field(default_factory=dict)  # instance prefix -> model name
+    instance_sites: dict[str, tuple[str, Span | None]] = field(default_factory=dict)  # prefix -> its `use`
     params: dict[str, Any] = field(default_factory=dict)
     imported: dict[str, FileDecl] = field(default_factory=dict)
     warnings: list[Any] = field(default_factory=list)
@@ -196,6 +197,17 @@ class Graph:
             if isinstance(obj, Application):
                 return obj
         return None
+
+    def used_from(self, name: str) -> list[str]:
+        """Notes saying which `use` statements put a node of a sub-model here, innermost first."""
+        prefix = self.clusters.get(name, "")
+        notes = []
+        while prefix:
+            file, span = self.instance_sites.get(prefix, ("?", None))
+            where = f"{file}:{span.line}:{span.column}" if span else file
+            notes.append(f"in '{prefix}' ({self.instances.get(prefix, '?')}), used from {where}")
+            prefix = prefix.rsplit(".", 1)[0] if "." in prefix else ""
+        return notes
 
     def energies_touching(self, var: str) -> list[EnergyTerm]:
         """Energy terms that depend on `var`, directly or through functions."""

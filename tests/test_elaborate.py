@@ -101,3 +101,13 @@ def test_ir_prints_as_a_table() -> None:
     assert "latent    z" in text and "apply     y_hat                    = dec(z)" in text
     g = ebmgraph.load(LIBRARY / "ellipse.ebm")
     assert isinstance(g.node("dec@y_hat"), Application) and isinstance(g.node("z"), Variable)
+
+
+def test_errors_inside_a_submodel_say_where_it_was_used(tmp_path: Path) -> None:
+    (tmp_path / "u.ebm").write_text('import "jepa.ebm"\n\nmodel Bad {\n  observed x : R[10]\n  observed y : R[10]\n\n'
+                                    "  use lo = JEPA(dx = 64) { x = x, y = y }\n}\n")
+    with pytest.raises(ebmgraph.EbmError) as info:
+        ebmgraph.load(tmp_path / "u.ebm")
+    err = info.value.errors[0]
+    assert err.file.endswith("jepa.ebm") and err.line == 13
+    assert f"in 'lo' (JEPA), used from {tmp_path / 'u.ebm'}:7:3" in err.notes
