@@ -69,6 +69,23 @@ def _wait_text(page, needle: str, present: bool = True, timeout: float = 30.0) -
     raise AssertionError(f"{needle!r} {'never appeared' if present else 'never went away'} in the editor:\n{text}")
 
 
+def _choose(page, scope, label: str, option: str) -> None:  # type: ignore[no-untyped-def]
+    """Pick an option of a Streamlit selectbox; a rerun may close the list, so try again."""
+    for attempt in range(4):
+        _settle(page)
+        scope.get_by_label(label, exact=True).click()
+        opt = page.get_by_role("option", name=option, exact=True)
+        try:
+            opt.wait_for(timeout=5000)
+            opt.click()
+            _settle(page)
+            return
+        except Exception:  # noqa: BLE001 - the list was closed by a rerun: reopen it
+            page.keyboard.press("Escape")
+            if attempt == 3:
+                raise
+
+
 def _stable_box(locator) -> dict[str, float]:  # type: ignore[no-untyped-def]
     """A node's box once it stops moving (React Flow animates fitView after new nodes arrive)."""
     last = None
@@ -116,15 +133,11 @@ def test_compose_in_the_browser(server: str, tmp_path: Path) -> None:
 
         # add an energy term from the palette: the text changes
         sidebar = page.locator("[data-testid='stSidebar']")
-        sidebar.get_by_label("Add", exact=True).click()
-        page.get_by_role("option", name="energy", exact=True).click()
-        _settle(page)
+        _choose(page, sidebar, "Add", "energy")
         sidebar.get_by_label("Name", exact=True).fill("Q")
         sidebar.get_by_label("Name", exact=True).press("Enter")
         _settle(page)
-        sidebar.get_by_label("Energy", exact=True).click()
-        page.get_by_role("option", name="l2", exact=True).click()
-        _settle(page)
+        _choose(page, sidebar, "Energy", "l2")
         sidebar.get_by_role("button", name="Add to the diagram").click()
         _settle(page)
         _wait_text(page, "energy Q = l2()")
@@ -157,15 +170,11 @@ def test_compose_in_the_browser(server: str, tmp_path: Path) -> None:
         page.screenshot(path=str(tmp_path / "error.png"))
 
         # open the ellipse, load the moons, run inference: a landscape plot with the minimizer
-        sidebar.get_by_label("Library model (template)", exact=True).click()
-        page.get_by_role("option", name="ellipse.ebm", exact=True).click()
-        _settle(page)
+        _choose(page, sidebar, "Library model (template)", "ellipse.ebm")
         sidebar.locator("[data-testid='stBaseButton-secondary']", has_text="Open").click()
         _settle(page)
         _wait_text(page, "model Ellipse")
-        sidebar.get_by_label("Dataset", exact=True).click()
-        page.get_by_role("option", name="moons", exact=True).click()
-        _settle(page)
+        _choose(page, sidebar, "Dataset", "moons")
         page.get_by_role("tab", name="Inference").click()
         page.get_by_role("button", name="Run inference").click()
         _settle(page)
