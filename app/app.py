@@ -88,7 +88,6 @@ def set_text(text: str) -> None:
 
 def apply_ops(ops: list[dict[str, Any]]) -> None:
     ss = st.session_state
-    _log(f"apply {ops}")
     prog = ss.last_good_program
     if prog is None:
         ss.notice = ("error", "fix the text first: the canvas edits the last text that parsed")
@@ -159,8 +158,6 @@ def canvas(cg: CanvasGraph, text: str) -> None:
     new = streamlit_flow("canvas", ss.flow, height=520, fit_view=True, allow_new_edges=True,
                          enable_pane_menu=True, enable_node_menu=True, enable_edge_menu=True,
                          get_node_on_click=True, hide_watermark=True)
-    _log(f"canvas: new ts {new.timestamp} seen {ss.get('flow_seen')} built {ss.flow.timestamp} "
-         f"nodes {len(new.nodes)} same {new is ss.flow}")
     if new is ss.flow or (new.timestamp or 0) <= ss.get("flow_seen", 0) or (new.timestamp or 0) <= ss.flow.timestamp:
         return  # no new event: the component still reports a state from before our last change
     ss.flow_seen = new.timestamp
@@ -187,7 +184,6 @@ def canvas(cg: CanvasGraph, text: str) -> None:
                 ops.append({"op": "rename", "node": nid, "name": first})
     ss.selected = new.selected_id or ss.get("selected")
     ss.flow_known = (set(new_nodes), new_edges)  # the state we pass stays the one we built: no resets
-    _log(f"ops: {ops}")
     if ops:
         statements = [op for op in ops if op["op"] == "statement"]
         others = [op for op in ops if op["op"] != "statement"]
@@ -196,13 +192,6 @@ def canvas(cg: CanvasGraph, text: str) -> None:
         if others:
             apply_ops(others)
         st.rerun()
-
-
-def _log(msg: str) -> None:
-    import os
-    if os.environ.get("EBM_APP_LOG"):
-        with open(os.environ["EBM_APP_LOG"], "a") as fh:
-            fh.write(msg + "\n")
 
 
 def add_statements(lines: list[str]) -> None:
