@@ -184,12 +184,14 @@ class CompiledModel(nn.Module):
         self._split_plans[unknown] = (before, after)
         return before, after
 
-    def run_plan(self, plan: list[Any], values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Apply the functions of a (partial) plan; energy steps are skipped."""
+    def run_plan(self, plan: list[Any], values: dict[str, torch.Tensor], available_only: bool = False
+                 ) -> dict[str, torch.Tensor]:
+        """Apply the functions of a (partial) plan; energy steps are skipped, and with
+        `available_only` so are functions whose inputs are not among the values."""
         vals = dict(values)
         fns = self.fns
         for kind, key, args, out in plan:
-            if kind == "apply":
+            if kind == "apply" and (not available_only or all(a in vals for a in args)):
                 vals[out] = fns[key](*[vals[a] for a in args])
         return vals
 
@@ -199,11 +201,7 @@ class CompiledModel(nn.Module):
 
     def partial(self, values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Every variable computable from the given ones (e.g. an encoder's proposal)."""
-        vals = dict(values)
-        for kind, key, args, out in self._plan:
-            if kind == "apply" and all(a in vals for a in args):
-                vals[out] = self.fns[key](*[vals[a] for a in args])
-        return vals
+        return self.run_plan(self._plan, values, available_only=True)
 
     def energy(self, **values: Any) -> Energies:
         """E(x, y, z) per sample and per term, every declared variable given (003 eq. 1)."""

@@ -174,10 +174,7 @@ def _check(prog: d.FileDecl, model: str | None, nodes: list[str]) -> tuple[d.Fil
     graph, diags = analyze(text, "<canvas>", model)
     # a diagram being drawn is often incomplete (a latent not yet connected, an energy missing an
     # argument): those show as diagnostics; only broken rules refuse the edit
-    errors = [x for x in diags if x.severity == "error" and (x.code in REFUSING or (
-        x.code == "E018" and re.search(r"takes (\d+) .*, got (\d+)", x.message) and int(
-            re.search(r"takes (\d+) .*, got (\d+)", x.message).group(2)) > int(  # type: ignore[union-attr]
-            re.search(r"takes (\d+) .*, got (\d+)", x.message).group(1))))]  # type: ignore[union-attr]
+    errors = [x for x in diags if x.severity == "error" and (x.code in REFUSING or _too_many_inputs(x))]
     if errors:
         first = errors[0]
         rule = ("cycle through deterministic functions" if first.code == "E040" else
@@ -185,6 +182,12 @@ def _check(prog: d.FileDecl, model: str | None, nodes: list[str]) -> tuple[d.Fil
                 "too many inputs" if first.code == "E018" else "invalid diagram")
         raise EditError(rule, first.message + (f" ({first.hint})" if first.hint else ""), nodes, errors)
     return prog, text
+
+
+def _too_many_inputs(diag: Diagnostic) -> bool:
+    """An arity error with more inputs than taken (fewer is a diagram still being drawn)."""
+    m = re.search(r"takes (\d+) .*, got (\d+)", diag.message) if diag.code == "E018" else None
+    return m is not None and int(m.group(2)) > int(m.group(1))
 
 
 def apply_edit(prog: d.FileDecl, op: dict[str, Any], model: str | None = None) -> tuple[d.FileDecl, str]:

@@ -218,11 +218,6 @@ class Graph:
                 out.append(obj)
         return sorted(out, key=lambda e: e.name)
 
-    def order(self) -> list[Application]:
-        """Applications in dependency order (Kahn's algorithm, ties broken by name)."""
-        apps = [n for n in nx.lexicographical_topological_sort(self.nx) if isinstance(self.node(n), Application)]
-        return [self.node(n) for n in apps]  # type: ignore[misc]
-
     # ------------------------------------------------------------ comparison and display
     def signature(self) -> tuple[Any, ...]:
         nodes: list[tuple[Any, ...]] = []

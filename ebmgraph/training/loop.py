@@ -23,7 +23,7 @@ from ..diagnostics import Diagnostic, EbmError, did_you_mean
 from . import regularizers as R
 from .config import TrainConfig, _locate
 from .data import Dataset, make_dataset
-from .losses import LOSSES, infonce, logistic, margin, nll_exhaustive
+from .losses import LOSSES, gan_generator, infonce, logistic, margin, nll_exhaustive
 from .samplers import ContrastiveSampler
 
 CHECKPOINT = "checkpoint.pt"
@@ -446,7 +446,7 @@ def train(model: CompiledModel, config: TrainConfig | dict[str, Any], data: Data
                 t = model.inputs[cfg.loss.target or ""]
                 B = next(iter(batch.values())).shape[0]
                 fake = trainer.generator(torch.randn(B, cfg.loss.generator_noise)).reshape(B, *t.domain.shape)
-                g_loss = model.free_energy(**trainer._gan_others, **{t.name: fake}).free_energy.mean()
+                g_loss = gan_generator(model.free_energy(**trainer._gan_others, **{t.name: fake}).free_energy).mean()
                 grads = torch.autograd.grad(g_loss, list(trainer.generator.parameters()))
                 for p, g in zip(trainer.generator.parameters(), grads, strict=True):
                     p.grad = g
