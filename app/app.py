@@ -18,10 +18,12 @@ import torch
 from streamlit_flow import StreamlitFlowEdge, StreamlitFlowNode, StreamlitFlowState, streamlit_flow
 
 import ebmgraph
+from ebmgraph.catalogue import REGULARIZERS
 from ebmgraph.diagnostics import EbmError
 from ebmgraph.draw import to_dot
 from ebmgraph.edit import CanvasGraph, EditError, apply_edit, canvas_graph
 from ebmgraph.frontend import analyze, decode
+from ebmgraph.inference import resolve
 from ebmgraph.printer import dumps_file
 from ebmgraph.syntax import parse
 from ebmgraph.training.config import DataConfig
@@ -375,32 +377,40 @@ def inspector_panel(graph: ebmgraph.Graph | None, text: str) -> None:
     if graph is None:
         st.info("fix the errors to inspect the graph")
         return
-    names = sorted(n for n in graph.nx.nodes if "/" not in n)
-    sel = st.session_state.get("selected")
-    default = sel if sel in names else (sel[3:] if sel and sel.startswith("fn:") and sel[3:] in names else names[0])
-    if sel and sel.startswith("energy:") and "E:" + sel[7:] in names:
-        default = "E:" + sel[7:]
-    name = st.selectbox("Node", names, index=names.index(default), key="inspect_node")
-    o = graph.node(name)
-    rows: dict[str, Any] = {"kind": o.kind}
     from ebmgraph.graph import Application, EnergyTerm, Variable
+    shown_nodes = [o for o in graph.nodes if not (isinstance(o, Variable) and o.anonymous)]
+    labels = [f"{o.kind} {o.name}" for o in shown_nodes]
+    sel = st.session_state.get("selected") or ""
+    wanted = (f"energy {sel[7:]}" if sel.startswith("energy:") else
+              f"function {sel[3:].split('/')[0]}" if sel.startswith("fn:") else f"variable {sel}")
+    if wanted.startswith("function "):  # a canvas function box: its first application
+        wanted = next((lb for lb, o in zip(labels, shown_nodes, strict=True)
+                       if isinstance(o, Application) and o.fn == wanted[9:]), wanted)
+    label = st.selectbox("Node", labels, index=labels.index(wanted) if wanted in labels else 0, key="inspect_node")
+    o = shown_nodes[labels.index(label)]
+    name = o.name
+    rows: dict[str, Any] = {"kind": o.kind}
     model = compiled(text, graph)
     if isinstance(o, Variable):
         rows.update({"role": "computed" if o.computed else o.role, "domain": str(o.domain),
-                     "shape": str(o.domain.shape), "infer": f"{o.infer.method} {dict(o.infer.options)}" if o.infer
-                     else "-"})
+                     "shape": str(o.domain.shape)})
+        if not o.computed:
+            r = resolve(graph, o)
+            rows["infer"] = r.text()
         producer = graph.producer(name)
         if producer is not None:
             fdef = graph.fns.get(producer.fn)
             rows["function"] = f"{producer.fn} = {fdef.func}{fdef.args}" if fdef else producer.fn
             rows["parameters"] = model.parameter_count(producer.fn) if producer.fn in model.fns else 0
-        rows["energy terms touching it"] = ", ".join(t.name[2:] for t in graph.energies_touching(name)) or "-"
+        rows["energy terms touching it"] = ", ".join(t.name for t in graph.energies_touching(name)) or "-"
+        regs = [f"{r.name} = {r.method}" for r in graph.regularizers.values() if name in r.args]
+        rows["regularizers"] = ", ".join(regs) or "-"
     elif isinstance(o, Application):
         fdef = graph.fns.get(o.fn)
         rows.update({"function": f"{o.fn} = {fdef.func}{fdef.args}" if fdef else o.fn, "inputs": ", ".join(o.args),
                      "output": o.output})
     elif isinstance(o, EnergyTerm):
-        rows.update({"energy": o.energy, "variables": ", ".join(o.args), "weight": model.weights[o.name[2:]]})
+        rows.update({"energy": o.energy, "variables": ", ".join(o.args), "weight": model.weights[o.name]})
     st.table({"property": list(rows), "value": [str(v) for v in rows.values()]})
     try:
         arrs = arrays()
@@ -541,7 +551,11 @@ def training_panel(graph: ebmgraph.Graph | None, text: str) -> None:
                         key="train_loss")
     target = st.selectbox("Contrastive target", observed, key="train_target") if loss != "energy" else None
     candidates = sorted(v.name for v in graph.variables if v.computed and not v.anonymous) + observed
-    reg = st.selectbox("Regularizer", ["none", "vicreg", "barlow_twins"], key="train_reg")
+    if graph.regularizers:
+        st.caption("the model's own regularizers apply: " + ", ".join(
+            f"{r.name} = {r.method}({', '.join(r.args)})" for r in graph.regularizers.values()))
+    pairs = [k for k, spec in REGULARIZERS.items() if spec.arity == 2 and spec.info_maximizing]
+    reg = st.selectbox("Add a regularizer", ["none", *pairs], key="train_reg")
     on = st.multiselect("on (two representations)", candidates, default=[r for r in ("sx", "sy") if r in candidates],
                         key="train_on") if reg != "none" else []
     c1, c2, c3 = st.columns(3)
@@ -591,7 +605,8 @@ def training_panel(graph: ebmgraph.Graph | None, text: str) -> None:
         except (EbmError, ValueError) as exc:
             st.error(str(exc))
     if ss.history:
-        keys = [k for k in ss.history[-1] if k.startswith(("loss", "F_", "collapse.", "vicreg", "barlow"))]
+        regs = tuple(f"{r}." for r in [*graph.regularizers, *REGULARIZERS])
+        keys = [k for k in ss.history[-1] if k.startswith(("loss", "F_", "collapse.", "amortize.", *regs))]
         st.line_chart({k: [h.get(k, math.nan) for h in ss.history] for k in keys if "collapse" not in k})
         col = {k: [h[k] for h in ss.history if k in h] for k in keys if "collapse" in k}
         if col:

@@ -6,14 +6,13 @@ it is written atomically, so a failed save never leaves a half-written file.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from .compile import CompiledModel, compile
 from .decls import FileDecl
+from .files import write_atomic
 from .frontend import loads
 from .graph import Graph
 from .printer import dumps_file
@@ -39,8 +38,9 @@ def bundle_source(graph: Graph) -> str:
     return dumps_file(FileDecl(models=models))
 
 
-def save(model: CompiledModel, path: str | Path, extra: dict[str, object] | None = None) -> Path:
-    """Write weights, term weights and the graph's source to PATH (atomically)."""
+def save(model: CompiledModel, path: str | Path, extra: dict[str, object] | None = None,
+         standardization: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None) -> Path:
+    """Write weights, term weights, the input standardization and the graph's source to PATH (atomically)."""
     path = Path(path)
     payload = {
         "format": FORMAT,
@@ -48,18 +48,13 @@ def save(model: CompiledModel, path: str | Path, extra: dict[str, object] | None
         "model": model.graph.name,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "weights": dict(model.weights),
+        "standardization": {k: {"mean": m.detach().cpu(), "std": sd.detach().cpu()}
+                            for k, (m, sd) in (model.standardization if standardization is None
+                                               else standardization).items()},
         "extra": extra or {},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, lambda fh: torch.save(payload, fh))
 
 
 def _read(path: str | Path) -> dict[str, object]:
@@ -99,6 +94,9 @@ def load_into(model: CompiledModel, path: str | Path) -> CompiledModel:
     for k, w in weights.items():
         if k in model.weights:
             model.set_weight(k, float(w))
+    stats = payload.get("standardization", {})
+    assert isinstance(stats, dict)
+    model.standardization = {k: (v["mean"], v["std"]) for k, v in stats.items() if k in model.inputs}
     return model
 
 

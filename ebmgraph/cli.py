@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +11,7 @@ import typer
 
 from .diagnostics import Diagnostic, EbmError
 from .draw import render as render_graph
+from .files import write_atomic
 from .frontend import check_file, decode, load
 from .printer import dumps_file
 from .syntax import parse
@@ -53,17 +52,6 @@ def check(files: Annotated[list[Path], typer.Argument(help=".ebm files to check"
     raise typer.Exit(1 if errors else 0)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 @app.command()
 def fmt(files: Annotated[list[Path], typer.Argument(help=".ebm files to format")],
         check_only: Annotated[bool, typer.Option("--check", help="exit 1 if a file is not canonical")] = False,
@@ -84,7 +72,7 @@ def fmt(files: Annotated[list[Path], typer.Argument(help=".ebm files to format")
                 failed += 1
         elif write:
             if canonical != text:
-                _write_atomic(f, canonical)
+                write_atomic(f, canonical)
                 typer.echo(f"reformatted {f}", err=True)
         else:
             typer.echo(canonical, nl=False)
@@ -110,15 +98,33 @@ def render(file: Annotated[Path, typer.Argument(help="the .ebm file")],
 
 
 @app.command()
-def show(file: Annotated[Path, typer.Argument(help="the .ebm file")],
-         model: Annotated[str | None, typer.Option(help="which model of the file (default: the last)")] = None) -> None:
-    """Print the elaborated graph as a table: every variable, application and energy term with its shape."""
+def show(file: Annotated[Path | None, typer.Argument(help="the .ebm file")] = None,
+         model: Annotated[str | None, typer.Option(help="which model of the file (default: the last)")] = None,
+         methods: Annotated[bool, typer.Option("--methods", help="list every inference method's options")] = False
+         ) -> None:
+    """Print the elaborated graph as a table (every variable, application, energy term and
+    regularizer with its shape), then how each variable is inferred, every option resolved."""
+    from .inference import METHODS, resolve
+    if methods:
+        for m in METHODS.values():
+            typer.echo(f"{m.name}: {m.doc}")
+            for o in m.options:
+                typer.echo(f"    {o.describe()}")
+        if file is None:
+            return
+    if file is None:
+        typer.echo("error: give a .ebm file (or --methods)", err=True)
+        raise typer.Exit(2)
     try:
         graph = load(file, model=model)
     except EbmError as exc:
         typer.echo(exc.render(), err=True)
         raise typer.Exit(1) from None
     typer.echo(str(graph))
+    typer.echo("inference (when not given):")
+    for v in graph.variables:
+        if not v.computed:
+            typer.echo(f"  {v.role:9} {v.name:24} {resolve(graph, v).text()}")
 
 
 @app.command()

@@ -13,16 +13,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import networkx as nx
 import torch
 from torch import nn
 
+from . import inference
 from .catalogue import ENERGIES, FUNCTIONS, Config
+from .diagnostics import InputError
 from .graph import Application, EnergyTerm, Graph, Variable
 
-
-class InputError(ValueError):
-    """A call got the wrong variables, shapes, dtypes or values; the message names them."""
+__all__ = ["CompiledModel", "Energies", "InputError", "compile"]
 
 
 def _key(name: str) -> str:
@@ -56,23 +55,23 @@ class CompiledModel(nn.Module):
             arg_shapes = [shapes[a] for a in app.args] if app else []
             self.fns[_key(name)] = spec.build(Config(fdef.args, dict(fdef.options)), arg_shapes)
         self.weights: dict[str, float] = {}
-        self.term_names: dict[str, str] = {}
         plan: list[tuple[str, str, tuple[str, ...], str]] = []
-        for n in nx.lexicographical_topological_sort(graph.nx):
-            o = graph.node(n)
+        for o in graph.topological():
             if isinstance(o, Application):
                 plan.append(("apply", _key(o.fn), tuple(o.args), o.output))
             elif isinstance(o, EnergyTerm):
-                short = o.name[2:]
-                self.term_names[short] = o.name
-                self.energy_terms[_key(short)] = ENERGIES[o.energy].build(
+                self.energy_terms[_key(o.name)] = ENERGIES[o.energy].build(
                     Config((), dict(o.options)), [shapes[a] for a in o.args])
-                self.weights[short] = o.weight
-                plan.append(("energy", _key(short), tuple(o.args), short))
+                self.weights[o.name] = o.weight
+                plan.append(("energy", _key(o.name), tuple(o.args), o.name))
         self._plan = plan
         self.inputs: dict[str, Variable] = {v.name: v for v in graph.variables if not v.computed}
         self.latent_names = [v.name for v in graph.latents()]
         self._warm: dict[str, torch.Tensor] = {}
+        self.last_sample_report: dict[str, Any] = {}  # the settling report of the last `sample` call
+        # inputs standardized in training, (mean, std) per variable: raw values given to energy,
+        # free_energy, infer and sample are standardized the same way; kept in checkpoints
+        self.standardization: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._splits: dict[Any, Any] = {}  # inference plans per (given, targets), see inference/engine.py
         self._split_plans: dict[frozenset[str], tuple[list[Any], list[Any]]] = {}
 
@@ -83,6 +82,10 @@ class CompiledModel(nn.Module):
     def parameter_count(self, fn: str | None = None) -> int:
         mods = [self.fns[_key(fn)]] if fn else [self]
         return sum(p.numel() for m in mods for p in m.parameters())
+
+    def term_module(self, term: str) -> nn.Module:
+        """The module computing energy term `term` (unweighted)."""
+        return self.energy_terms[_key(term)]
 
     def _device(self) -> torch.device:
         p = next(self.parameters(), None)
@@ -98,7 +101,7 @@ class CompiledModel(nn.Module):
             k = extra[0]
             close = difflib.get_close_matches(k, sorted(allowed), n=1)
             hint = f"; did you mean '{close[0]}'?" if close else f"; the model takes {', '.join(sorted(allowed))}"
-            if k in self.graph.nx and isinstance(self.graph.node(k), Variable) and self.graph.var(k).computed:
+            if self.graph.has_var(k) and self.graph.var(k).computed:
                 hint = "; it is computed by a function from the other variables, so it cannot be given"
             raise InputError(f"unexpected variable '{k}'{hint}")
         missing = sorted(required - set(values))
@@ -141,6 +144,9 @@ class CompiledModel(nn.Module):
                     raise InputError(f"'{k}' is {var.domain}: its values must be -1 or 1")
                 if var.domain.kind == "bits" and not torch.all((t == 0) | (t == 1)):
                     raise InputError(f"'{k}' is {var.domain}: its values must be 0 or 1")
+            if k in self.standardization:
+                mean, std = self.standardization[k]
+                t = (t - mean.to(t.device)) / std.to(t.device)
             out[k] = t.to(device)
         return out
 
@@ -222,19 +228,22 @@ class CompiledModel(nn.Module):
     # ------------------------------------------------------------ inference (see inference/)
     def free_energy(self, **given: Any) -> Any:
         """F of the given variables with every other declared variable eliminated by its method."""
-        from .inference import free_energy
-        return free_energy(self, given)
+        return inference.free_energy(self, given)
 
     def infer(self, targets: list[str] | str, init: dict[str, Any] | None = None, **given: Any) -> Any:
         """argmin over `targets` of F(given, targets); latents not given are eliminated as declared.
         `init` starts chosen continuous unknowns from given values."""
-        from .inference import infer
-        return infer(self, [targets] if isinstance(targets, str) else list(targets), given, init)
+        names = [targets] if isinstance(targets, str) else list(targets)
+        r = inference.infer(self, names, given, init)
+        for k in names:  # a standardized target comes back in the data's own units
+            if k in self.standardization and k in r.values:
+                mean, std = self.standardization[k]
+                r.values[k] = r.values[k] * std.to(r.values[k].device) + mean.to(r.values[k].device)
+        return r
 
     def sample(self, var: str, n_steps: int | None = None, **given: Any) -> torch.Tensor:
         """Samples of `var` from the Gibbs distribution exp(-beta E) given the other variables."""
-        from .inference import sample
-        return sample(self, var, given, n_steps)
+        return inference.sample_variable(self, var, given, n_steps)
 
 
 def compile(graph: Graph) -> CompiledModel:  # noqa: A001 - the public name mirrors torch.compile

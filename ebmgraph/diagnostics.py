@@ -6,9 +6,52 @@ import difflib
 import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Severity = Literal["error", "warning"]
+
+# Every diagnostic code, once: its kind (what code that needs to know which error happened reads,
+# never the prose) and the rule it enforces. `ebm check --json` carries both.
+CODES: dict[str, tuple[str, str]] = {
+    "E001": ("syntax", "the text must parse"),
+    "E002": ("too_deep", "nesting must stay within the analyser's depth"),
+    "E003": ("encoding", "files are UTF-8 text"),
+    "E004": ("unreadable", "the file must be readable"),
+    "E010": ("unknown_name", "names must be declared"),
+    "E011": ("duplicate_model", "a model or parameter is declared once"),
+    "E012": ("no_model", "a file declares a model"),
+    "E013": ("unknown_parameter", "a use sets only the model's parameters"),
+    "E014": ("assign_into_submodel", "a sub-model's variables are assigned inside it"),
+    "E015": ("duplicate", "a name is defined once"),
+    "E016": ("unknown_variable", "variables must be declared"),
+    "E017": ("unknown_part", "functions, energies and regularizers come from the catalogue"),
+    "E018": ("arity", "a part takes its number of inputs and its options"),
+    "E019": ("trainable_inline", "trainable functions are declared once and applied by name"),
+    "E020": ("bad_number", "numbers must be finite and of the right kind"),
+    "E021": ("bad_size", "sizes are positive integers within the limits"),
+    "E022": ("too_large", "a model unrolls to a bounded number of statements"),
+    "E030": ("unknown_model", "used models must be defined or imported"),
+    "E031": ("self_use", "a model cannot use itself"),
+    "E032": ("unknown_port", "a use binds the model's own variables"),
+    "E033": ("unknown_instance", "shares names an instance"),
+    "E040": ("cycle", "no cycle through deterministic functions"),
+    "E041": ("shape_mismatch", "a function's inputs fit its shape rule"),
+    "E042": ("shape_mismatch", "an energy's inputs fit its shape rule"),
+    "E043": ("untouched_latent", "every latent is touched by an energy term"),
+    "E044": ("inference_domain", "an inference method fits its variable's domain"),
+    "E045": ("bad_proposal", "an amortized latent has a proposal computed from observed variables"),
+    "E050": ("absolute_import", "imports are relative"),
+    "E051": ("missing_import", "imported files must exist"),
+    "E052": ("import_cycle", "imports must not form a cycle"),
+    "E060": ("unknown_method", "inference methods come from the method table"),
+    "E061": ("bad_option", "an option exists and has a value of its type"),
+    "W001": ("collapse_latent", "a latent as large as its target needs a regularizer (003 Fig. 10b)"),
+    "W002": ("collapse_embedding", "a joint embedding needs an information-maximizing term (003 Fig. 10d)"),
+    "W003": ("collapse_autoencoder", "an auto-encoder's code must be smaller than its input (003 Fig. 10c)"),
+    "C000": ("config_syntax", "a config is valid TOML"),
+    "C001": ("config_value", "config keys and values are valid"),
+    "C002": ("config_name", "a config names the model's variables and parts"),
+}
 
 
 @dataclass(frozen=True)
@@ -36,6 +79,16 @@ class Diagnostic:
     hint: str | None = None
     notes: list[str] = field(default_factory=list)
     source_line: str | None = None
+    fields: dict[str, Any] = field(default_factory=dict)  # structured facts: expected, got, node, ...
+
+    @property
+    def kind(self) -> str:
+        """The error's kind from the table of codes (e.g. "arity", "cycle")."""
+        return CODES.get(self.code, ("unknown", ""))[0]
+
+    @property
+    def rule(self) -> str:
+        return CODES.get(self.code, ("", "invalid diagram"))[1]
 
     def render(self) -> str:
         """Render as `file:line:col: error[E001]: message`, the source line, a caret and help."""
@@ -59,7 +112,12 @@ class Diagnostic:
     def to_json(self) -> dict[str, object]:
         data = asdict(self)
         data.pop("source_line")
+        data["kind"] = self.kind
         return data
+
+
+class InputError(ValueError):
+    """A call got the wrong variables, shapes, dtypes or values; the message names them."""
 
 
 class EbmError(Exception):
@@ -119,6 +177,7 @@ class Reporter:
         hint: str | None = None,
         notes: list[str] | None = None,
         file: str | None = None,
+        fields: dict[str, Any] | None = None,
     ) -> None:
         span = span or Span(1, 1)
         file = file or self.file
@@ -126,19 +185,21 @@ class Reporter:
         src = lines[span.line - 1] if 0 < span.line <= len(lines) else None
         diag = Diagnostic(
             severity, code, message, file, span.line, span.column, span.end_line, span.end_column,
-            hint, list(notes or []), src,
+            hint, list(notes or []), src, dict(fields or {}),
         )
         key = (diag.code, diag.line, diag.column, diag.message)
         if all((d.code, d.line, d.column, d.message) != key for d in self.diagnostics):
             self.diagnostics.append(diag)
 
     def error(self, code: str, message: str, span: Span | None, hint: str | None = None,
-              notes: list[str] | None = None, file: str | None = None) -> None:
-        self.add("error", code, message, span, hint, notes, file)
+              notes: list[str] | None = None, file: str | None = None, fields: dict[str, Any] | None = None) -> None:
+        assert code in CODES, code
+        self.add("error", code, message, span, hint, notes, file, fields)
 
     def warning(self, code: str, message: str, span: Span | None, hint: str | None = None,
-                notes: list[str] | None = None, file: str | None = None) -> None:
-        self.add("warning", code, message, span, hint, notes, file)
+                notes: list[str] | None = None, file: str | None = None, fields: dict[str, Any] | None = None) -> None:
+        assert code in CODES, code
+        self.add("warning", code, message, span, hint, notes, file, fields)
 
     @property
     def has_errors(self) -> bool:

@@ -8,13 +8,13 @@ left to right. Output is deterministic, so DOT can be compared as text.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import graphviz
 
-from .graph import Application, EnergyTerm, Graph, Variable
+from .files import write_atomic
+from .graph import Application, EnergyTerm, Graph, Node, Variable, key
+from .inference.amortized import proposal_name
 
 OBSERVED_FILL = "gray80"
 ENERGY_FILL = "#e06666"
@@ -45,61 +45,75 @@ def to_dot(g: Graph, *, fold: bool = False, values: dict[str, float] | None = No
                                                 "fontname": FONT, "nodesep": "0.3", "ranksep": "0.4",
                                                 "label": g.name, "labelloc": "t"},
                            node_attr={"fontname": FONT, "fontsize": "11"}, edge_attr={"arrowsize": "0.7"})
-    top = {n: g.clusters.get(n, "").split(".")[0] for n in g.nx.nodes}
-    ids = {n: f"n{i}" for i, n in enumerate(sorted(g.nx.nodes))}  # DOT ids: names may hold ':' '[' '.'
-    ids.update({f"cluster:{t}": f"inst_{i}" for i, t in enumerate(sorted({t for t in top.values() if t}))})
+    nodes = g.nodes
+    top = {key(o): g.cluster_of(o).split(".")[0] for o in nodes}
+    ids = {key(o): f"n{i}" for i, o in enumerate(nodes)}  # DOT ids: names may hold ':' '[' '.'
+    inst_ids = {t: f"inst_{i}" for i, t in enumerate(sorted({t for t in top.values() if t}))}
 
-    def visible(n: str) -> str:
-        return ids[f"cluster:{top[n]}"] if fold and top[n] else ids[n]
+    def visible(o: Node) -> str:
+        k = key(o)
+        return inst_ids[top[k]] if fold and top[k] else ids[k]
 
-    def emit(target: graphviz.Digraph, n: str) -> None:
-        o = g.node(n)
+    def emit(target: graphviz.Digraph, o: Node) -> None:
+        n = ids[key(o)]
         if isinstance(o, Variable):
-            target.node(ids[n], **_var_attrs(o))
+            target.node(n, **_var_attrs(o))
         elif isinstance(o, Application):
             fdef = g.fns.get(o.fn)
-            label = _short(o.fn)
             tip = f"{o.fn} = {fdef.func}{fdef.args}" if fdef else o.fn
-            target.node(ids[n], label=label, shape="box", style="rounded", tooltip=tip)
+            target.node(n, label=_short(o.fn), shape="box", style="rounded", tooltip=tip)
         else:
-            assert isinstance(o, EnergyTerm)
-            label = _short(o.name[2:])
+            label = _short(o.name)
             if o.weight != 1.0:
                 label += f" (\u00d7{o.weight:g})"
             if values and o.name in values:
                 label += f"\n= {values[o.name]:.4g}"
-            target.node(ids[n], label=label, shape="box", style="filled", fillcolor=ENERGY_FILL, color="#990000",
-                        tooltip=f"energy {o.name[2:]} = {o.energy}({', '.join(o.args)})")
+            target.node(n, label=label, shape="box", style="filled", fillcolor=ENERGY_FILL, color="#990000",
+                        tooltip=f"energy {o.name} = {o.energy}({', '.join(o.args)})")
 
-    nodes = sorted(g.nx.nodes)
     if fold:
-        for n in nodes:
-            if not top[n]:
-                emit(dot, n)
-        for inst in sorted({t for t in top.values() if t}):
-            dot.node(ids[f"cluster:{inst}"], label=f"{inst} : {g.instances.get(inst, '')}", shape="box",
-                     style="rounded,dashed,bold")
+        for o in nodes:
+            if not top[key(o)]:
+                emit(dot, o)
+        for inst, iid in inst_ids.items():
+            dot.node(iid, label=f"{inst} : {g.instances.get(inst, '')}", shape="box", style="rounded,dashed,bold")
     else:
-        by_cluster: dict[str, list[str]] = {}
-        for n in nodes:
-            by_cluster.setdefault(g.clusters.get(n, ""), []).append(n)
-        for n in by_cluster.get("", []):
-            emit(dot, n)
+        by_cluster: dict[str, list[Node]] = {}
+        for o in nodes:
+            by_cluster.setdefault(g.cluster_of(o), []).append(o)
+        for o in by_cluster.get("", []):
+            emit(dot, o)
         _clusters(g, dot, "", by_cluster, emit)
     seen: set[tuple[str, str]] = set()
-    for u, v in sorted(g.nx.edges):
+    for u, v in g.edges():
         a, b = visible(u), visible(v)
         if a == b or (a, b) in seen:
             continue
         seen.add((a, b))
-        if isinstance(g.node(v), EnergyTerm):
+        if isinstance(v, EnergyTerm):
             dot.edge(a, b, dir="none", color="#990000")
         else:
             dot.edge(a, b)
+    # an amortized latent's proposal: a dashed arrow from the encoder's guess to the latent (003 Fig. 19)
+    for v in g.latents():
+        if v.infer is not None and v.infer.method == "amortized":
+            prop = proposal_name(v, v.infer.get("proposal"))
+            if prop is not None and g.has_var(prop):
+                a, b = visible(g.var(prop)), visible(v)
+                if a != b:
+                    dot.edge(a, b, style="dashed", color="gray40", tooltip=f"proposal for {v.name}")
+    # regularizers: dotted boxes linked to the variables they act on (training-time terms)
+    for i, (name, r) in enumerate(sorted(g.regularizers.items())):
+        rid = f"reg_{i}"
+        dot.node(rid, label=f"{_short(name)}\n{r.method}", shape="box", style="dotted,rounded", color="#1155cc",
+                 fontcolor="#1155cc", tooltip=f"regularize {name} = {r.method}({', '.join(r.args)})")
+        for a_name in r.args:
+            if g.has_var(a_name):
+                dot.edge(visible(g.var(a_name)), rid, dir="none", style="dotted", color="#1155cc")
     return dot.source
 
 
-def _clusters(g: Graph, parent: graphviz.Digraph, prefix: str, by_cluster: dict[str, list[str]], emit) -> None:  # type: ignore[no-untyped-def]
+def _clusters(g: Graph, parent: graphviz.Digraph, prefix: str, by_cluster: dict[str, list[Node]], emit) -> None:  # type: ignore[no-untyped-def]
     if prefix:
         children = sorted({c for c in _all_prefixes(by_cluster) if c.startswith(prefix + ".") and
                            c.count(".") == prefix.count(".") + 1})
@@ -113,7 +127,7 @@ def _clusters(g: Graph, parent: graphviz.Digraph, prefix: str, by_cluster: dict[
             _clusters(g, sub, c, by_cluster, emit)
 
 
-def _all_prefixes(by_cluster: dict[str, list[str]]) -> set[str]:
+def _all_prefixes(by_cluster: dict[str, list[Node]]) -> set[str]:
     out: set[str] = set()
     for c in by_cluster:
         parts = c.split(".") if c else []
@@ -131,12 +145,4 @@ def render(g: Graph, out: str | Path, *, fold: bool = False) -> Path:
     source = to_dot(g, fold=fold)
     data = source.encode() if fmt in ("dot", "gv") else graphviz.Source(source).pipe(format=fmt)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, data)

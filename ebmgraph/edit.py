@@ -20,7 +20,10 @@ from .diagnostics import Diagnostic
 from .frontend import analyze
 from .printer import dumps_file
 
-REFUSING = {"E040", "E041", "E042", "E015", "E016", "E017", "E001"}  # cycle, shapes, duplicates, names, syntax
+# the kinds of diagnostic (diagnostics.CODES) that refuse an edit; others are a diagram still being drawn
+REFUSING = {"cycle", "shape_mismatch", "duplicate", "unknown_variable", "unknown_part", "syntax"}
+RULES = {"cycle": "cycle through deterministic functions", "shape_mismatch": "shape mismatch",
+         "arity": "too many inputs"}
 NodeKind = Literal["observed", "latent", "computed", "function", "energy", "submodel"]
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -174,20 +177,19 @@ def _check(prog: d.FileDecl, model: str | None, nodes: list[str]) -> tuple[d.Fil
     graph, diags = analyze(text, "<canvas>", model)
     # a diagram being drawn is often incomplete (a latent not yet connected, an energy missing an
     # argument): those show as diagnostics; only broken rules refuse the edit
-    errors = [x for x in diags if x.severity == "error" and (x.code in REFUSING or _too_many_inputs(x))]
+    errors = [x for x in diags if x.severity == "error" and (x.kind in REFUSING or _too_many_inputs(x))]
     if errors:
         first = errors[0]
-        rule = ("cycle through deterministic functions" if first.code == "E040" else
-                "shape mismatch" if first.code in ("E041", "E042") else
-                "too many inputs" if first.code == "E018" else "invalid diagram")
+        rule = RULES.get(first.kind, "invalid diagram")
         raise EditError(rule, first.message + (f" ({first.hint})" if first.hint else ""), nodes, errors)
     return prog, text
 
 
 def _too_many_inputs(diag: Diagnostic) -> bool:
     """An arity error with more inputs than taken (fewer is a diagram still being drawn)."""
-    m = re.search(r"takes (\d+) .*, got (\d+)", diag.message) if diag.code == "E018" else None
-    return m is not None and int(m.group(2)) > int(m.group(1))
+    f = diag.fields
+    return diag.kind == "arity" and isinstance(f.get("got"), int) and isinstance(f.get("expected"), int) and \
+        f["got"] > f["expected"]
 
 
 def apply_edit(prog: d.FileDecl, op: dict[str, Any], model: str | None = None) -> tuple[d.FileDecl, str]:

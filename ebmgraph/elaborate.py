@@ -15,6 +15,8 @@ from . import decls as d
 from .catalogue import ENERGIES, FUNCTIONS, REGULARIZERS
 from .diagnostics import Reporter, Span, did_you_mean
 from .graph import Application, Domain, EnergyTerm, FnDef, Graph, Infer, Regularizer, Variable
+from .inference.method import METHODS
+from .shapes import infer_shapes
 from .syntax import parse
 
 MAX_NODES = 1_000_000
@@ -22,16 +24,6 @@ MAX_UNROLLED = 250_000  # statements after unrolling every loop of one model ins
 MAX_DIM = 1 << 24
 MAX_NUMEL = 1 << 28
 LIBRARY = Path(__file__).resolve().parent / "library"
-
-INFER_OPTIONS: dict[str, dict[str, Any]] = {
-    "minimize": {"optimizer": ("sgd", "adam", "lbfgs"), "steps": int, "lr": float, "tol": float,
-                 "warm_start": bool, "unroll": bool, "init": ("zeros", "randn", "uniform"), "restarts": int},
-    "enumerate": {"soft": bool, "beta": float},
-    "marginal": {"beta": float, "samples": int},
-    "sample": {"sampler": ("langevin", "gibbs"), "steps": int, "step_size": float, "beta": float},
-    "amortized": {"proposal": "name", "refine": int, "lr": float, "optimizer": ("sgd", "adam", "lbfgs")},
-}
-
 
 class _Bad(Exception):
     """An expression could not be evaluated; already reported."""
@@ -227,29 +219,25 @@ class Elaborator:
         return tuple(out)
 
     def infer(self, spec: d.InferSpec, env: dict[str, Any], file: str) -> Infer:
-        if spec.method not in INFER_OPTIONS:
+        """An `infer` clause checked against its method's options table (inference/method.py)."""
+        if spec.method not in METHODS:
             self.rep.error("E060", f"unknown inference method '{spec.method}'", spec.span, file=file,
-                           hint=did_you_mean(spec.method, INFER_OPTIONS) or "choose one of "
-                           + ", ".join(INFER_OPTIONS))
+                           hint=did_you_mean(spec.method, METHODS) or "choose one of " + ", ".join(METHODS))
             raise _Bad
-        schema = INFER_OPTIONS[spec.method]
-        opts = self.options(spec.options, env, file)
+        method = METHODS[spec.method]
+        opts = self.options(spec.options, env, file, names_as_str=True)
         for (key, value), o in zip(opts, spec.options, strict=True):
-            if key not in schema:
+            option = method.option(key)
+            if option is None:
+                names = [x.name for x in method.options]
                 self.rep.error("E061", f"'{spec.method}' has no option '{key}'", o.span, file=file,
-                               hint=did_you_mean(key, schema) or "its options are " + ", ".join(schema))
+                               hint=did_you_mean(key, names) or "its options are " + ", ".join(names))
                 continue
-            kind = schema[key]
-            ok = (isinstance(kind, tuple) and value in kind) or (kind == "name" and isinstance(value, str)) or (
-                kind is bool and isinstance(value, bool)) or (
-                kind is int and isinstance(value, int) and not isinstance(value, bool) and value > 0) or (
-                kind is float and isinstance(value, int | float) and not isinstance(value, bool) and value > 0)
-            if not ok:
-                want = ("one of " + ", ".join(kind)) if isinstance(kind, tuple) else (
-                    "a variable name" if kind == "name" else f"a positive {kind.__name__}")
-                hint = did_you_mean(str(value), kind) if isinstance(kind, tuple) else None
+            want = option.problem(value)
+            if want is not None:
+                hint = did_you_mean(str(value), option.kind) if isinstance(option.kind, tuple) else None
                 self.rep.error("E061", f"option '{key}' of '{spec.method}' must be {want}, got {value!r}", o.span,
-                               file=file, hint=hint)
+                               file=file, hint=hint or f"{key}: {option.doc}")
         return Infer(spec.method, opts)
 
     # ------------------------------------------------------------ model instances
@@ -281,6 +269,7 @@ class Elaborator:
         env = self.params(main, {}, file, None)
         self.graph.params = dict(env)
         self.instance(main, file, env, "", {}, {}, models, [main.name])
+        infer_shapes(self.graph, self.rep)  # the last pass: the graph is complete when it is returned
         return self.graph
 
     def params(self, model: d.ModelDecl, given: dict[str, Any], file: str, use: d.UseDecl | None,
@@ -380,7 +369,7 @@ class Elaborator:
                     self.regularize(sc, stmt, lenv)
             except _Bad:
                 continue
-            if self.graph.nx.number_of_nodes() > MAX_NODES:
+            if len(self.graph) > MAX_NODES:
                 self.rep.error("E022", f"the model unrolls to more than {MAX_NODES} nodes", model.span, file=file,
                                hint="lower the loop bounds or the model parameters")
                 raise _Bad
@@ -570,29 +559,29 @@ class Elaborator:
         spec = FUNCTIONS.get(fdef.func) if fdef else FUNCTIONS.get(call.func)
         if spec is not None and spec.arity is not None and len(args) != spec.arity:
             self.rep.error("E018", f"'{call.func}' takes {spec.arity} input(s), got {len(args)}", call.span,
-                           file=sc.file)
+                           file=sc.file, fields={"expected": spec.arity, "got": len(args), "node": out})
             raise _Bad
         if spec is not None and spec.arity is None and not args:
             self.rep.error("E018", f"'{call.func}' takes one or more inputs, got none", call.span, file=sc.file)
             raise _Bad
         self.require(args)
-        app = Application(f"{fn}@{out}", fn, args, out, span=call.span, file=sc.file)
+        app = Application(out, fn, args, out, span=call.span, file=sc.file)
         self.graph.add(app, sc.prefix.rstrip("."))
         for i, a in enumerate(args):
-            self.graph.nx.add_edge(a, app.name, pos=i)
-        self.graph.nx.add_edge(app.name, out)
+            self.graph.connect(self.graph.var(a), app, pos=i)
+        self.graph.connect(app, self.graph.var(out))
 
     def require(self, names: list[str]) -> None:
         """Stop (quietly) when an input's own declaration failed and was reported already."""
         assert self.graph is not None
-        if any("obj" not in self.graph.nx.nodes.get(n, {}) for n in names):
+        if any(not self.graph.has_var(n) for n in names):
             raise _Bad
 
     def energy(self, sc: _Scope, stmt: d.EnergyDecl, env: dict[str, Any]) -> None:
         assert self.graph is not None
         key = stmt.name if stmt.index is None else _key(stmt.name, [self.index(stmt.index, env, sc.file)])
-        name = "E:" + sc.qualify(key)
-        if name in self.graph.nx:
+        name = sc.qualify(key)
+        if self.graph.has_term(name):
             self.rep.error("E015", f"energy term '{key}' is defined twice", stmt.span, file=sc.file)
             raise _Bad
         weight = 1.0
@@ -608,7 +597,7 @@ class Elaborator:
             args = self.args(sc, call, env, key)
             if spec.arity is not None and len(args) != spec.arity:
                 self.rep.error("E018", f"energy '{call.func}' takes {spec.arity} variable(s), got {len(args)}",
-                               call.span, file=sc.file)
+                               call.span, file=sc.file, fields={"expected": spec.arity, "got": len(args), "node": key})
                 raise _Bad
             opts = self.options(call.options, env, sc.file)
             for (k, _), o in zip(opts, call.options, strict=True):
@@ -630,12 +619,14 @@ class Elaborator:
         self.require(term.args)
         self.graph.add(term, sc.prefix.rstrip("."))
         for i, a in enumerate(term.args):
-            self.graph.nx.add_edge(a, name, pos=i)
+            self.graph.connect(self.graph.var(a), term, pos=i)
 
     def regularize(self, sc: _Scope, stmt: d.RegularizeDecl, env: dict[str, Any]) -> None:
+        """A training-time regularizer, checked against the regularizer catalogue (arity, options)."""
         assert self.graph is not None
         call = stmt.call
-        if call.func not in REGULARIZERS:
+        spec = REGULARIZERS.get(call.func)
+        if spec is None:
             self.rep.error("E017", f"unknown regularizer '{call.func}'", call.span, file=sc.file,
                            hint=did_you_mean(call.func, REGULARIZERS) or "choose one of " + ", ".join(REGULARIZERS))
             raise _Bad
@@ -644,9 +635,29 @@ class Elaborator:
                            file=sc.file)
             raise _Bad
         args = [self.resolve(sc, a, env) for a in call.args if isinstance(a, d.VarRef)]
+        if len(args) != spec.arity:
+            self.rep.error("E018", f"regularizer '{call.func}' takes {spec.arity} variable(s), got {len(args)}",
+                           call.span, file=sc.file, hint=spec.doc,
+                           fields={"expected": spec.arity, "got": len(args), "node": stmt.name})
+            raise _Bad
+        opts = self.options(call.options, env, sc.file, names_as_str=False)
+        for (k, value), o in zip(opts, call.options, strict=True):
+            option = spec.option(k)
+            if option is None or option.kind == "sizes":
+                names = [x.name for x in spec.options if x.kind != "sizes"]
+                self.rep.error("E061", f"regularizer '{call.func}' has no option '{k}'" +
+                               (" in a .ebm file (set it in the training config)" if option else ""), o.span,
+                               file=sc.file, hint=did_you_mean(k, names) or "its options are " + ", ".join(names))
+                continue
+            want = option.problem(value)
+            if want is not None:
+                self.rep.error("E061", f"option '{k}' of regularizer '{call.func}' must be {want}, got {value!r}",
+                               o.span, file=sc.file, hint=f"{k}: {option.doc}")
+        if sc.qualify(stmt.name) in self.graph.regularizers:
+            self.rep.error("E015", f"regularizer '{stmt.name}' is defined twice", stmt.span, file=sc.file)
+            raise _Bad
         name = sc.qualify(stmt.name)
-        self.graph.regularizers[name] = Regularizer(name, call.func, args, self.options(call.options, env, sc.file),
-                                                    span=stmt.span)
+        self.graph.regularizers[name] = Regularizer(name, call.func, args, opts, span=stmt.span)
 
     def use(self, sc: _Scope, stmt: d.UseDecl, env: dict[str, Any], chain: list[str]) -> None:
         assert self.graph is not None

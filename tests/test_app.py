@@ -87,7 +87,7 @@ def test_palette_adds_nodes(at: AppTest) -> None:
 def test_drawing_inspector_and_files(at: AppTest) -> None:
     charts = at.get("graphviz_chart")
     assert charts and "fillcolor=\"#e06666\"" in charts[0].proto.spec
-    at.selectbox(key="inspect_node").set_value("sx").run()
+    at.selectbox(key="inspect_node").set_value("variable sx").run()
     table = at.table[0].value
     rows = dict(zip(table["property"], table["value"], strict=True))
     assert rows["role"] == "computed" and rows["domain"] == "R[32]" and rows["parameters"] == str(64 * 128 + 128 +

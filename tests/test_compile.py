@@ -169,7 +169,7 @@ def test_custom_parts_compile_and_infer() -> None:
 
     ebmgraph.register("test_quadratic", Quadratic, energy=True, options=("n",), replace=True)
     ebmgraph.register("test_shift", lambda by: (lambda x: x + by), replace=True)
-    g = ebmgraph.loads("model C {\n  observed y : R[2]\n  latent z : R[2] infer minimize(steps = 300, lr = 0.05)\n\n"
+    g = ebmgraph.loads("model C {\n  observed y : R[2]\n  latent z : R[2] infer minimize(optimizer = adam, steps = 300, lr = 0.05)\n\n"
                        "  fn shift = test_shift(by = 1.0)\n\n  energy Q = test_quadratic(z, n = 2)\n"
                        "  energy D = sq_dist(y, shift(z))\n}\n")
     m = ebmgraph.compile(g)

@@ -19,8 +19,8 @@ def test_weight_sharing_one_fn_many_applications() -> None:
     assert [a.output for a in preds] == [f"s[{t}]" for t in range(1, 6)]
     assert g.var("s[5]").domain.shape == (8,) and g.var("s[5]").computed
     assert g.var("a[4]").domain.box == (-1.0, 1.0)
-    assert sorted(e.name for e in g.energies)[:2] == ["E:C[0]", "E:C[1]"]
-    k0 = next(e for e in g.energies if e.name == "E:K[0]")
+    assert sorted(e.name for e in g.energies)[:2] == ["C[0]", "C[1]"]
+    k0 = g.term("K[0]")
     assert k0.weight == pytest.approx(0.1) and k0.energy == "scalar"
 
 
@@ -39,7 +39,7 @@ model M(a = 3, b = a * 2, c = (a + b) // 2 + 7 % 4) {
 def test_composition_ports_and_instances() -> None:
     g = ebmgraph.load(LIBRARY / "hjepa.ebm")
     assert g.instances == {"lo": "JEPA", "hi": "JEPA"}
-    assert "lo.x" not in g.nx and "x" in g.nx                    # bound port uses the parent's variable
+    assert not g.has_var("lo.x") and g.has_var("x")              # bound port uses the parent's variable
     enc = next(a for a in g.applications if a.output == "hi.sx")
     assert enc.args == ["lo.sx"] and enc.fn == "hi.enc_x"
     assert g.var("hi.sx").domain.shape == (16,) and g.var("lo.sx").domain.shape == (32,)
@@ -100,7 +100,8 @@ def test_ir_prints_as_a_table() -> None:
     text = str(ebmgraph.load(LIBRARY / "ellipse.ebm"))
     assert "latent    z" in text and "apply     y_hat                    = dec(z)" in text
     g = ebmgraph.load(LIBRARY / "ellipse.ebm")
-    assert isinstance(g.node("dec@y_hat"), Application) and isinstance(g.node("z"), Variable)
+    assert isinstance(g.application("y_hat"), Application) and isinstance(g.var("z"), Variable)
+    assert g.application("y_hat").fn == "dec" and g.node(("variable", "z")) is g.var("z")
 
 
 def test_errors_inside_a_submodel_say_where_it_was_used(tmp_path: Path) -> None:

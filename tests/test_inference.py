@@ -137,7 +137,8 @@ def test_gibbs_sampling_of_spins_matches_exact_marginals() -> None:
     m = ebmgraph.compile(g)
     m.energy_terms["H"].weight.data = torch.tensor([[0, 0.8, -0.3], [0.8, 0, 0.2], [-0.3, 0.2, 0]])
     m.energy_terms["B"].bias.data = torch.tensor([0.3, -0.2, 0.1])
-    from ebmgraph.inference.engine import domain_values, gibbs
+    from ebmgraph.inference.domains import domain_values
+    from ebmgraph.inference.sample import gibbs
     allv = domain_values(m.inputs["y"].domain, torch.device("cpu"))
     p = torch.softmax(-m.energy(y=allv).total.detach(), 0)
     exact_mean = (p[:, None] * allv).sum(0)

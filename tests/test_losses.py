@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
+from ebmgraph.catalogue import regularizers as R
 from ebmgraph.training import losses as L
-from ebmgraph.training import regularizers as R
 
 FP = torch.tensor([0.5, 2.0, 1.0])
 FN = torch.tensor([[1.0, 3.0], [1.5, 0.2], [4.0, 1.0]])

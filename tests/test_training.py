@@ -36,15 +36,16 @@ def test_joint_embedding_collapses_without_vicreg_and_not_with_it(tmp_path: Path
     plain = _model("joint_embedding")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        r1 = ebmgraph.train(plain, {**base, "out_dir": str(tmp_path / "plain")})
+        # the model file's `regularize V = vicreg(sx, sy)` applies unless the config switches it off
+        r1 = ebmgraph.train(plain, {**base, "out_dir": str(tmp_path / "plain"),
+                                    "regularizers": [{"name": "V", "weight": 0}]})
     std_first = r1.history[0]["collapse.sx.std_mean"]
     std_plain = r1.history[-1]["collapse.sx.std_mean"]
     assert std_plain < 0.1 * std_first, "the invariance term alone collapses both encoders (003 Fig. 10d)"
     assert any(issubclass(w.category, CollapseWarning) for w in caught) and r1.collapse
     torch.manual_seed(0)
     reg = _model("joint_embedding")
-    r2 = ebmgraph.train(reg, {**base, "out_dir": str(tmp_path / "vicreg"),
-                              "regularizers": [{"kind": "vicreg", "on": ["sx", "sy"]}]})
+    r2 = ebmgraph.train(reg, {**base, "out_dir": str(tmp_path / "vicreg")})  # the file's own VICReg
     last = r2.history[-1]
     assert last["collapse.sx.std_mean"] > 0.5 > 20 * std_plain and last["collapse.sx.effective_rank"] > 5
     assert not r2.collapse
@@ -87,14 +88,14 @@ def test_cd1_rbm_on_digits_lowers_data_free_energy(tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = _model("rbm", **{"nh = 32": "nh = 16"})
     before_data = model.free_energy(v=(torch.rand(64, 64) > 0.5).float()).free_energy.detach().mean()
-    result = ebmgraph.train(model, {"data": {"source": "digits", "map": {"v": "data"}},
+    result = ebmgraph.train(model, {"data": {"source": "digits", "map": {"v": "data"}, "binarize": 8.0},
                                     "loss": {"kind": "contrastive_divergence", "target": "v"},
                                     "sampler": {"kind": "cd", "steps": 1},
                                     "epochs": 3, "batch_size": 64, "optimizer": {"kind": "sgd", "lr": 0.05},
                                     "progress": False, "out_dir": str(tmp_path / "run")})
     from sklearn.datasets import load_digits
     d = torch.tensor(load_digits().data, dtype=torch.float32)
-    data = (d > d.mean()).float()[:200]
+    data = (d > 8.0).float()[:200]
     noise = (torch.rand(200, 64) > 0.5).float()
     with torch.no_grad():
         f_data = model.free_energy(v=data).free_energy.mean()

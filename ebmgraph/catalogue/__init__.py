@@ -60,16 +60,6 @@ class EnergySpec:
 
 FUNCTIONS: dict[str, FunctionSpec] = {}
 ENERGIES: dict[str, EnergySpec] = {}
-REGULARIZERS: dict[str, str] = {
-    "vicreg": "variance-invariance-covariance regularization of two embeddings (002 sec. 6.1)",
-    "barlow_twins": "Barlow Twins redundancy reduction between two embeddings",
-    "infonce": "InfoNCE contrastive loss between two embeddings (003 eq. 9)",
-    "variance": "VICReg's variance hinge alone on one representation",
-    "covariance": "VICReg's off-diagonal covariance penalty on one representation",
-}
-INFO_MAXIMIZING = {"vicreg", "barlow_twins", "infonce", "variance", "covariance"}
-
-
 def register_function(spec: FunctionSpec, *, replace: bool = False) -> FunctionSpec:
     """Add a function to the catalogue under `spec.name` (usable from `.ebm` as `fn f = name(...)`)."""
     if spec.name in FUNCTIONS and not replace:
@@ -96,6 +86,10 @@ def fmt_shape(shape: Shape) -> str:
 
 from . import energies as _energies  # noqa: E402,F401
 from . import functions as _functions  # noqa: E402,F401  (functions first: energies reuse its Lambda)
+from .regularizers import REGULARIZERS, RegularizerSpec  # noqa: E402
+
+__all__ = ["ENERGIES", "FUNCTIONS", "REGULARIZERS", "Config", "EnergySpec", "FunctionSpec", "RegularizerSpec",
+           "ShapeError", "fmt_shape", "register", "register_energy", "register_function"]
 
 
 def register(name: str, factory: Callable[..., Any], *, energy: bool = False, arity: int | None = 1,

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ..catalogue.regularizers import REGULARIZERS
 from ..diagnostics import Diagnostic, EbmError, did_you_mean
 from .losses import LOSSES
 
@@ -37,7 +38,8 @@ class DataConfig(_Strict):
     map: dict[str, str]  # variable -> array ("data", "target", "data[:, 0:2]", an npz key, a csv column range)
     n_samples: int = Field(1000, ge=1)  # for generated sets (moons, swiss_roll, circles)
     noise: float = Field(0.05, ge=0)
-    standardize: bool = False
+    standardize: bool = False  # real variables to mean 0, std 1; the statistics go into the checkpoint
+    binarize: float | None = None  # bits/spins variables: values above this threshold are 1 (else 0, or -1)
     augment: dict[str, list[Augment]] = {}
 
 
@@ -66,25 +68,47 @@ class SamplerConfig(_Strict):
     reinit: float = Field(0.05, ge=0, le=1)  # langevin: fraction of chains restarted from noise
 
 
-class RegularizerConfig(_Strict):
-    kind: Literal["vicreg", "barlow_twins", "sparse", "kl", "score_matching", "variance", "covariance"]
-    on: list[str]
-    weight: float = Field(1.0, ge=0)
-    sim_coeff: float = 25.0
-    std_coeff: float = 25.0
-    cov_coeff: float = 1.0
-    gamma: float = 1.0
-    eps: float = 1e-4
-    lambd: float = 5e-3
-    sigma: float = Field(0.1, gt=0)
-    expander: list[int] | None = None  # vicreg: an MLP applied to both embeddings first
+class RegularizerConfig(BaseModel):
+    """A regularizer the config adds, or one of the model file's that it overrides.
+
+    The model file's `regularize` statements apply; an entry here overrides the model's regularizer
+    named `name` (or, without a name, the one of the same kind on the same variables), and any
+    other entry adds a regularizer. Options are those of the regularizer catalogue
+    (ebmgraph/catalogue/regularizers.py); `weight = 0` switches a model's regularizer off."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str | None = None
+    kind: str | None = None
+    on: list[str] | None = None
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
 
     @model_validator(mode="after")
-    def _arity(self) -> RegularizerConfig:
-        want = {"vicreg": 2, "barlow_twins": 2, "kl": 2, "sparse": 1, "score_matching": 1, "variance": 1,
-                "covariance": 1}[self.kind]
-        if len(self.on) != want:
-            raise ValueError(f"{self.kind} takes {want} variable(s) in 'on', got {len(self.on)}")
+    def _against_catalogue(self) -> RegularizerConfig:
+        if self.kind is None:
+            if self.name is None:
+                raise ValueError("a regularizer needs kind = \"...\" (one of " + ", ".join(REGULARIZERS) +
+                                 "), or name = \"...\" to override the model's regularizer of that name")
+            return self
+        spec = REGULARIZERS.get(self.kind)
+        if spec is None:
+            close = did_you_mean(self.kind, REGULARIZERS)
+            raise ValueError(f"unknown regularizer kind '{self.kind}'" + (f"; {close}" if close else "") +
+                             " (valid choices: " + ", ".join(REGULARIZERS) + ")")
+        for k, v in self.options.items():
+            option = spec.option(k)
+            if option is None:
+                names = [o.name for o in spec.options]
+                close = did_you_mean(k, names)
+                raise ValueError(f"regularizer '{self.kind}' has no option '{k}'" + (f"; {close}" if close else "") +
+                                 " (its options: " + ", ".join(names) + ")")
+            want = option.problem(v)
+            if want is not None:
+                raise ValueError(f"option '{k}' of regularizer '{self.kind}' must be {want}, got {v!r}")
+        if self.on is not None and len(self.on) != spec.arity:
+            raise ValueError(f"{self.kind} takes {spec.arity} variable(s) in 'on', got {len(self.on)}")
         return self
 
 

@@ -4,7 +4,7 @@ onto the graph's observed variables, and augmentations for joint-embedding views
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +86,8 @@ class Dataset:
 
     tensors: dict[str, torch.Tensor]
     augment: dict[str, list[Augment]]
+    # per standardized variable, the (mean, std) the data was standardized with
+    standardization: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return next(iter(self.tensors.values())).shape[0]
@@ -121,6 +123,7 @@ def make_dataset(model: CompiledModel, cfg: DataConfig, seed: int = 0) -> Datase
     """Arrays mapped onto the model's observed variables, with shapes checked against the graph."""
     arrays = load_arrays(cfg, seed)
     tensors: dict[str, torch.Tensor] = {}
+    standardization: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     n = None
     for var, expr in cfg.map.items():
         if var not in model.inputs:
@@ -145,14 +148,30 @@ def make_dataset(model: CompiledModel, cfg: DataConfig, seed: int = 0) -> Datase
             if bad.any():
                 row = int(bad.reshape(t.shape[0], -1).any(1).nonzero()[0])
                 raise DataError(f"data '{expr}' for variable '{var}' has NaN or infinite values (first in row {row})")
-            if v.domain.kind == "bits" and not torch.all((t == 0) | (t == 1)):
-                t = (t > t.mean()).float()  # binarize for bits variables (e.g. digits for an RBM)
+            if v.domain.kind in ("bits", "spins"):
+                t = _binary(t, v.domain.kind, cfg.binarize, expr, var)
             if cfg.standardize and v.domain.kind == "real":
-                t = (t - t.mean(0)) / (t.std(0) + 1e-6)
+                mean, std = t.mean(0), t.std(0) + 1e-6
+                standardization[var] = (mean, std)
+                t = (t - mean) / std
         tensors[var] = t
     for var in cfg.augment:
         if var not in tensors:
             raise DataError(f"data.augment names '{var}', which data.map does not give")
     if not tensors:
         raise DataError("data.map is empty: map at least one variable, e.g. map = { x = \"data\" }")
-    return Dataset(tensors, dict(cfg.augment))
+    return Dataset(tensors, dict(cfg.augment), standardization)
+
+
+def _binary(t: torch.Tensor, kind: str, threshold: float | None, expr: str, var: str) -> torch.Tensor:
+    """Data for a bits/spins variable: already binary, or thresholded where the config says so."""
+    low = 0.0 if kind == "bits" else -1.0
+    if threshold is not None:
+        return torch.where(t > threshold, torch.ones_like(t), torch.full_like(t, low))
+    if not torch.all((t == low) | (t == 1)):
+        values = torch.unique(t)
+        shown = ", ".join(f"{float(x):g}" for x in values[:5]) + (", ..." if len(values) > 5 else "")
+        raise DataError(f"data '{expr}' for {kind} variable '{var}' is not binary (values {shown}); set "
+                        f"binarize = <threshold> in [data] (e.g. binarize = {float(values.float().mean()):.3g}), "
+                        f"so values above it become 1 and the others {low:g}")
+    return t

@@ -16,11 +16,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..catalogue import FUNCTIONS
+from ..catalogue import FUNCTIONS, Config
+from ..catalogue import regularizers as R
+from ..catalogue.regularizers import REGULARIZERS
 from ..checkpoint import CheckpointError, save
-from ..compile import CompiledModel
+from ..compile import CompiledModel, _key
 from ..diagnostics import Diagnostic, EbmError, did_you_mean
-from . import regularizers as R
+from ..files import write_atomic
+from ..inference import free_energy
+from ..inference.domains import domain_values
 from .config import TrainConfig, _locate
 from .data import Dataset, make_dataset
 from .losses import LOSSES, gan_generator, infonce, logistic, margin, nll_exhaustive
@@ -73,26 +77,84 @@ def init_distributed() -> None:
 
 
 # ------------------------------------------------------------------ validation against the graph
+@dataclass
+class ActiveRegularizer:
+    """A regularizer as training runs it: the model file's, overridden or added to by the config."""
+
+    name: str
+    kind: str
+    on: list[str]
+    options: dict[str, Any]  # every option of the catalogue entry, weight included
+    source: str  # "model" (a regularize statement), "model + config" (overridden) or "config"
+
+
+def active_regularizers(model: CompiledModel, cfg: TrainConfig, text: str | None = None,
+                        file: str = "<config>") -> list[ActiveRegularizer]:
+    """The model's `regularize` statements, then the config's entries: an entry overrides the
+    model's regularizer of its `name` (or, unnamed, the one of its kind on the same variables),
+    otherwise it adds one. Located errors for names and variables that do not exist."""
+    g = model.graph
+    active: dict[str, ActiveRegularizer] = {}
+    for r in g.regularizers.values():
+        opts = {**REGULARIZERS[r.method].defaults(), **dict(r.options)}
+        active[r.name] = ActiveRegularizer(r.name, r.method, list(r.args), opts, "model")
+    diags: list[Diagnostic] = []
+    for i, rc in enumerate(cfg.regularizers):
+        target = None
+        if rc.name is not None and rc.name in active:
+            target = active[rc.name]
+        elif rc.name is None:
+            target = next((a for a in active.values() if a.source == "model" and a.kind == rc.kind
+                           and (rc.on is None or a.on == list(rc.on))), None)
+        if target is not None:
+            kind = rc.kind or target.kind
+            base = target.options if kind == target.kind else REGULARIZERS[kind].defaults()
+            on = list(rc.on) if rc.on is not None else target.on
+            if len(on) != REGULARIZERS[kind].arity:
+                diags.append(_config_diag(text, file, ("regularizers", i, "on"),
+                                          f"{kind} takes {REGULARIZERS[kind].arity} variable(s); give on = [...]"))
+                continue
+            active[target.name] = ActiveRegularizer(target.name, kind, on, {**base, **rc.options}, "model + config")
+            continue
+        if rc.kind is None or rc.on is None:
+            have = ", ".join(active) or "none"
+            diags.append(_config_diag(text, file, ("regularizers", i, "name"),
+                                      f"the model has no regularizer named '{rc.name}' to override (it has {have}); "
+                                      "to add one, give kind and on"))
+            continue
+        name = rc.name or (rc.kind if rc.kind not in active else f"{rc.kind}{i}")
+        active[name] = ActiveRegularizer(name, rc.kind, list(rc.on), {**REGULARIZERS[rc.kind].defaults(),
+                                                                      **rc.options}, "config")
+    if diags:
+        raise EbmError(diags)
+    return list(active.values())
+
+
+def _config_diag(text: str | None, file: str, loc: tuple[Any, ...], message: str, hint: str | None = None
+                 ) -> Diagnostic:
+    line, col = _locate(text or "", loc)
+    lines = (text or "").splitlines()
+    src = lines[line - 1] if text and 0 < line <= len(lines) else None
+    return Diagnostic("error", "C002", message, file, line, col, hint=hint, source_line=src)
+
+
 def check_config(model: CompiledModel, cfg: TrainConfig, text: str | None = None, file: str = "<config>") -> None:
     """Every variable a config names must exist in the graph: a located error with the choices."""
     g = model.graph
-    names = set(g.nx.nodes)
-    variables = sorted(n for n in names if not n.startswith("E:") and "@" not in n and "/" not in n)
+    variables = sorted(v.name for v in g.variables if not v.anonymous)
+    names = set(variables)
     inputs = sorted(model.inputs)
     diags: list[Diagnostic] = []
-    lines = (text or "").splitlines()
 
     def bad(loc: tuple[Any, ...], name: str, choices: list[str], what: str) -> None:
-        line, col = _locate(text or "", loc)
         close = did_you_mean(name, choices)
         hint = (f"{close} " if close else "") + f"{what}: {', '.join(choices)}"
-        src = lines[line - 1] if text and 0 < line <= len(lines) else None
-        diags.append(Diagnostic("error", "C002", f"'{'.'.join(map(str, loc))}' names '{name}', which is not "
-                                f"{'an input variable' if what.startswith('inputs') else 'a variable'} of "
-                                f"{g.name}", file, line, col, hint=hint, source_line=src))
+        diags.append(_config_diag(text, file, loc, f"'{'.'.join(map(str, loc))}' names '{name}', which is not "
+                                  f"{'an input variable' if what.startswith('inputs') else 'a variable'} of "
+                                  f"{g.name}", hint))
 
     for i, reg in enumerate(cfg.regularizers):
-        for n in reg.on:
+        for n in reg.on or []:
             if n not in names:
                 bad(("regularizers", i, "on"), n, variables, "variables")
     for n in cfg.monitor:
@@ -110,12 +172,17 @@ def check_config(model: CompiledModel, cfg: TrainConfig, text: str | None = None
             if n not in model.inputs:
                 bad(("data", "map", n), n, inputs, "inputs")
     if cfg.loss.kind not in ("energy", "denoising", "infonce") and cfg.loss.target is None:
-        line, col = _locate(text or "", ("loss", "kind"))
-        diags.append(Diagnostic("error", "C002", f"loss '{cfg.loss.kind}' needs target = \"<variable>\": the "
-                                "variable whose contrastive samples are made", file, line, col,
-                                hint="inputs: " + ", ".join(inputs)))
+        diags.append(_config_diag(text, file, ("loss", "kind"), f"loss '{cfg.loss.kind}' needs target = "
+                                  "\"<variable>\": the variable whose contrastive samples are made",
+                                  "inputs: " + ", ".join(inputs)))
     if diags:
         raise EbmError(diags)
+    for r in active_regularizers(model, cfg, text, file):
+        if REGULARIZERS[r.kind].on_input:
+            for n in r.on:
+                if n not in model.inputs:
+                    raise EbmError([_config_diag(text, file, ("regularizers",), f"{r.kind} '{r.name}' acts on an "
+                                                 f"input variable; '{n}' is not one ({', '.join(inputs)})")])
 
 
 # ------------------------------------------------------------------ the loop
@@ -126,12 +193,14 @@ class Trainer:
         self.sampler = (ContrastiveSampler(model, cfg.sampler, cfg.loss.target)
                         if cfg.sampler is not None and cfg.loss.target is not None and cfg.sampler.kind != "exhaustive"
                         else None)
+        self.regularizers = active_regularizers(model, cfg, cfg.__dict__.get("_text"),
+                                                cfg.__dict__.get("_file", "<config>"))
         self.expanders = nn.ModuleDict()
-        for i, reg in enumerate(cfg.regularizers):
-            if reg.kind == "vicreg" and reg.expander:
+        for reg in self.regularizers:
+            if reg.options.get("expander"):
                 d = model.graph.var(reg.on[0]).domain.numel
-                self.expanders[str(i)] = FUNCTIONS["mlp"].build(
-                    type("C", (), {"args": (d, *reg.expander), "options": {}})(), [(d,)])  # type: ignore[arg-type]
+                self.expanders[_key(reg.name)] = FUNCTIONS["mlp"].build(
+                    Config((d, *reg.options["expander"]), {}), [(d,)])
         self.generator: nn.Module | None = None
         self.gen_opt: torch.optim.Optimizer | None = None
         if cfg.loss.kind == "gan":
@@ -165,7 +234,6 @@ class Trainer:
 
     # ------------------------------------------------------------ one step's loss
     def free(self, values: dict[str, torch.Tensor]) -> Any:
-        from ..inference.engine import free_energy
         return free_energy(self.model, values, validate=False)  # the dataset was checked against the graph
 
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float], Any]:
@@ -190,7 +258,6 @@ class Trainer:
             per = f_pos
         elif kind == "nll_exhaustive":
             t = model.inputs[cfg.loss.target or ""]
-            from ..inference.engine import domain_values
             every = domain_values(t.domain, f_pos.device)
             K = every.shape[0]
             B = f_pos.shape[0]
@@ -232,37 +299,31 @@ class Trainer:
         total = per.mean()
         parts["loss_" + kind] = float(total.detach())
         values = {**r.all_values, **r.values}
-        for i, reg in enumerate(cfg.regularizers):
+        for reg in self.regularizers:
+            rspec = REGULARIZERS[reg.kind]
+            if float(reg.options["weight"]) == 0.0:
+                continue  # switched off by the config
             vs = [values[n] for n in reg.on]
-            if reg.kind == "vicreg":
-                a, b = vs
-                if str(i) in self.expanders:
-                    a, b = self.expanders[str(i)](a.reshape(a.shape[0], -1)), self.expanders[str(i)](b.reshape(b.shape[0], -1))
-                value, sub = R.vicreg(_gather(a), _gather(b), reg.sim_coeff, reg.std_coeff, reg.cov_coeff, reg.gamma,
-                                      reg.eps)
-            elif reg.kind == "barlow_twins":
-                value, sub = R.barlow_twins(_gather(vs[0]), _gather(vs[1]), reg.lambd)
-            elif reg.kind == "variance":
-                value = R.variance(_gather(vs[0]), reg.gamma, reg.eps)
-                sub = {"variance": float(value.detach())}
-            elif reg.kind == "covariance":
-                value = R.covariance(_gather(vs[0]))
-                sub = {"covariance": float(value.detach())}
-            elif reg.kind == "sparse":
-                value, sub = R.sparse(vs[0])
-            elif reg.kind == "kl":
-                value, sub = R.kl(vs[0], vs[1])
-            else:  # score matching on an input variable, other inputs as given
+            if _key(reg.name) in self.expanders:
+                vs = [self.expanders[_key(reg.name)](v.reshape(v.shape[0], -1)) for v in vs]
+            if rspec.on_input:  # score matching on an input variable, other inputs as given
                 name = reg.on[0]
                 others = {k: v for k, v in batch.items() if k != name}
+
                 def energy_of(y: torch.Tensor, others: dict[str, torch.Tensor] = others, name: str = name
                               ) -> torch.Tensor:
                     return self.model.total_energy({**others, name: y})
 
-                value, sub = R.denoising_score_matching(energy_of, batch[name], reg.sigma)
-            total = total + reg.weight * value
+                value, sub = rspec.fn([batch[name]], reg.options, energy_of)
+            else:
+                gathered = [_gather(v) for v in vs] if rspec.info_maximizing else vs  # batch statistics: global
+                value, sub = rspec.fn(gathered, reg.options)
+            total = total + float(reg.options["weight"]) * value
             for k, v in sub.items():
-                parts[f"{reg.kind}.{k}"] = v
+                parts[f"{reg.name}.{k}"] = v
+        for k, h in r.losses.items():  # losses the inference defines (an amortized encoder's H)
+            total = total + h.mean()
+            parts[k] = float(h.detach().mean())
         for k, v in r.terms.items():
             parts[f"E.{k}"] = float(v.detach().mean())
         parts["loss"] = float(total.detach())
@@ -353,10 +414,8 @@ def plot_metrics(history: list[dict[str, float]], path: Path) -> Path | None:
         ax2.set_title("collapse monitor")
         ax2.legend(fontsize=7)
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=90)
+    write_atomic(path, lambda fh: fig.savefig(fh, dpi=90, format="png"))
     plt.close(fig)
-    os.replace(tmp, path)
     return path
 
 
@@ -399,7 +458,8 @@ def train(model: CompiledModel, config: TrainConfig | dict[str, Any], data: Data
     gb = cfg.batch_size
     steps_per_epoch = max(1, n // gb)
     total = cfg.max_steps or steps_per_epoch * cfg.epochs
-    monitor = cfg.monitor or sorted({v for r in cfg.regularizers for v in r.on})
+    monitor = cfg.monitor or sorted({v for r in trainer.regularizers for v in r.on
+                                     if REGULARIZERS[r.kind].info_maximizing})
     params = [p for group in trainer.opt.param_groups for p in group["params"]]
     collapse_msgs: list[str] = []
     initial_std: dict[str, float] = {}
@@ -410,6 +470,10 @@ def train(model: CompiledModel, config: TrainConfig | dict[str, Any], data: Data
                    dynamic_ncols=True)
     last_good: Path | None = ckpt if ckpt.exists() else None
     model.train()
+    # the data arrives standardized: the model takes it as it is during training, and raw values
+    # (standardized by the data's statistics, which every checkpoint keeps) afterwards
+    stats = dict(data.standardization)
+    model.standardization = {}
     try:
         while trainer.step < total:
             epoch = trainer.step // steps_per_epoch
@@ -470,17 +534,18 @@ def train(model: CompiledModel, config: TrainConfig | dict[str, Any], data: Data
                 with metrics_path.open("a") as fh:
                     fh.write(json.dumps(row) + "\n")
                 if trainer.step % cfg.checkpoint_every == 0 or end_of_epoch:
-                    save(model, ckpt, extra=trainer.state())
+                    save(model, ckpt, extra=trainer.state(), standardization=stats)
                     last_good = ckpt
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{value:.4g}", epoch=epoch)
             if on_step is not None and on_step(row) is False:
                 if rank == 0:
-                    save(model, ckpt, extra=trainer.state())
+                    save(model, ckpt, extra=trainer.state(), standardization=stats)
                     last_good = ckpt
                 break
     finally:
+        model.standardization = stats
         if bar is not None:
             bar.close()
     plot = plot_metrics(history, out / PLOT) if rank == 0 and cfg.plot else None

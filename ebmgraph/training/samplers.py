@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import torch
 
-from ..check import factorizes
 from ..compile import CompiledModel
 from ..graph import Variable
-from ..inference.engine import block_gibbs, domain_values, gibbs, initial, langevin, project
+from ..inference.domains import domain_values, initial, project
+from ..inference.marginal import factorizes
+from ..inference.sample import block_gibbs, gibbs, langevin
 from .config import SamplerConfig
 
 

@@ -1,0 +1,93 @@
+"""What an inference method is: a name, an options table (type, default, one-line doc), a check
+the checker calls, and the elimination itself (in the method's own file). Methods are
+registered in one table, `METHODS`, which the elaborator, the checker, the engine, `ebm show`
+and the app read; nothing else lists a method's options or defaults (pyro's MCMCKernel is the
+model: a model does not know how it will be inferred)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..options import Option, fmt
+
+if TYPE_CHECKING:
+    from ..graph import Graph, Infer, Variable
+
+
+class ConvergenceWarning(UserWarning):
+    """An inference method stopped before its tolerance was met; the message names the option to raise."""
+
+
+# A problem found by a method's check: (code, message, hint). The checker locates it.
+Report = Callable[[str, str, str | None], None]
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A variable's inference method with every option resolved: declared values over the defaults.
+    `notes` says why an automatic default came out as it did (e.g. optimizer = fista: an l1 term)."""
+
+    method: str
+    options: dict[str, Any] = field(default_factory=dict)
+    declared: bool = True  # False: the variable has no `infer` clause and gets its domain's default
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.options[key]
+
+    def text(self) -> str:
+        """`minimize(optimizer = lbfgs, steps = 30, ...)`, the form `ebm show` prints."""
+        parts = []
+        for k, v in self.options.items():
+            if v is None:
+                continue
+            note = f" [{self.notes[k]}]" if k in self.notes else ""
+            parts.append(f"{k} = {fmt(v)}{note}")
+        return f"{self.method}({', '.join(parts)})" + ("" if self.declared else "  (default for its domain)")
+
+
+class Method:
+    """An inference method; subclasses fill in the table and the hooks."""
+
+    name: ClassVar[str]
+    doc: ClassVar[str]
+    options: ClassVar[tuple[Option, ...]]
+
+    def option(self, key: str) -> Option | None:
+        return next((o for o in self.options if o.name == key), None)
+
+    def resolve(self, g: Graph, v: Variable, declared: dict[str, Any]) -> Resolved:
+        """Declared options over the defaults; subclasses resolve their automatic defaults."""
+        opts = {o.name: declared.get(o.name, o.default) for o in self.options}
+        return Resolved(self.name, opts)
+
+    def check(self, g: Graph, v: Variable, opts: Resolved, report: Report) -> None:
+        """Problems with using this method on `v` (domain, proposals, sizes)."""
+
+
+METHODS: dict[str, Method] = {}
+
+
+def register_method(method: Method) -> Method:
+    """Add an inference method to the table (`infer <name>(...)` in `.ebm` files)."""
+    METHODS[method.name] = method
+    return method
+
+
+def default_method(v: Variable) -> str:
+    """The method a variable without an `infer` clause gets: enumerate small discrete domains,
+    sample large ones, minimize reals."""
+    if v.domain.discrete:
+        return "enumerate" if v.domain.values() ** max(v.domain.numel, 1) <= 4096 else "sample"
+    return "minimize"
+
+
+def resolve(g: Graph, v: Variable, infer: Infer | None = None) -> Resolved:
+    """The resolved method of `v`: its `infer` clause (or `infer`), else its domain's default."""
+    spec = infer if infer is not None else v.infer
+    if spec is None:
+        r = METHODS[default_method(v)].resolve(g, v, {})
+        return Resolved(r.method, r.options, declared=False, notes=r.notes)
+    return METHODS[spec.method].resolve(g, v, dict(spec.options))

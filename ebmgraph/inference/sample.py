@@ -1,0 +1,170 @@
+"""sample: a draw from the Gibbs distribution p(z) ~ exp(-beta E) (002 App. A): unadjusted Langevin
+dynamics for reals, Gibbs sampling for spins, bits and categories. Every chain reports whether it
+settled: the drift of its mean between the last two quarters of the run, in units of its spread."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ..graph import Domain, Graph, Variable
+from .domains import domain_values, initial, project
+from .method import ConvergenceWarning, Method, Option, Report, Resolved, register_method
+
+if TYPE_CHECKING:
+    from ..compile import CompiledModel
+
+EnergyFn = Callable[[dict[str, torch.Tensor]], torch.Tensor]
+
+
+class Sample(Method):
+    name = "sample"
+    doc = "a draw from exp(-beta E): Langevin dynamics for reals, Gibbs sampling for discrete latents"
+    options = (
+        Option("sampler", ("auto", "langevin", "gibbs"), "auto", "auto: gibbs for discrete domains, else langevin"),
+        Option("steps", int, 100, "Langevin steps or Gibbs sweeps", low=1),
+        Option("step_size", float, 0.01, "Langevin step size eps (x <- x - eps/2 beta grad E + sqrt(eps) noise)",
+               low=0, open_low=True),
+        Option("beta", float, 1.0, "inverse temperature", low=0, open_low=True),
+        Option("tol", float, 0.1, "a chain has settled when its mean moved less than tol of its spread between "
+               "the last two quarters of the run", low=0, open_low=True),
+    )
+
+    def resolve(self, g: Graph, v: Variable, declared: dict[str, Any]) -> Resolved:
+        r = super().resolve(g, v, declared)
+        notes = {}
+        if r.options["sampler"] == "auto":
+            r.options["sampler"] = "gibbs" if v.domain.discrete else "langevin"
+            notes["sampler"] = "auto"
+        return Resolved(r.method, r.options, notes=notes)
+
+    def check(self, g: Graph, v: Variable, opts: Resolved, report: Report) -> None:
+        if opts["sampler"] == "langevin" and v.domain.discrete:
+            report("E044", f"Langevin dynamics needs a continuous latent; '{v.name}' is {v.domain}",
+                   "use sampler = gibbs")
+        if opts["sampler"] == "gibbs" and not v.domain.discrete:
+            report("E044", f"Gibbs sampling needs a discrete latent; '{v.name}' is {v.domain}", "use sampler = langevin")
+
+
+register_method(Sample())
+
+
+class Trace:
+    """The running means a chain needs for its settling report (third and fourth quarters)."""
+
+    def __init__(self, steps: int):
+        self.steps = steps
+        self.sums: list[torch.Tensor | None] = [None, None]
+        self.sq: torch.Tensor | None = None
+        self.counts = [0, 0]
+
+    def add(self, i: int, x: torch.Tensor) -> None:
+        q = 4 * i // self.steps  # the quarter of step i
+        if q < 2:
+            return
+        flat = x.detach().reshape(x.shape[0], -1).float()
+        slot = q - 2
+        self.sums[slot] = flat.clone() if self.sums[slot] is None else self.sums[slot] + flat  # type: ignore[operator]
+        self.counts[slot] += 1
+        self.sq = flat.pow(2) if self.sq is None else self.sq + flat.pow(2)
+
+    def drift(self) -> torch.Tensor | None:
+        """Per row, the largest move of a coordinate's mean between the quarters, over its spread."""
+        a, b = self.sums
+        if a is None or b is None:
+            return None
+        m3, m4 = a / self.counts[0], b / self.counts[1]
+        n = self.counts[0] + self.counts[1]
+        mean = (a + b) / n
+        assert self.sq is not None
+        within = (self.sq / n - mean.pow(2)).clamp_min(0)
+        spread = torch.sqrt(within.mean(0, keepdim=True) + mean.var(0, keepdim=True, unbiased=False) + 1e-12)
+        return ((m4 - m3).abs() / spread).max(dim=1).values
+
+
+def report(v: Variable, sampler: str, steps: int, tol: float, trace: Trace) -> dict[str, Any]:
+    drift = trace.drift()
+    settled = drift <= tol if drift is not None else None
+    if settled is not None and not bool(settled.all()):
+        warnings.warn(ConvergenceWarning(
+            f"{sampler} chain of '{v.name}' has not settled after steps = {steps}: its mean still moves between "
+            f"the last two quarters of the run by more than tol = {tol:g} of its spread (see the drift in the "
+            f"diagnostics); raise steps, e.g. infer sample(steps = {4 * steps})"
+            + (", or step_size" if sampler == "langevin" else "")), stacklevel=5)
+    return {"method": "sample", "sampler": sampler, "steps": steps, "drift": drift, "converged": settled}
+
+
+def draw(model: CompiledModel, v: Variable, o: Resolved, vals: dict[str, torch.Tensor], energy: EnergyFn,
+         rows: int, device: torch.device) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Draw `v` by its resolved sampler; the chain's settling report comes with it."""
+    steps, beta, sampler = int(o["steps"]), float(o["beta"]), str(o["sampler"])
+    trace = Trace(steps)
+    if sampler == "gibbs":
+        x = gibbs(energy, vals, v, rows, steps, beta, device, trace=trace)
+    else:
+        x = langevin(energy, vals, v, rows, steps, float(o["step_size"]), beta, device, trace=trace)
+    return x, report(v, sampler, steps, float(o["tol"]), trace)
+
+
+def langevin(energy: EnergyFn, vals: dict[str, torch.Tensor], v: Variable, rows: int, steps: int, step_size: float,
+             beta: float, device: torch.device, init: torch.Tensor | None = None,
+             generator: torch.Generator | None = None, trace: Trace | None = None) -> torch.Tensor:
+    """Unadjusted Langevin dynamics x <- x - (eps/2) beta grad E + sqrt(eps) noise (002 App. A)."""
+    x = (init.detach().clone() if init is not None else initial(v.domain, rows, "randn", device, generator))
+    frozen = {k: t.detach() for k, t in vals.items() if k != v.name}
+    noise_scale = math.sqrt(step_size)
+    for i in range(steps):
+        x.requires_grad_(True)
+        with torch.enable_grad():
+            g, = torch.autograd.grad(energy({**frozen, v.name: x}).sum(), [x])
+        with torch.no_grad():
+            noise = torch.randn(x.shape, device=device, generator=generator)
+            x = project(x - 0.5 * step_size * beta * g + noise_scale * noise, v.domain)
+        if trace is not None:
+            trace.add(i, x)
+    return x.detach()
+
+
+def gibbs(energy: EnergyFn, vals: dict[str, torch.Tensor], v: Variable, rows: int, sweeps: int, beta: float,
+          device: torch.device, init: torch.Tensor | None = None, generator: torch.Generator | None = None,
+          trace: Trace | None = None) -> torch.Tensor:
+    """Gibbs sampling of a discrete variable, one unit at a time, every value of a unit in one pass."""
+    dom = v.domain
+    choices = domain_values(Domain(dom.kind, (), k=dom.k), device)  # the values of one unit
+    if init is not None:
+        x = init.detach().clone()
+    else:
+        pick = torch.randint(len(choices), (rows, *dom.shape), device=device, generator=generator)
+        x = choices[pick]
+    frozen = {k: t.detach().repeat(len(choices), *([1] * (t.dim() - 1))) for k, t in vals.items() if k != v.name}
+    n = max(dom.numel, 1)
+    with torch.no_grad():
+        for s in range(sweeps):
+            for i in range(n):
+                cand = x.reshape(rows, n).repeat(len(choices), 1)
+                cand[:, i] = choices.repeat_interleave(rows).to(cand.dtype)
+                e = energy({**frozen, v.name: cand.reshape(len(choices) * rows, *dom.shape)})
+                logits = (-beta * e).reshape(len(choices), rows).T
+                idx = torch.multinomial(torch.softmax(logits, dim=1), 1, generator=generator).squeeze(1)
+                flat = x.reshape(rows, n).clone()
+                flat[:, i] = choices[idx].to(flat.dtype)
+                x = flat.reshape(x.shape)
+            if trace is not None:
+                trace.add(s, x)
+    return x
+
+
+def block_gibbs(model: CompiledModel, vals: dict[str, torch.Tensor], v: Variable, beta: float) -> torch.Tensor:
+    """Sample every unit of a spins/bits variable at once, exact when the energy is linear in each
+    unit given the rest (the RBM's p(h | v) and p(v | h), 002 sec. 5.2): E = c + sum_i a_i u_i."""
+    from .marginal import linear_coefficients
+    with torch.no_grad():
+        _, a = linear_coefficients(model, {k: t for k, t in vals.items() if k != v.name}, v, need_c=False)
+        a = a.reshape(a.shape[0], *v.domain.shape)
+    if v.domain.kind == "bits":  # p(u_i = 1) = sigmoid(-beta a_i)
+        return torch.bernoulli(torch.sigmoid(-beta * a))
+    return torch.bernoulli(torch.sigmoid(-2 * beta * a)) * 2 - 1  # spins: p(+1) = sigmoid(-2 beta a_i)
