@@ -23,7 +23,7 @@ from sklearn.datasets import load_digits
 from torch import nn
 
 import ebmgraph
-from ebmgraph.training import regularizers as R
+from ebmgraph.catalogue import regularizers as R
 
 LIBRARY = Path(__file__).resolve().parent.parent / "library"
 BATCH = 256

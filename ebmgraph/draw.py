@@ -105,7 +105,7 @@ def to_dot(g: Graph, *, fold: bool = False, values: dict[str, float] | None = No
     # regularizers: dotted boxes linked to the variables they act on (training-time terms)
     for i, (name, r) in enumerate(sorted(g.regularizers.items())):
         rid = f"reg_{i}"
-        dot.node(rid, label=f"{_short(name)}\n{r.method}", shape="box", style="dotted,rounded", color="#1155cc",
+        dot.node(rid, label=f"{_short(name)} = {r.method}", shape="box", style="dotted,rounded", color="#1155cc",
                  fontcolor="#1155cc", tooltip=f"regularize {name} = {r.method}({', '.join(r.args)})")
         for a_name in r.args:
             if g.has_var(a_name):

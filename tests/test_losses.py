@@ -39,12 +39,14 @@ def test_contrastive_losses_match_table_1(name: str, formula) -> None:  # type: 
     assert torch.all(gn <= 0), "pulls the contrastive energies up (gradient of the loss <= 0)"
 
 
-def test_margin_grows_with_distance() -> None:
+def test_margin_grows_with_the_squared_distance_as_in_eq_7() -> None:
+    # 003 eq. 7: [F(x, y) - F(x, y^) + mu ||y - y^||^2]+ ; ||(3, 4)|| = 5, ||(0, 1)|| = 1
     y = torch.zeros(2, 2)
     y_neg = torch.tensor([[[3.0, 4.0]], [[0.0, 1.0]]])
-    torch.testing.assert_close(L.margin(y, y_neg, 0.5, 2.0), torch.tensor([[10.5], [2.5]]))
+    torch.testing.assert_close(L.margin(y, y_neg, 0.5, 2.0), torch.tensor([[50.5], [2.5]]))
+    torch.testing.assert_close(L.margin(y, y_neg, 0.5, 2.0, "euclidean"), torch.tensor([[10.5], [2.5]]))
     fp, fn = torch.zeros(2), torch.tensor([[1.0], [1.0]])
-    torch.testing.assert_close(L.pairwise_hinge(fp, fn, L.margin(y, y_neg, 0.5, 2.0)), torch.tensor([9.5, 1.5]))
+    torch.testing.assert_close(L.pairwise_hinge(fp, fn, L.margin(y, y_neg, 0.5, 2.0)), torch.tensor([49.5, 1.5]))
 
 
 def test_nll_exhaustive_and_infonce() -> None:

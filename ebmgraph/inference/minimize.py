@@ -164,6 +164,9 @@ def minimize(model: CompiledModel, unknowns: list[Variable], resolved: dict[str,
             gnorm = _grad_norm(best.point, frozen, energy, doms, lam)
             if bool(_small(gnorm, best.energy, tol).all()):
                 break
+    with torch.no_grad():  # the point the last step moved to
+        best.offer(energy(full), params)
+    history[-1] = best.energy.clone()
     # 4. the best point of each row, its (projected, sub-)gradient and the convergence report
     gnorm = _grad_norm(best.point, frozen, energy, doms, lam)
     converged = _stalled(history, tol) & _small(gnorm, best.energy, tol)

@@ -1,6 +1,7 @@
 """sample: a draw from the Gibbs distribution p(z) ~ exp(-beta E) (002 App. A): unadjusted Langevin
-dynamics for reals, Gibbs sampling for spins, bits and categories. Every chain reports whether it
-settled: the drift of its mean between the last two quarters of the run, in units of its spread."""
+dynamics for reals, Gibbs sampling for spins, bits and categories. Every run reports whether its
+chains settled: how far their mean moved between the last two quarters of the run, in units of
+the values' spread, and whether that move is significant against its batch-means error."""
 
 from __future__ import annotations
 
@@ -30,8 +31,8 @@ class Sample(Method):
         Option("step_size", float, 0.01, "Langevin step size eps (x <- x - eps/2 beta grad E + sqrt(eps) noise)",
                low=0, open_low=True),
         Option("beta", float, 1.0, "inverse temperature", low=0, open_low=True),
-        Option("tol", float, 0.1, "a chain has settled when its mean moved less than tol of its spread between "
-               "the last two quarters of the run", low=0, open_low=True),
+        Option("tol", float, 0.1, "the chains have settled unless their mean moved by more than tol of the values' "
+               "spread between the last two quarters of the run, significantly (z > 3)", low=0, open_low=True),
     )
 
     def resolve(self, g: Graph, v: Variable, declared: dict[str, Any]) -> Resolved:
@@ -54,48 +55,56 @@ register_method(Sample())
 
 
 class Trace:
-    """The running means a chain needs for its settling report (third and fourth quarters)."""
+    """What a chain's settling report needs: the mean over rows at every step of the run's last
+    half, and the pooled spread of the values there."""
 
     def __init__(self, steps: int):
         self.steps = steps
-        self.sums: list[torch.Tensor | None] = [None, None]
+        self.means: list[torch.Tensor] = []
         self.sq: torch.Tensor | None = None
-        self.counts = [0, 0]
+        self.sum: torch.Tensor | None = None
+        self.count = 0
 
     def add(self, i: int, x: torch.Tensor) -> None:
-        q = 4 * i // self.steps  # the quarter of step i
-        if q < 2:
+        if 2 * i < self.steps:
             return
         flat = x.detach().reshape(x.shape[0], -1).float()
-        slot = q - 2
-        self.sums[slot] = flat.clone() if self.sums[slot] is None else self.sums[slot] + flat  # type: ignore[operator]
-        self.counts[slot] += 1
-        self.sq = flat.pow(2) if self.sq is None else self.sq + flat.pow(2)
+        self.means.append(flat.mean(0))
+        self.sum = flat.sum(0) if self.sum is None else self.sum + flat.sum(0)
+        self.sq = flat.pow(2).sum(0) if self.sq is None else self.sq + flat.pow(2).sum(0)
+        self.count += flat.shape[0]
 
-    def drift(self) -> torch.Tensor | None:
-        """Per row, the largest move of a coordinate's mean between the quarters, over its spread."""
-        a, b = self.sums
-        if a is None or b is None:
+    def drift(self) -> tuple[float, float] | None:
+        """(drift, z): how far the chains' mean moved between the last two quarters, in units of the
+        values' spread, and that move over its standard error from batch means (Geweke-style)."""
+        n = len(self.means)
+        if n < 10 or self.sum is None or self.sq is None:
             return None
-        m3, m4 = a / self.counts[0], b / self.counts[1]
-        n = self.counts[0] + self.counts[1]
-        mean = (a + b) / n
-        assert self.sq is not None
-        within = (self.sq / n - mean.pow(2)).clamp_min(0)
-        spread = torch.sqrt(within.mean(0, keepdim=True) + mean.var(0, keepdim=True, unbiased=False) + 1e-12)
-        return ((m4 - m3).abs() / spread).max(dim=1).values
+        trace = torch.stack(self.means)  # (steps in the last half, dims)
+        half = n // 2
+        q3, q4 = trace[:half], trace[half:2 * half]
+        move = (q4.mean(0) - q3.mean(0)).abs()
+        mean = self.sum / self.count
+        spread = (self.sq / self.count - mean.pow(2)).clamp_min(0).sqrt() + 1e-12
+        batches = torch.stack([b.mean(0) for q in (q3, q4) for b in q.chunk(5)])  # 10 batch means
+        within = (batches[:5].var(0) + batches[5:].var(0)) / 2
+        se = torch.sqrt(2 * within / 5) + 1e-12
+        worst = int(torch.argmax(move / spread))
+        return float(move[worst] / spread[worst]), float(move[worst] / se[worst])
 
 
 def report(v: Variable, sampler: str, steps: int, tol: float, trace: Trace) -> dict[str, Any]:
-    drift = trace.drift()
-    settled = drift <= tol if drift is not None else None
-    if settled is not None and not bool(settled.all()):
+    """Settled unless the chains' mean still moves by more than tol of the spread, significantly (z > 3)."""
+    found = trace.drift()
+    settled = found is None or not (found[0] > tol and found[1] > 3)
+    if not settled:
         warnings.warn(ConvergenceWarning(
             f"{sampler} chain of '{v.name}' has not settled after steps = {steps}: its mean still moves between "
             f"the last two quarters of the run by more than tol = {tol:g} of its spread (see the drift in the "
             f"diagnostics); raise steps, e.g. infer sample(steps = {4 * steps})"
             + (", or step_size" if sampler == "langevin" else "")), stacklevel=5)
-    return {"method": "sample", "sampler": sampler, "steps": steps, "drift": drift, "converged": settled}
+    return {"method": "sample", "sampler": sampler, "steps": steps, "converged": settled,
+            "drift": found[0] if found else None, "drift_z": found[1] if found else None}
 
 
 def draw(model: CompiledModel, v: Variable, o: Resolved, vals: dict[str, torch.Tensor], energy: EnergyFn,

@@ -47,7 +47,8 @@ class LossConfig(_Strict):
     kind: LossKind = "energy"
     target: str | None = None  # the variable whose contrastive samples are made (y)
     margin: float = 1.0
-    margin_scale: float = Field(0.0, ge=0)  # m(y, y^) = margin + margin_scale * |y - y^|
+    margin_scale: float = Field(0.0, ge=0)  # m(y, y^) = margin + margin_scale * d(y, y^)
+    margin_distance: Literal["squared", "euclidean"] = "squared"  # d = ||y - y^||^2 (003 eq. 7) or ||y - y^||
     beta: float = Field(1.0, gt=0)
     temperature: float = Field(1.0, gt=0)
     pair: list[str] | None = None  # infonce: the two variables whose batch elements are paired

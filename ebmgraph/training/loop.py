@@ -290,7 +290,8 @@ class Trainer:
             parts["F_contrastive"] = float(f_neg.detach().mean())
             spec = LOSSES[kind]
             if spec.uses_margin:
-                m = margin(batch[tname].float(), y_neg.float(), cfg.loss.margin, cfg.loss.margin_scale)
+                m = margin(batch[tname].float(), y_neg.float(), cfg.loss.margin, cfg.loss.margin_scale,
+                           cfg.loss.margin_distance)
                 per = spec.fn(f_pos, f_neg, m)
             elif spec.uses_beta and kind == "square_exp":
                 per = spec.fn(f_pos, f_neg, cfg.loss.beta)

@@ -57,8 +57,13 @@ def logistic(f_pos: torch.Tensor, f_neg: torch.Tensor) -> torch.Tensor:
 
 
 def infonce(f_matrix: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """003 eq. 9, InfoNCE: F(x_i, y_i) + log sum_j exp(-F(x_i, y_j)); the other batch elements are
-    the contrastive samples. `f_matrix[i, j]` = F(x_i, y_j)."""
+    """003 eq. 9, InfoNCE: F(x_i, y_i) + tau log sum_j exp(-F(x_i, y_j) / tau); the other batch elements
+    are the contrastive samples. `f_matrix[i, j]` = F(x_i, y_j).
+
+    Conventions to compare against: this is tau times the usual NT-Xent / InfoNCE cross-entropy
+    (so its scale stays that of F), and it is one-directional (x_i against every y_j, not also
+    y_j against every x_i as SimCLR's symmetric loss; with F = -cos/1 it equals tau * lightly's
+    NTXentLoss only when that loss is made one-directional)."""
     logits = -f_matrix / temperature
     return -torch.log_softmax(logits, dim=1).diagonal() * temperature
 
@@ -68,13 +73,15 @@ def gan_generator(f_fake: torch.Tensor) -> torch.Tensor:
     return f_fake
 
 
-def margin(y: torch.Tensor, y_neg: torch.Tensor, base: float, scale: float) -> torch.Tensor:
-    """m(y, y^) = base + scale * ||y - y^||, a margin that grows with the distance (003 eq. 7).
+def margin(y: torch.Tensor, y_neg: torch.Tensor, base: float, scale: float,
+           distance: str = "squared") -> torch.Tensor:
+    """m(y, y^) = base + mu * ||y - y^||^2 (`distance = "squared"`, 003 eq. 7: the energy then grows at
+    least quadratically with the distance to the data), or base + mu * ||y - y^|| (`"euclidean"`).
     `y` (batch, ...), `y_neg` (batch, n, ...) -> (batch, n)."""
     if scale == 0.0:
         return torch.full(y_neg.shape[:2], base, device=y.device)
     d = (y[:, None] - y_neg).reshape(y_neg.shape[0], y_neg.shape[1], -1).norm(dim=2)
-    return base + scale * d.detach()
+    return base + scale * (d.pow(2) if distance == "squared" else d).detach()
 
 
 @dataclass(frozen=True)
