@@ -27,6 +27,7 @@ from ebmgraph.inference import resolve
 from ebmgraph.printer import dumps_file
 from ebmgraph.syntax import parse
 from ebmgraph.training.config import DataConfig
+from ebmgraph.training.losses import LOSSES
 from ebmgraph.training.data import DataError, load_arrays, select
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -547,8 +548,8 @@ def training_panel(graph: ebmgraph.Graph | None, text: str) -> None:
     cols = st.columns(len(observed) or 1)
     for c, name in zip(cols, observed, strict=False):
         c.text_input(f"data for {name}", key=f"map_{name}", placeholder="data[:, 0:k]")
-    loss = st.selectbox("Loss", ["energy", "pairwise_hinge", "square_square", "logistic", "contrastive_divergence"],
-                        key="train_loss")
+    losses = ["energy", *(k for k, spec in LOSSES.items() if spec.contrast == "sampler")]
+    loss = st.selectbox("Loss", losses, key="train_loss")
     target = st.selectbox("Contrastive target", observed, key="train_target") if loss != "energy" else None
     candidates = sorted(v.name for v in graph.variables if v.computed and not v.anonymous) + observed
     if graph.regularizers:

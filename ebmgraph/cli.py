@@ -136,6 +136,7 @@ def train(file: Annotated[Path, typer.Argument(help="the .ebm file of the model"
     import warnings
 
     from .compile import compile as compile_graph
+    from .inference import ConvergenceWarning
     from .training import CollapseWarning, TrainingStopped, load_config
     from .training import train as run_training
     from .training.data import DataError
@@ -151,8 +152,10 @@ def train(file: Annotated[Path, typer.Argument(help="the .ebm file of the model"
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             result = run_training(compiled, cfg, resume=resume)
-        for w in caught:
-            if issubclass(w.category, CollapseWarning):
+        shown: set[str] = set()
+        for w in caught:  # what the user must know about the run, each once
+            if issubclass(w.category, CollapseWarning | ConvergenceWarning) and str(w.message) not in shown:
+                shown.add(str(w.message))
                 typer.echo(f"warning: {w.message}", err=True)
     except EbmError as exc:
         typer.echo(exc.render(), err=True)

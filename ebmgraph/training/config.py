@@ -15,8 +15,7 @@ from .losses import LOSSES
 
 LossKind = Literal["nll_exhaustive", "nll_mc", "contrastive_divergence", "pairwise_hinge", "min_hinge",
                    "square_square", "square_exp", "logistic", "gan", "infonce", "denoising", "energy"]
-NEEDS_SAMPLER = {"nll_mc", "contrastive_divergence", "pairwise_hinge", "min_hinge", "square_square", "square_exp",
-                 "logistic"}
+NEEDS_SAMPLER = {k for k, spec in LOSSES.items() if spec.contrast == "sampler"}
 assert set(LOSSES) == set(LossKind.__args__)  # type: ignore[attr-defined]
 
 

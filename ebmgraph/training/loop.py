@@ -27,7 +27,7 @@ from ..inference import free_energy
 from ..inference.domains import domain_values
 from .config import TrainConfig, _locate
 from .data import Dataset, make_dataset
-from .losses import LOSSES, gan_generator, infonce, logistic, margin, nll_exhaustive
+from .losses import LOSSES, LossSpec, gan_generator, margin
 from .samplers import ContrastiveSampler
 
 CHECKPOINT = "checkpoint.pt"
@@ -171,7 +171,7 @@ def check_config(model: CompiledModel, cfg: TrainConfig, text: str | None = None
         for n in cfg.data.map:
             if n not in model.inputs:
                 bad(("data", "map", n), n, inputs, "inputs")
-    if cfg.loss.kind not in ("energy", "denoising", "infonce") and cfg.loss.target is None:
+    if LOSSES[cfg.loss.kind].needs_target and cfg.loss.target is None:
         diags.append(_config_diag(text, file, ("loss", "kind"), f"loss '{cfg.loss.kind}' needs target = "
                                   "\"<variable>\": the variable whose contrastive samples are made",
                                   "inputs: " + ", ".join(inputs)))
@@ -237,66 +237,16 @@ class Trainer:
         return free_energy(self.model, values, validate=False)  # the dataset was checked against the graph
 
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float], Any]:
-        cfg, model = self.cfg, self.model
+        """One step's loss: the data's free energy, the loss of its kind against its contrastive
+        samples (losses.py), the regularizers, and the losses the inference methods define."""
+        cfg = self.cfg
         kind = cfg.loss.kind
+        spec = LOSSES[kind]
         parts: dict[str, float] = {}
-        if kind == "denoising" and cfg.loss.corrupt:
-            noisy = dict(batch)
-            s = cfg.sampler
-            std, p = (s.noise, s.mask) if s is not None else (0.1, 0.0)
-            x = batch[cfg.loss.corrupt]
-            x = x + std * torch.randn_like(x)
-            if p > 0:
-                x = x * (torch.rand_like(x) >= p)
-            noisy[cfg.loss.corrupt] = x
-            r = self.free(noisy)
-        else:
-            r = self.free(batch)
+        r = self.free(self._corrupted(batch) if kind == "denoising" else batch)
         f_pos = r.free_energy
         parts["F_data"] = float(f_pos.detach().mean())
-        if kind in ("energy", "denoising"):
-            per = f_pos
-        elif kind == "nll_exhaustive":
-            t = model.inputs[cfg.loss.target or ""]
-            every = domain_values(t.domain, f_pos.device)
-            K = every.shape[0]
-            B = f_pos.shape[0]
-            reps = {k: v.repeat_interleave(K, dim=0) for k, v in batch.items() if k != t.name}
-            f_all = self.free({**reps, t.name: every.repeat(B, *([1] * (every.dim() - 1)))}).free_energy.reshape(B, K)
-            per = nll_exhaustive(f_pos, f_all, cfg.loss.beta)
-        elif kind == "infonce":
-            _, second = cfg.loss.pair or ["", ""]
-            B = f_pos.shape[0]
-            rows = {k: v.repeat_interleave(B, dim=0) for k, v in batch.items() if k != second}
-            rows[second] = batch[second].repeat(B, *([1] * (batch[second].dim() - 1)))
-            per = infonce(self.free(rows).free_energy.reshape(B, B), cfg.loss.temperature)
-        elif kind == "gan":
-            assert self.generator is not None
-            t = model.inputs[cfg.loss.target or ""]
-            B = f_pos.shape[0]
-            fake = self.generator(torch.randn(B, cfg.loss.generator_noise)).reshape(B, *t.domain.shape)
-            others = {k: v for k, v in batch.items() if k != t.name}
-            f_fake = self.free({**others, t.name: fake.detach()}).free_energy
-            per = logistic(f_pos, f_fake[:, None])
-            parts["F_contrastive"] = float(f_fake.detach().mean())
-            self._gan_others, self._gan_target = others, t.name
-        else:
-            assert self.sampler is not None
-            tname = cfg.loss.target or ""
-            y_neg = self.sampler(batch)
-            B, N = y_neg.shape[:2]
-            reps = {k: v.repeat_interleave(N, dim=0) for k, v in batch.items() if k != tname}
-            f_neg = self.free({**reps, tname: y_neg.reshape(B * N, *y_neg.shape[2:])}).free_energy.reshape(B, N)
-            parts["F_contrastive"] = float(f_neg.detach().mean())
-            spec = LOSSES[kind]
-            if spec.uses_margin:
-                m = margin(batch[tname].float(), y_neg.float(), cfg.loss.margin, cfg.loss.margin_scale,
-                           cfg.loss.margin_distance)
-                per = spec.fn(f_pos, f_neg, m)
-            elif spec.uses_beta and kind == "square_exp":
-                per = spec.fn(f_pos, f_neg, cfg.loss.beta)
-            else:
-                per = spec.fn(f_pos, f_neg)
+        per = getattr(self, f"_contrast_{spec.contrast}")(spec, batch, f_pos, parts)
         total = per.mean()
         parts["loss_" + kind] = float(total.detach())
         values = {**r.all_values, **r.values}
@@ -327,8 +277,70 @@ class Trainer:
             parts[k] = float(h.detach().mean())
         for k, v in r.terms.items():
             parts[f"E.{k}"] = float(v.detach().mean())
+        for var, d in r.diagnostics.items():  # how inference ended: the share of samples that converged
+            c = d.get("converged")
+            if c is not None:
+                parts[f"converged.{var}"] = float(c.float().mean()) if isinstance(c, torch.Tensor) else float(c)
         parts["loss"] = float(total.detach())
         return total, parts, values
+
+    def _corrupted(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Row 10's input: the `corrupt` variable with noise (and a mask) from the sampler's settings."""
+        noisy = dict(batch)
+        s, name = self.cfg.sampler, self.cfg.loss.corrupt or ""
+        std, p = (s.noise, s.mask) if s is not None else (0.1, 0.0)
+        x = batch[name] + std * torch.randn_like(batch[name])
+        noisy[name] = x * (torch.rand_like(x) >= p) if p > 0 else x
+        return noisy
+
+    def _contrast_none(self, spec: LossSpec, batch: dict[str, torch.Tensor], f_pos: torch.Tensor,
+                       parts: dict[str, float]) -> torch.Tensor:
+        return spec.fn(f_pos)
+
+    def _contrast_exhaustive(self, spec: LossSpec, batch: dict[str, torch.Tensor], f_pos: torch.Tensor,
+                             parts: dict[str, float]) -> torch.Tensor:
+        t = self.model.inputs[self.cfg.loss.target or ""]
+        every = domain_values(t.domain, f_pos.device)
+        K, B = every.shape[0], f_pos.shape[0]
+        reps = {k: v.repeat_interleave(K, dim=0) for k, v in batch.items() if k != t.name}
+        f_all = self.free({**reps, t.name: every.repeat(B, *([1] * (every.dim() - 1)))}).free_energy.reshape(B, K)
+        return spec.fn(f_pos, f_all, self.cfg.loss.beta)
+
+    def _contrast_batch(self, spec: LossSpec, batch: dict[str, torch.Tensor], f_pos: torch.Tensor,
+                        parts: dict[str, float]) -> torch.Tensor:
+        _, second = self.cfg.loss.pair or ["", ""]
+        B = f_pos.shape[0]
+        rows = {k: v.repeat_interleave(B, dim=0) for k, v in batch.items() if k != second}
+        rows[second] = batch[second].repeat(B, *([1] * (batch[second].dim() - 1)))
+        return spec.fn(self.free(rows).free_energy.reshape(B, B), self.cfg.loss.temperature)
+
+    def _contrast_generator(self, spec: LossSpec, batch: dict[str, torch.Tensor], f_pos: torch.Tensor,
+                            parts: dict[str, float]) -> torch.Tensor:
+        assert self.generator is not None
+        t = self.model.inputs[self.cfg.loss.target or ""]
+        B = f_pos.shape[0]
+        fake = self.generator(torch.randn(B, self.cfg.loss.generator_noise)).reshape(B, *t.domain.shape)
+        others = {k: v for k, v in batch.items() if k != t.name}
+        f_fake = self.free({**others, t.name: fake.detach()}).free_energy
+        parts["F_contrastive"] = float(f_fake.detach().mean())
+        self._gan_others, self._gan_target = others, t.name
+        return spec.fn(f_pos, f_fake[:, None])
+
+    def _contrast_sampler(self, spec: LossSpec, batch: dict[str, torch.Tensor], f_pos: torch.Tensor,
+                          parts: dict[str, float]) -> torch.Tensor:
+        assert self.sampler is not None
+        cfg, tname = self.cfg.loss, self.cfg.loss.target or ""
+        y_neg = self.sampler(batch)
+        B, N = y_neg.shape[:2]
+        reps = {k: v.repeat_interleave(N, dim=0) for k, v in batch.items() if k != tname}
+        f_neg = self.free({**reps, tname: y_neg.reshape(B * N, *y_neg.shape[2:])}).free_energy.reshape(B, N)
+        parts["F_contrastive"] = float(f_neg.detach().mean())
+        if spec.uses_margin:
+            return spec.fn(f_pos, f_neg, margin(batch[tname].float(), y_neg.float(), cfg.margin, cfg.margin_scale,
+                                                cfg.margin_distance))
+        if spec.uses_beta:
+            return spec.fn(f_pos, f_neg, cfg.beta)
+        return spec.fn(f_pos, f_neg)
 
     # ------------------------------------------------------------ state for exact resume
     def state(self) -> dict[str, Any]:

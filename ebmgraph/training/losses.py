@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -84,16 +85,25 @@ def margin(y: torch.Tensor, y_neg: torch.Tensor, base: float, scale: float,
     return base + scale * (d.pow(2) if distance == "squared" else d).detach()
 
 
+Contrast = Literal["none", "exhaustive", "batch", "generator", "sampler"]
+
+
 @dataclass(frozen=True)
 class LossSpec:
+    """One training loss: its function, where its contrastive samples come from (`contrast`:
+    none, every value of the target, the other batch elements, a generator, or a sampler), and
+    which config options it reads. The config's validation and the trainer both read this table."""
+
     fn: Callable[..., torch.Tensor]
+    contrast: Contrast = "sampler"
     uses_margin: bool = False
     uses_beta: bool = False
+    needs_target: bool = True
     doc: str = ""
 
 
 LOSSES: dict[str, LossSpec] = {
-    "nll_exhaustive": LossSpec(nll_exhaustive, uses_beta=True, doc=nll_exhaustive.__doc__ or ""),
+    "nll_exhaustive": LossSpec(nll_exhaustive, "exhaustive", uses_beta=True, doc=nll_exhaustive.__doc__ or ""),
     "nll_mc": LossSpec(nll_mc, uses_beta=True, doc=nll_mc.__doc__ or ""),
     "contrastive_divergence": LossSpec(contrastive_divergence, uses_beta=True, doc=contrastive_divergence.__doc__ or ""),
     "pairwise_hinge": LossSpec(pairwise_hinge, uses_margin=True, doc=pairwise_hinge.__doc__ or ""),
@@ -101,11 +111,11 @@ LOSSES: dict[str, LossSpec] = {
     "square_square": LossSpec(square_square, uses_margin=True, doc=square_square.__doc__ or ""),
     "square_exp": LossSpec(square_exp, uses_beta=True, doc=square_exp.__doc__ or ""),
     "logistic": LossSpec(logistic, doc=logistic.__doc__ or ""),
-    "gan": LossSpec(logistic, doc="Row 9, GAN-style: a generator proposes y^; the energy model is trained with the "
-                    "logistic loss and the generator to lower F(x, y^)"),
-    "infonce": LossSpec(infonce, doc=infonce.__doc__ or ""),
-    "denoising": LossSpec(lambda f: f, doc="Row 10, denoising: the energy (reconstruction error) of a corrupted "
-                          "input against the clean target is minimized"),
-    "energy": LossSpec(lambda f: f, doc="plain minimization of the data's free energy (for regularized, "
-                       "non-contrastive training)"),
+    "gan": LossSpec(logistic, "generator", doc="Row 9, GAN-style: a generator proposes y^; the energy model is "
+                    "trained with the logistic loss and the generator to lower F(x, y^)"),
+    "infonce": LossSpec(infonce, "batch", needs_target=False, doc=infonce.__doc__ or ""),
+    "denoising": LossSpec(lambda f: f, "none", needs_target=False, doc="Row 10, denoising: the energy "
+                          "(reconstruction error) of a corrupted input against the clean target is minimized"),
+    "energy": LossSpec(lambda f: f, "none", needs_target=False, doc="plain minimization of the data's free energy "
+                       "(for regularized, non-contrastive training)"),
 }
