@@ -27,8 +27,8 @@ from ebmgraph.inference import resolve
 from ebmgraph.printer import dumps_file
 from ebmgraph.syntax import parse
 from ebmgraph.training.config import DataConfig
-from ebmgraph.training.losses import LOSSES
 from ebmgraph.training.data import DataError, load_arrays, select
+from ebmgraph.training.losses import LOSSES
 
 ROOT = Path(__file__).resolve().parent.parent
 LIBRARY = ROOT / "library"
