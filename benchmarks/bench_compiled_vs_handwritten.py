@@ -134,7 +134,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1: steady on shared machines)")
     args = ap.parse_args()
+    torch.set_num_threads(args.threads)
     print(f"device: {args.device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
     print(f"{'benchmark':44} {'ours ms':>9} {'hand ms':>9} {'ratio':>6} {'best':>7} {'best':>7} {'ratio':>6} "
           f"{'target':>6}")

@@ -366,3 +366,25 @@ def test_conventions_users_compare_against_are_documented() -> None:
     assert "flattened" in (R.vicreg.__doc__ or "") and "flattened" in (R.variance.__doc__ or "")
     assert "sigma^2-weighted" in (R.denoising_score_matching.__doc__ or "")
     assert "003 eq. 7" in (L.margin.__doc__ or "") and "||y - y^||^2" in (L.margin.__doc__ or "")
+
+
+# errors are data ----------------------------------------------------- kinds and fields, not prose
+def test_diagnostics_carry_a_kind_and_fields_in_json(tmp_path: Path) -> None:
+    import json
+
+    from ebmgraph.diagnostics import CODES
+    f = tmp_path / "a.ebm"
+    f.write_text("model M {\n  observed x : R[2]\n  observed y : R[2]\n  energy E = sq_dist(x, y, x)\n}\n")
+    out = CliRunner().invoke(app, ["check", "--json", str(f)])
+    d = json.loads(out.stdout)["diagnostics"][0]
+    assert (d["code"], d["kind"]) == ("E018", "arity") and d["fields"] == {"expected": 2, "got": 3, "node": "E"}
+    assert all(code[0] in "EWC" and kind for code, (kind, _) in CODES.items())
+
+
+def test_every_code_the_package_reports_is_in_the_table() -> None:
+    import re
+
+    from ebmgraph.diagnostics import CODES
+    root = Path(__file__).resolve().parent.parent / "ebmgraph"
+    used = {c for p in root.rglob("*.py") for c in re.findall(r'"([EWC]\d{3})"', p.read_text())}
+    assert used <= set(CODES), sorted(used - set(CODES))

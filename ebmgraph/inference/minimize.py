@@ -92,13 +92,11 @@ class _Best:
     point: dict[str, torch.Tensor]
 
     def offer(self, energy: torch.Tensor, point: dict[str, torch.Tensor]) -> None:
+        """Keep, per row, `point` where its energy is lower (no host sync: it runs every step)."""
         better = energy < self.energy
-        if not bool(better.any()):
-            return
-        self.energy = torch.where(better, energy, self.energy)
+        torch.minimum(self.energy, energy, out=self.energy)
         for k, t in point.items():
-            mask = better.reshape(-1, *([1] * (t.dim() - 1)))
-            self.point[k] = torch.where(mask, t.detach(), self.point[k])
+            self.point[k] = torch.where(better.reshape(-1, *([1] * (t.dim() - 1))), t.detach(), self.point[k])
 
 
 def _starts(model: CompiledModel, v: Variable, o: Resolved, rows: int, R: int, S: int, device: torch.device
@@ -152,21 +150,25 @@ def minimize(model: CompiledModel, unknowns: list[Variable], resolved: dict[str,
     # 3. rounds: each group steps once per round until its steps are spent or every row converged
     tol = min(float(k[3]) for k in groups)
     longest = max(int(k[1]) for k in groups)
-    history = [best.energy.clone()]
+    history = [best.energy.clone()]  # the best energies every WINDOW steps
     done = 0
     for i in range(longest):
         for (key, _), step in zip(groups.items(), steppers, strict=True):
             if i < int(key[1]):
                 step()
         done = i + 1
-        history.append(best.energy.clone())
-        if done % WINDOW == 0 and bool(_stalled(history, tol).all()):
-            gnorm = _grad_norm(best.point, frozen, energy, doms, lam)
-            if bool(_small(gnorm, best.energy, tol).all()):
-                break
+        if done % WINDOW == 0:
+            history.append(best.energy.clone())
+            if bool(_stalled(history, tol).all()):
+                gnorm = _grad_norm(best.point, frozen, energy, doms, lam)
+                if bool(_small(gnorm, best.energy, tol).all()):
+                    break
     with torch.no_grad():  # the point the last step moved to
         best.offer(energy(full), params)
-    history[-1] = best.energy.clone()
+    if done % WINDOW:
+        history.append(best.energy.clone())
+    else:
+        history[-1] = best.energy.clone()
     # 4. the best point of each row, its (projected, sub-)gradient and the convergence report
     gnorm = _grad_norm(best.point, frozen, energy, doms, lam)
     converged = _stalled(history, tol) & _small(gnorm, best.energy, tol)
@@ -179,7 +181,7 @@ def minimize(model: CompiledModel, unknowns: list[Variable], resolved: dict[str,
             if resolved[n].options.get("warm_start"):
                 model._warm[n] = best.point[n].clone()
             diag[n] = {"method": "minimize", "optimizer": key[0], "steps": done, "converged": converged,
-                       "grad_norm": gnorm, "energy_change": history[max(0, len(history) - 1 - WINDOW)] - history[-1],
+                       "grad_norm": gnorm, "energy_change": history[max(0, len(history) - 2)] - history[-1],
                        "minimized_with": next(g for g in joint if n in g)}
     if not bool(converged.all()):  # the text is stable, so a training loop warns once, not every step
         for names, key in zip(groups.values(), groups, strict=True):
@@ -193,8 +195,9 @@ def minimize(model: CompiledModel, unknowns: list[Variable], resolved: dict[str,
 
 
 def _stalled(history: list[torch.Tensor], tol: float) -> torch.Tensor:
-    """Rows whose best energy fell by less than tol * (1 + |E|) over the last WINDOW steps."""
-    old = history[max(0, len(history) - 1 - WINDOW)]
+    """Rows whose best energy fell by less than tol * (1 + |E|) over the last WINDOW steps
+    (`history` holds the best energies every WINDOW steps, the last entry the latest)."""
+    old = history[max(0, len(history) - 2)]
     now = history[-1]
     return (old - now) <= tol * (1 + now.abs())
 
@@ -217,6 +220,8 @@ def _stepper(key: tuple[Any, ...], names: list[str], params: dict[str, torch.Ten
         return e
 
     def project_all() -> None:
+        if not constrained:
+            return
         with torch.no_grad():
             for n in constrained:
                 params[n].copy_(project(params[n], doms[n]))
@@ -242,7 +247,9 @@ def _stepper(key: tuple[Any, ...], names: list[str], params: dict[str, torch.Ten
 
     def first_order_step() -> None:
         with torch.enable_grad():
-            grads = torch.autograd.grad(evaluate().sum(), ps)
+            e = energy(full)
+            grads = torch.autograd.grad(e.sum(), ps)
+        best.offer(e.detach(), params)
         for p, g in zip(ps, grads, strict=True):
             p.grad = g
         opt.step()
