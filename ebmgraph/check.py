@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from .catalogue import FUNCTIONS, REGULARIZERS
+from typing import Any
+
+from .catalogue import ENERGIES, FUNCTIONS, REGULARIZERS, Config
 from .diagnostics import Reporter
 from .graph import Application, EnergyTerm, Graph, Node, NodeKey, Variable, key
+from .inference.enumerate import count
+from .inference.marginal import factorizes
 from .inference.method import METHODS, resolve
 
 
@@ -15,16 +19,121 @@ def check(g: Graph, rep: Reporter, complete: bool = True) -> None:
     statements that failed: the checks that look for what is absent are skipped then.
     """
     _inference(g, rep)
+    _work(g, rep)
     if complete:
         _untouched_latents(g, rep)
+        _unapplied(g, rep)
     if not rep.has_errors:
         _collapse_warnings(g, rep)
 
 
+def estimate(g: Graph) -> dict[str, Any]:
+    """Parameters and memory per sample, from the catalogue's cost rules, before anything is built.
+
+    Memory per sample: 4 bytes for every value of every variable and every intermediate a function
+    reports (attention maps, hidden layers), doubled for gradients, times the rows one sample becomes
+    in inference (enumerated values x restarts x Monte Carlo draws)."""
+    params: dict[str, int] = {}
+    floats: dict[str, tuple[int, Node]] = {}
+    for v in g.variables:
+        floats[f"variable '{v.name}'"] = (v.domain.numel, v)
+    by_fn: dict[str, list[Application]] = {}
+    for a in g.applications:
+        by_fn.setdefault(a.fn, []).append(a)
+    for fdef in g.fns.values():
+        spec = FUNCTIONS.get(fdef.func)
+        if fdef.shares or spec is None or spec.cost is None:
+            continue
+        apps = by_fn.get(fdef.name, [])
+        cfg = Config(fdef.args, dict(fdef.options))
+        shapes = [g.var(x).domain.shape for x in apps[0].args] if apps else []
+        out = g.var(apps[0].output).domain.shape if apps else ()
+        params[f"fn '{fdef.name}' = {fdef.func}{fdef.args}"] = spec.cost(cfg, shapes, out)[0]
+        for a in apps:
+            extra = spec.cost(cfg, [g.var(x).domain.shape for x in a.args], g.var(a.output).domain.shape)[1]
+            if extra:
+                floats[f"{fdef.func} computing '{a.output}'"] = (extra, a)
+    for t in g.energies:
+        espec = ENERGIES.get(t.energy)
+        if espec is not None and espec.cost is not None:
+            params[f"energy '{t.name}' = {t.energy}"] = espec.cost(Config((), dict(t.options)),
+                                                                   [g.var(x).domain.shape for x in t.args], ())[0]
+    rows = 1
+    restarts = draws = 1
+    for v in g.variables:
+        if v.computed:
+            continue
+        r = resolve(g, v)
+        if r.method == "enumerate" or (r.method == "marginal" and v.domain.discrete and not factorizes(g, v)):
+            rows *= int(min(count(v), 1 << 62))
+        restarts = max(restarts, int(r.options.get("restarts", 1)))
+        if r.method == "marginal" and not v.domain.discrete:
+            draws = max(draws, int(r.options["samples"]))
+    rows *= restarts * draws
+    # evaluations of the plan one inference call makes: every part, once per step of every
+    # minimization group and sampler (a Gibbs sweep visits every unit and value)
+    passes: dict[str, tuple[int, Node]] = {}
+    groups: set[tuple[Any, ...]] = set()  # latents with equal settings are minimized together
+    for v in g.latents():
+        r = resolve(g, v)
+        n = 0
+        if r.method == "minimize":
+            key = (r.options["optimizer"], r.options["steps"], r.options["lr"], r.options["tol"])
+            if key not in groups:
+                groups.add(key)
+                n = int(r.options["steps"]) * (2 if r.options["optimizer"] in ("ista", "fista") else 1)
+        elif r.method == "amortized":
+            n = int(r.options["refine"])
+        elif r.method == "sample":
+            n = int(r.options["steps"]) * (max(v.domain.numel, 1) if r.options["sampler"] == "gibbs" else 1)
+        if n:
+            passes[v.name] = (n, v)
+    parts = len(g.applications) + len(g.energies)
+    total = sum(n for n, _ in floats.values())
+    return {"params": sum(params.values()), "param_parts": params, "floats": floats, "rows": rows,
+            "sample_mb": 4 * 2 * total * rows / 2**20, "passes": passes,
+            "work": parts * (1 + sum(n for n, _ in passes.values()))}
+
+
+def _work(g: Graph, rep: Reporter) -> None:
+    """Refuse a model whose parameters or memory per sample exceed the limits, located at its biggest part."""
+    lim = g.limits
+    est = estimate(g)
+    if est["params"] > lim.max_params:
+        part, n = max(est["param_parts"].items(), key=lambda kv: kv[1])
+        where = next((f for f in g.fns.values() if part.startswith(f"fn '{f.name}'")), None)
+        span, file = (where.span, where.file) if where else (g.model.span, None)
+        rep.error("E023", f"model {g.name} has {est['params']:,} parameters ({est['params'] * 4 / 2**20:,.0f} MB of "
+                  f"float32), more than the limit max_params = {lim.max_params:,}", span, file=file,
+                  notes=[f"the largest: {part} with {n:,}"], hint=lim.how_to_raise("max_params"),
+                  fields={"limit": "max_params", "expected": lim.max_params, "got": est["params"]})
+    if est["sample_mb"] > lim.max_sample_mb:
+        what, (n, node) = max(est["floats"].items(), key=lambda kv: kv[1][0])
+        rows = f" x {est['rows']:,} rows (enumerated values x restarts x draws)" if est["rows"] > 1 else ""
+        rep.error("E023", f"model {g.name} needs about {est['sample_mb']:,.0f} MB per sample{rows}, more than the "
+                  f"limit max_sample_mb = {lim.max_sample_mb:g}", node.span, file=node.file,
+                  notes=[f"the largest: {what} with {n:,} values per sample"], hint=lim.how_to_raise("max_sample_mb"),
+                  fields={"limit": "max_sample_mb", "expected": lim.max_sample_mb, "got": round(est["sample_mb"], 1)})
+    if est["work"] > lim.max_work and est["passes"]:
+        name, (n, v) = max(est["passes"].items(), key=lambda kv: kv[1][0])
+        rep.error("E023", f"inferring model {g.name} evaluates its {len(g.applications) + len(g.energies):,} functions "
+                  f"and energies about {est['work']:,} times per call, more than the limit max_work = "
+                  f"{lim.max_work:,}", v.span, file=v.file, notes=[f"the most: '{name}' with {n:,} passes"],
+                  hint="fewer steps or a smaller unrolled model, or " + lim.how_to_raise("max_work"),
+                  fields={"limit": "max_work", "expected": lim.max_work, "got": est["work"]})
+
+
+def _unapplied(g: Graph, rep: Reporter) -> None:
+    applied = {a.fn for a in g.applications}
+    for f in g.fns.values():
+        spec = FUNCTIONS.get(f.func)
+        if f.name not in applied and not f.shares and spec is not None and spec.trainable and f.span is not None:
+            rep.warning("W004", f"fn '{f.name}' is declared but never applied: its parameters take no part in any "
+                        "energy and are not trained", f.span, file=f.file, hint=f"apply it (y = {f.name}(x)) or remove it")
+
+
 def _untouched_latents(g: Graph, rep: Reporter) -> None:
-    touching: set[str] = set()
-    for t in g.energies:  # every variable some term depends on
-        touching |= {o.name for o in g.upstream(t) if isinstance(o, Variable)}
+    touching = {name for kind, name in g.upstream_of_all(list(g.energies)) if kind == "variable"}
     for v in g.latents():
         if v.name not in touching:
             rep.error("E043", f"latent '{v.name}' is not touched by any energy term, so nothing determines it",

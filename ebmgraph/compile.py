@@ -18,7 +18,7 @@ from torch import nn
 
 from . import inference
 from .catalogue import ENERGIES, FUNCTIONS, Config
-from .diagnostics import InputError
+from .diagnostics import EbmError, InputError, Span
 from .graph import Application, EnergyTerm, Graph, Variable
 
 __all__ = ["CompiledModel", "Energies", "InputError", "compile"]
@@ -53,15 +53,17 @@ class CompiledModel(nn.Module):
             spec = FUNCTIONS[fdef.func]
             app = next((a for a in graph.applications if a.fn == name), None)
             arg_shapes = [shapes[a] for a in app.args] if app else []
-            self.fns[_key(name)] = spec.build(Config(fdef.args, dict(fdef.options)), arg_shapes)
+            self.fns[_key(name)] = _built(spec.build, Config(fdef.args, dict(fdef.options)), arg_shapes,
+                                          f"fn '{name}' = {fdef.func}", fdef.span, fdef.file, graph)
         self.weights: dict[str, float] = {}
         plan: list[tuple[str, str, tuple[str, ...], str]] = []
         for o in graph.topological():
             if isinstance(o, Application):
                 plan.append(("apply", _key(o.fn), tuple(o.args), o.output))
             elif isinstance(o, EnergyTerm):
-                self.energy_terms[_key(o.name)] = ENERGIES[o.energy].build(
-                    Config((), dict(o.options)), [shapes[a] for a in o.args])
+                self.energy_terms[_key(o.name)] = _built(
+                    ENERGIES[o.energy].build, Config((), dict(o.options)), [shapes[a] for a in o.args],
+                    f"energy '{o.name}' = {o.energy}", o.span, o.file, graph)
                 self.weights[o.name] = o.weight
                 plan.append(("energy", _key(o.name), tuple(o.args), o.name))
         self._plan = plan
@@ -244,6 +246,24 @@ class CompiledModel(nn.Module):
     def sample(self, var: str, n_steps: int | None = None, **given: Any) -> torch.Tensor:
         """Samples of `var` from the Gibbs distribution exp(-beta E) given the other variables."""
         return inference.sample_variable(self, var, given, n_steps)
+
+
+def _built(build: Any, cfg: Config, shapes: list[tuple[int, ...]], what: str, span: Span | None, file: str | None,
+           graph: Graph) -> nn.Module:
+    """A part's module; a part that cannot be built is a located error, never a bare exception."""
+    try:
+        module = build(cfg, shapes)
+    except (ValueError, TypeError, RuntimeError, KeyError, IndexError, OverflowError, MemoryError) as exc:
+        rep = graph.reporter()
+        rep.error("E017", f"cannot build {what}: {type(exc).__name__}: {exc}", span, file=file,
+                  hint="check its sizes and options against the catalogue (ebm show --methods lists inference options)")
+        raise EbmError(rep.sorted()) from None
+    if not isinstance(module, nn.Module):
+        rep = graph.reporter()
+        rep.error("E017", f"cannot build {what}: its factory returned {type(module).__name__}, not a module", span,
+                  file=file)
+        raise EbmError(rep.sorted())
+    return module
 
 
 def compile(graph: Graph) -> CompiledModel:  # noqa: A001 - the public name mirrors torch.compile

@@ -16,12 +16,14 @@ from .catalogue import ENERGIES, FUNCTIONS, REGULARIZERS
 from .diagnostics import Reporter, Span, did_you_mean
 from .graph import Application, Domain, EnergyTerm, FnDef, Graph, Infer, Regularizer, Variable
 from .inference.method import METHODS
+from .limits import DEFAULT, Limits
+from .options import Option
 from .shapes import infer_shapes
 from .syntax import parse
 
-MAX_NODES = 1_000_000
-MAX_UNROLLED = 250_000  # statements after unrolling every loop of one model instance
 MAX_DIM = 1 << 24
+FLOAT32_MAX = 3.4028234663852886e38
+INT_MAX = (1 << 63) - 1
 MAX_NUMEL = 1 << 28
 LIBRARY = Path(__file__).resolve().parent / "library"
 
@@ -54,9 +56,10 @@ def _key(name: str, idx: list[int]) -> str:
 
 
 class Elaborator:
-    def __init__(self, reporter: Reporter, roots: list[Path] | None = None):
+    def __init__(self, reporter: Reporter, roots: list[Path] | None = None, limits: Limits = DEFAULT):
         self.rep = reporter
         self.roots = roots or []
+        self.limits = limits
         self.files: dict[str, d.FileDecl] = {}
         self.loading: list[str] = []
         self.graph: Graph | None = None
@@ -122,8 +125,11 @@ class Elaborator:
     # ------------------------------------------------------------ expressions
     def eval(self, e: d.Expr, env: dict[str, Any], file: str) -> Any:
         if isinstance(e, d.Num):
-            if isinstance(e.value, float) and not math.isfinite(e.value):
-                self.rep.error("E020", "number is too large", e.span, file=file)
+            if isinstance(e.value, float) and not (math.isfinite(e.value) and abs(e.value) <= FLOAT32_MAX):
+                self.rep.error("E020", "number is too large: values are float32, up to 3.4e38", e.span, file=file)
+                raise _Bad
+            if isinstance(e.value, int) and abs(e.value) > INT_MAX:
+                self.rep.error("E020", f"integer is too large: the limit is {INT_MAX}", e.span, file=file)
                 raise _Bad
             return e.value
         if isinstance(e, d.Bool):
@@ -226,8 +232,12 @@ class Elaborator:
             raise _Bad
         method = METHODS[spec.method]
         opts = self.options(spec.options, env, file, names_as_str=True)
+        valid = []
         for (key, value), o in zip(opts, spec.options, strict=True):
             option = method.option(key)
+            if option is not None and option.problem(value) is None and (
+                    option.limit is None or value <= getattr(self.limits, option.limit)):
+                valid.append((key, value))
             if option is None:
                 names = [x.name for x in method.options]
                 self.rep.error("E061", f"'{spec.method}' has no option '{key}'", o.span, file=file,
@@ -238,7 +248,12 @@ class Elaborator:
                 hint = did_you_mean(str(value), option.kind) if isinstance(option.kind, tuple) else None
                 self.rep.error("E061", f"option '{key}' of '{spec.method}' must be {want}, got {value!r}", o.span,
                                file=file, hint=hint or f"{key}: {option.doc}")
-        return Infer(spec.method, opts)
+            elif option.limit is not None and value > getattr(self.limits, option.limit):
+                bound = getattr(self.limits, option.limit)
+                self.rep.error("E023", f"{key} = {value} is more work than the limit {option.limit} = {bound}",
+                               o.span, file=file, hint=self.limits.how_to_raise(option.limit),
+                               fields={"limit": option.limit, "expected": bound, "got": value})
+        return Infer(spec.method, tuple(valid))  # what was wrong is reported; the checks go on without it
 
     # ------------------------------------------------------------ model instances
     def run(self, fdecl: d.FileDecl, file: str, model: str | None = None) -> Graph | None:
@@ -264,7 +279,7 @@ class Elaborator:
             self.rep.error("E012", f"no model named '{model}' in {file}", Span(1, 1), file=file,
                            hint=did_you_mean(model, own))
             return None
-        self.graph = Graph(name=main.name, program=fdecl)
+        self.graph = Graph(name=main.name, program=fdecl, limits=self.limits)
         self.graph.imported = dict(self.files)
         env = self.params(main, {}, file, None)
         self.graph.params = dict(env)
@@ -303,9 +318,10 @@ class Elaborator:
         flat = []
         for item in self.unroll(model.body, env, file):
             flat.append(item)
-            if len(flat) > MAX_UNROLLED:
-                self.rep.error("E022", f"the model unrolls to more than {MAX_UNROLLED} statements", model.span,
-                               file=file, hint="lower the loop bounds or the model parameters")
+            if len(flat) > self.limits.max_nodes:
+                self.rep.error("E022", f"the model unrolls to more than max_nodes = {self.limits.max_nodes} statements",
+                               model.span, file=file, hint="lower the loop bounds or the model parameters, or "
+                               + self.limits.how_to_raise("max_nodes"))
                 raise _Bad
         # pass 1: every name this instance defines
         failed: set[int] = set()
@@ -369,9 +385,10 @@ class Elaborator:
                     self.regularize(sc, stmt, lenv)
             except _Bad:
                 continue
-            if len(self.graph) > MAX_NODES:
-                self.rep.error("E022", f"the model unrolls to more than {MAX_NODES} nodes", model.span, file=file,
-                               hint="lower the loop bounds or the model parameters")
+            if len(self.graph) > self.limits.max_nodes:
+                self.rep.error("E022", f"the model unrolls to more than max_nodes = {self.limits.max_nodes} nodes",
+                               model.span, file=file, hint="lower the loop bounds or the model parameters, or "
+                               + self.limits.how_to_raise("max_nodes"))
                 raise _Bad
         return sc
 
@@ -397,9 +414,10 @@ class Elaborator:
                 if not all(isinstance(v, int) and not isinstance(v, bool) for v in (lo, hi)):
                     self.rep.error("E021", "loop bounds must be integers", stmt.span, file=file)
                     continue
-                if hi - lo + 1 > MAX_NODES:
-                    self.rep.error("E022", f"the loop runs {hi - lo + 1} times; the limit is {MAX_NODES}", stmt.span,
-                                   file=file)
+                if hi - lo + 1 > self.limits.max_nodes:
+                    self.rep.error("E022", f"the loop runs {hi - lo + 1} times; the limit is max_nodes = "
+                                   f"{self.limits.max_nodes}", stmt.span, file=file,
+                                   hint=self.limits.how_to_raise("max_nodes"))
                     continue
                 if stmt.var in env:
                     self.rep.error("E011", f"loop variable '{stmt.var}' hides a parameter of the same name",
@@ -424,9 +442,10 @@ class Elaborator:
         if hi < lo:
             self.rep.error("E021", f"the index range {lo}..{hi} is empty", stmt.index.span, file=file)
             raise _Bad
-        if hi - lo + 1 > MAX_NODES:
-            self.rep.error("E022", f"the index range has {hi - lo + 1} elements; the limit is {MAX_NODES}",
-                           stmt.index.span, file=file)
+        if hi - lo + 1 > self.limits.max_nodes:
+            self.rep.error("E022", f"the index range has {hi - lo + 1} elements; the limit is max_nodes = "
+                           f"{self.limits.max_nodes}", stmt.index.span, file=file,
+                           hint=self.limits.how_to_raise("max_nodes"))
             raise _Bad
         return [_key(stmt.name, [i]) for i in range(lo, hi + 1)]
 
@@ -497,13 +516,36 @@ class Elaborator:
                            file=sc.file, hint=f"e.g. fn {stmt.name} = {spec.name}({spec.config_args})"
                            if spec.config_args else f"write fn {stmt.name} = {spec.name}()")
             raise _Bad
+        if spec.sizes:  # sizes are checked here, so a fn that is never applied is checked too
+            for a, expr in zip(args, stmt_cfg.args, strict=True):
+                if not isinstance(a, int) or isinstance(a, bool) or a <= 0 or a > MAX_DIM:
+                    self.rep.error("E021", f"{spec.name}'s sizes must be positive integers up to {MAX_DIM}, got "
+                                   f"{a!r}", expr.span, file=sc.file,
+                                   hint=f"{spec.name}({spec.config_args})" if spec.config_args else None)
+                    raise _Bad
         opts = self.options(stmt_cfg.options, env, sc.file)
-        for (key, _), o in zip(opts, stmt_cfg.options, strict=True):
-            if key not in spec.options:
-                self.rep.error("E018", f"{spec.name} has no option '{key}'", o.span, file=sc.file,
-                               hint=did_you_mean(key, spec.options) or (
-                                   "its options are " + ", ".join(spec.options) if spec.options else "it has none"))
+        self.check_part_options(spec.name, spec.options, opts, stmt_cfg.options, sc.file, "")
         self.graph.fns[gname] = FnDef(gname, spec.name, args, opts, span=stmt.span, file=sc.file)
+
+    def check_part_options(self, part: str, schema: tuple[Any, ...], opts: tuple[tuple[str, Any], ...],
+                           decls: list[d.Option], file: str, what: str) -> None:
+        """A function's or energy's options against its catalogue entry: names, and types where typed."""
+        names = [o.name if isinstance(o, Option) else o for o in schema]
+        for (key, value), o in zip(opts, decls, strict=True):
+            option = next((x for x in schema if (x.name if isinstance(x, Option) else x) == key), None)
+            if option is None:
+                self.rep.error("E018", f"{what}{part} has no option '{key}'", o.span, file=file,
+                               hint=did_you_mean(key, names) or (
+                                   "its options are " + ", ".join(names) if names else "it has none"))
+            elif isinstance(option, Option):
+                want = option.problem(value)
+                if want is not None:
+                    hint = did_you_mean(str(value), option.kind) if isinstance(option.kind, tuple) else None
+                    self.rep.error("E061", f"option '{key}' of {what}{part} must be {want}, got {value!r}", o.span,
+                                   file=file, hint=hint or f"{key}: {option.doc}")
+            elif isinstance(value, str):  # an untyped option (a registered part's) takes numbers and booleans
+                self.rep.error("E061", f"option '{key}' of {what}{part} must be a number or true/false, got the name "
+                               f"'{value}'", o.span, file=file, hint="use a parameter of the model or a literal")
 
     def fn_for_call(self, sc: _Scope, call: d.Call) -> str:
         assert self.graph is not None
@@ -600,9 +642,7 @@ class Elaborator:
                                call.span, file=sc.file, fields={"expected": spec.arity, "got": len(args), "node": key})
                 raise _Bad
             opts = self.options(call.options, env, sc.file)
-            for (k, _), o in zip(opts, call.options, strict=True):
-                if k not in spec.options:
-                    self.rep.error("E018", f"energy '{call.func}' has no option '{k}'", o.span, file=sc.file)
+            self.check_part_options(f"'{call.func}'", spec.options, opts, call.options, sc.file, "energy ")
             term = EnergyTerm(name, call.func, args, weight, opts, span=stmt.span, file=sc.file)
         elif call.func in sc.fns or call.func in FUNCTIONS:
             sc.anon += 1
@@ -721,9 +761,9 @@ class Elaborator:
 
 
 def elaborate(fdecl: d.FileDecl, file: str, reporter: Reporter, model: str | None = None,
-              roots: list[Path] | None = None) -> Graph | None:
+              roots: list[Path] | None = None, limits: Limits = DEFAULT) -> Graph | None:
     """Build the Graph IR of one model of a parsed file (by default its last model)."""
     try:
-        return Elaborator(reporter, roots).run(fdecl, file, model)
+        return Elaborator(reporter, roots, limits).run(fdecl, file, model)
     except _Bad:
         return None

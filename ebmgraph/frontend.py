@@ -11,6 +11,7 @@ from .check import check
 from .diagnostics import Diagnostic, EbmError, Reporter, Span
 from .elaborate import elaborate
 from .graph import Graph
+from .limits import DEFAULT, Limits
 from .syntax import parse
 
 
@@ -49,22 +50,22 @@ def _too_deep(file: str, text: str) -> list[Diagnostic]:
 
 
 def analyze(text: str, file: str = "<string>", model: str | None = None,
-            roots: list[Path] | None = None) -> tuple[Graph | None, list[Diagnostic]]:
+            roots: list[Path] | None = None, limits: Limits = DEFAULT) -> tuple[Graph | None, list[Diagnostic]]:
     """Parse, elaborate and check; return the graph (None on errors) and every diagnostic."""
     try:
         with _no_gc_pauses():
-            return _analyze(text, file, model, roots)
+            return _analyze(text, file, model, roots, limits)
     except RecursionError:
         return None, _too_deep(file, text)
 
 
-def _analyze(text: str, file: str, model: str | None,
-             roots: list[Path] | None) -> tuple[Graph | None, list[Diagnostic]]:
+def _analyze(text: str, file: str, model: str | None, roots: list[Path] | None,
+             limits: Limits) -> tuple[Graph | None, list[Diagnostic]]:
     rep = Reporter(file, text)
     fdecl = parse(text, file, rep)
     graph = None
     if not rep.has_errors:
-        graph = elaborate(fdecl, file, rep, model, roots)
+        graph = elaborate(fdecl, file, rep, model, roots, limits)
         if graph is not None:
             check(graph, rep, complete=not rep.has_errors)
     diags = rep.sorted()
@@ -72,42 +73,45 @@ def _analyze(text: str, file: str, model: str | None,
         return None, diags
     assert graph is not None
     graph.warnings = [dg for dg in diags if dg.severity == "warning"]
+    graph.sources = dict(rep.sources)
     return graph, diags
 
 
-def check_file(text: str, file: str = "<string>", roots: list[Path] | None = None) -> list[Diagnostic]:
+def check_file(text: str, file: str = "<string>", roots: list[Path] | None = None,
+               limits: Limits = DEFAULT) -> list[Diagnostic]:
     """Every diagnostic of every model in a file (what `ebm check` prints)."""
     try:
         with _no_gc_pauses():
-            return _check_file(text, file, roots)
+            return _check_file(text, file, roots, limits)
     except RecursionError:
         return _too_deep(file, text)
 
 
-def _check_file(text: str, file: str, roots: list[Path] | None) -> list[Diagnostic]:
+def _check_file(text: str, file: str, roots: list[Path] | None, limits: Limits) -> list[Diagnostic]:
     rep = Reporter(file, text)
     fdecl = parse(text, file, rep)
     if rep.has_errors:
         return rep.sorted()
     if not fdecl.models:
-        elaborate(fdecl, file, rep, None, roots)
+        elaborate(fdecl, file, rep, None, roots, limits)
     for m in fdecl.models:
-        graph = elaborate(fdecl, file, rep, m.name, roots)
+        graph = elaborate(fdecl, file, rep, m.name, roots, limits)
         if graph is not None:
             check(graph, rep, complete=not rep.has_errors)
     return rep.sorted()
 
 
 def loads(text: str, *, file: str = "<string>", model: str | None = None,
-          roots: list[Path] | None = None) -> Graph:
+          roots: list[Path] | None = None, limits: Limits = DEFAULT) -> Graph:
     """Graph of a model written in `.ebm` text; raises EbmError listing every error."""
-    graph, diags = analyze(text, file, model, roots)
+    graph, diags = analyze(text, file, model, roots, limits)
     if graph is None:
         raise EbmError(diags)
     return graph
 
 
-def load(path: str | Path, *, model: str | None = None, roots: list[Path] | None = None) -> Graph:
+def load(path: str | Path, *, model: str | None = None, roots: list[Path] | None = None,
+         limits: Limits = DEFAULT) -> Graph:
     """Graph of a model in a `.ebm` file (by default the last model of the file)."""
     p = Path(path)
     try:
@@ -117,4 +121,4 @@ def load(path: str | Path, *, model: str | None = None, roots: list[Path] | None
         rep.error("E004", f"cannot read '{path}': {exc.strerror or exc}", Span(1, 1),
                   hint="check the path; library models are in library/")
         raise EbmError(rep.sorted()) from None
-    return loads(decode(data, str(path)), file=str(path), model=model, roots=roots)
+    return loads(decode(data, str(path)), file=str(path), model=model, roots=roots, limits=limits)

@@ -16,7 +16,8 @@ from typing import Any, Literal
 import networkx as nx
 
 from .decls import FileDecl, ModelDecl
-from .diagnostics import Span
+from .diagnostics import Reporter, Span
+from .limits import DEFAULT, Limits
 
 Shape = tuple[int, ...]
 
@@ -161,10 +162,21 @@ class Graph:
     params: dict[str, Any] = field(default_factory=dict)
     imported: dict[str, FileDecl] = field(default_factory=dict)
     warnings: list[Any] = field(default_factory=list)
+    limits: Limits = DEFAULT  # the bounds it was checked against; compile and inference keep to them
+    _sorted: list[Node] | None = field(default=None, repr=False, compare=False)
+    sources: dict[str, list[str]] = field(default_factory=dict, repr=False)  # file -> lines, for later diagnostics
+
+    def reporter(self) -> Reporter:
+        """A reporter that knows the graph's source lines (for errors found after elaboration)."""
+        files = list(self.sources) or ["<graph>"]
+        rep = Reporter(files[0], "")
+        rep.sources.update(self.sources)
+        return rep
 
     # ------------------------------------------------------------ building (the elaborator)
     def add(self, obj: Node, cluster: str = "") -> None:
         self._dg.add_node(key(obj), obj=obj)
+        self._sorted = None
         if cluster:
             self.clusters[key(obj)] = cluster
 
@@ -217,8 +229,10 @@ class Graph:
 
     @property
     def nodes(self) -> list[Node]:
-        """Every node, sorted by (kind, name)."""
-        return [self._dg.nodes[k]["obj"] for k in sorted(self._dg.nodes) if "obj" in self._dg.nodes[k]]
+        """Every node, sorted by (kind, name) (kept until a node is added)."""
+        if self._sorted is None:
+            self._sorted = [self._dg.nodes[k]["obj"] for k in sorted(self._dg.nodes) if "obj" in self._dg.nodes[k]]
+        return list(self._sorted)
 
     def edges(self) -> list[tuple[Node, Node]]:
         """Every edge (source, target), sorted by their keys."""
@@ -244,8 +258,9 @@ class Graph:
         return [v for v in self.variables if v.role == "latent"]
 
     def inputs_of(self, obj: Node) -> list[Node]:
-        """The nodes with an edge into `obj` (a function's or term's variables, a variable's producer)."""
-        return [self.node(p) for p in sorted(self._dg.predecessors(key(obj)))]
+        """The nodes with an edge into `obj` (a function's or term's variables, a variable's producer),
+        in the order their edges were made."""
+        return [self.node(p) for p in self._dg.predecessors(key(obj))]
 
     def outputs_of(self, obj: Node) -> list[Node]:
         return [self.node(s) for s in sorted(self._dg.successors(key(obj)))]
@@ -269,6 +284,18 @@ class Graph:
     def upstream(self, obj: Node) -> list[Node]:
         """Every node `obj` depends on."""
         return [self.node(k) for k in sorted(nx.ancestors(self._dg, key(obj)))]
+
+    def upstream_of_all(self, objs: list[Node]) -> set[NodeKey]:
+        """The keys of every node at least one of `objs` depends on (one backward sweep)."""
+        seen: set[NodeKey] = set()
+        frontier = [key(o) for o in objs]
+        while frontier:
+            k = frontier.pop()
+            for p in self._dg.predecessors(k):
+                if p not in seen:
+                    seen.add(p)
+                    frontier.append(p)
+        return seen
 
     def upstream_vars(self, var: str) -> set[str]:
         """The names of the variables `var` is computed from, directly or through functions."""
@@ -300,8 +327,11 @@ class Graph:
 
     def acyclic_order(self, skip: set[NodeKey]) -> list[Node]:
         """Dependency order of the nodes not in `skip` (the nodes on cycles)."""
-        sub = self._dg.subgraph([k for k in self._dg.nodes if k not in skip])
-        return [self.node(k) for k in nx.lexicographical_topological_sort(sub)]
+        dg = self._dg
+        if skip:
+            dg = dg.copy()
+            dg.remove_nodes_from(skip)
+        return [self.node(k) for k in nx.lexicographical_topological_sort(dg)]
 
     def used_from(self, obj: Node) -> list[str]:
         """Notes saying which `use` statements put a node of a sub-model here, innermost first."""

@@ -29,6 +29,7 @@ class Option:
     doc: str
     low: float | None = None
     open_low: bool = False
+    limit: str | None = None  # the Limits field bounding this value from above (an iteration count)
 
     def problem(self, value: Any) -> str | None:
         """Why `value` is not allowed, or None."""

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..options import Option
+
 Shape = tuple[int, ...]
 
 
@@ -39,8 +41,18 @@ class FunctionSpec:
     config_args: str = ""  # how the positional args read, for messages: "din, dout"
     min_args: int = 0
     max_args: int | None = 0
-    options: tuple[str, ...] = ()
+    options: tuple[str | Option, ...] = ()  # names (any value), or typed options with defaults
     discrete_input: bool = False  # e.g. embedding takes category indices
+    # (parameters, extra floats per sample beyond its output) from (config, input shapes, output
+    # shape): what `check` adds up to refuse a model too large before anything is allocated
+    cost: Callable[[Config, list[Shape], Shape], tuple[int, int]] | None = None
+    sizes: bool = False  # every positional argument is a size (a positive integer)
+
+    def option(self, key: str) -> str | Option | None:
+        return next((o for o in self.options if (o.name if isinstance(o, Option) else o) == key), None)
+
+    def option_names(self) -> list[str]:
+        return [o.name if isinstance(o, Option) else o for o in self.options]
 
 
 @dataclass
@@ -53,9 +65,16 @@ class EnergySpec:
     shape_rule: Callable[[list[Shape], Config], None]
     build: Callable[[Config, list[Shape]], Any]  # -> module mapping inputs to energies of shape (batch,)
     trainable: bool = False
-    options: tuple[str, ...] = ()
+    options: tuple[str | Option, ...] = ()
     min_args: int = 0
     max_args: int | None = 0
+    cost: Callable[[Config, list[Shape], Shape], tuple[int, int]] | None = None
+
+    def option(self, key: str) -> str | Option | None:
+        return next((o for o in self.options if (o.name if isinstance(o, Option) else o) == key), None)
+
+    def option_names(self) -> list[str]:
+        return [o.name if isinstance(o, Option) else o for o in self.options]
 
 
 FUNCTIONS: dict[str, FunctionSpec] = {}
@@ -93,7 +112,7 @@ __all__ = ["ENERGIES", "FUNCTIONS", "REGULARIZERS", "Config", "EnergySpec", "Fun
 
 
 def register(name: str, factory: Callable[..., Any], *, energy: bool = False, arity: int | None = 1,
-             shape: Callable[..., Shape] | None = None, doc: str = "", options: tuple[str, ...] = (),
+             shape: Callable[..., Shape] | None = None, doc: str = "", options: tuple[str | Option, ...] = (),
              replace: bool = False) -> FunctionSpec | EnergySpec:
     """Register a torch module (or a plain callable) under NAME for use in `.ebm` files.
 

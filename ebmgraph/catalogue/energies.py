@@ -99,7 +99,8 @@ def _vector(name: str, n_args: int):  # type: ignore[no-untyped-def]
 
 register_energy(EnergySpec(
     "hopfield", "Hopfield energy -sum_ij y_i w_ij y_j, w symmetric and trainable (002 eq. 6)", 1,
-    _vector("hopfield", 1), lambda cfg, s: Hopfield(s[0][0]), trainable=True))
+    _vector("hopfield", 1), lambda cfg, s: Hopfield(s[0][0]), trainable=True,
+    cost=lambda cfg, s, out: (s[0][0] ** 2, 0)))
 
 
 class Bilinear(nn.Module):
@@ -120,7 +121,7 @@ class Bilinear(nn.Module):
 
 register_energy(EnergySpec(
     "bilinear", "interaction energy -sum_ij a_i w_ij b_j, w trainable (002 eq. 8)", 2, _vector("bilinear", 2),
-    lambda cfg, s: Bilinear(s[0][0], s[1][0]), trainable=True))
+    lambda cfg, s: Bilinear(s[0][0], s[1][0]), trainable=True, cost=lambda cfg, s, out: (s[0][0] * s[1][0], 0)))
 
 
 class Bias(nn.Module):
@@ -139,4 +140,4 @@ class Bias(nn.Module):
 
 register_energy(EnergySpec(
     "bias", "unary energy -sum_i b_i a_i, b trainable", 1, _vector("bias", 1),
-    lambda cfg, s: Bias(s[0][0]), trainable=True))
+    lambda cfg, s: Bias(s[0][0]), trainable=True, cost=lambda cfg, s, out: (s[0][0], 0)))

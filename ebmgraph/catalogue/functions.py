@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..options import Option
 from . import Config, FunctionSpec, Shape, ShapeError, fmt_shape, register_function
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "sigmoid": nn.Sigmoid, "silu": nn.SiLU,
@@ -53,7 +54,9 @@ def _linear_shape(shapes: list[Shape], cfg: Config) -> Shape:
 register_function(FunctionSpec(
     "linear", "affine map W x + b on the last dimension", 1, _linear_shape,
     lambda cfg, shapes: nn.Linear(cfg.args[0], cfg.args[1], bias=bool(cfg.options.get("bias", True))),
-    trainable=True, config_args="din, dout", min_args=2, max_args=2, options=("bias",)))
+    trainable=True, config_args="din, dout", min_args=2, max_args=2, sizes=True,
+    options=(Option("bias", bool, True, "add a trainable offset b"),),
+    cost=lambda cfg, s, out: (cfg.args[0] * cfg.args[1] + (cfg.args[1] if cfg.options.get("bias", True) else 0), 0)))
 
 
 def _mlp_shape(shapes: list[Shape], cfg: Config) -> Shape:
@@ -79,7 +82,9 @@ def _mlp_build(cfg: Config, shapes: list[Shape]) -> nn.Module:
 register_function(FunctionSpec(
     "mlp", "multi-layer perceptron mlp(d0, d1, ..., dn): linear layers with an activation between them",
     1, _mlp_shape, _mlp_build, trainable=True, config_args="d_in, hidden..., d_out", min_args=2, max_args=None,
-    options=("activation",)))
+    sizes=True, options=(Option("activation", tuple(ACTIVATIONS), "relu", "the nonlinearity between layers"),),
+    cost=lambda cfg, s, out: (sum(a * b + b for a, b in zip(cfg.args, cfg.args[1:], strict=False)),
+                              sum(cfg.args[1:-1]) * max(1, math.prod(s[0][:-1]) if s else 1))))
 
 
 def _conv_shape(nd: int) -> Any:
@@ -96,10 +101,12 @@ def _conv_shape(nd: int) -> Any:
 
 register_function(FunctionSpec(
     "conv1d", "1-D convolution conv1d(cin, cout, k), no padding", 1, _conv_shape(1),
-    lambda cfg, shapes: nn.Conv1d(*cfg.args), trainable=True, config_args="cin, cout, k", min_args=3, max_args=3))
+    lambda cfg, shapes: nn.Conv1d(*cfg.args), trainable=True, config_args="cin, cout, k", min_args=3, max_args=3,
+    sizes=True, cost=lambda cfg, s, out: (cfg.args[0] * cfg.args[1] * cfg.args[2] + cfg.args[1], 0)))
 register_function(FunctionSpec(
     "conv2d", "2-D convolution conv2d(cin, cout, k), no padding", 1, _conv_shape(2),
-    lambda cfg, shapes: nn.Conv2d(*cfg.args), trainable=True, config_args="cin, cout, k", min_args=3, max_args=3))
+    lambda cfg, shapes: nn.Conv2d(*cfg.args), trainable=True, config_args="cin, cout, k", min_args=3, max_args=3,
+    sizes=True, cost=lambda cfg, s, out: (cfg.args[0] * cfg.args[1] * cfg.args[2] ** 2 + cfg.args[1], 0)))
 
 
 class _Embedding(nn.Module):
@@ -119,7 +126,7 @@ def _embedding_shape(shapes: list[Shape], cfg: Config) -> Shape:
 register_function(FunctionSpec(
     "embedding", "lookup table embedding(n, d) from a categorical {n} to R[d]", 1, _embedding_shape,
     lambda cfg, shapes: _Embedding(*cfg.args), trainable=True, config_args="n, d", min_args=2, max_args=2,
-    discrete_input=True))
+    discrete_input=True, sizes=True, cost=lambda cfg, s, out: (cfg.args[0] * cfg.args[1], 0)))
 
 
 class _Attention(nn.Module):
@@ -143,7 +150,10 @@ def _attention_shape(shapes: list[Shape], cfg: Config) -> Shape:
 
 register_function(FunctionSpec(
     "attention", "transformer encoder block attention(d, heads) on a sequence R[L, d]", 1, _attention_shape,
-    lambda cfg, shapes: _Attention(*cfg.args), trainable=True, config_args="d, heads", min_args=2, max_args=2))
+    lambda cfg, shapes: _Attention(*cfg.args), trainable=True, config_args="d, heads", min_args=2, max_args=2,
+    sizes=True,  # 12 d^2 + 13 d weights; per sample the heads' L x L attention maps and a 4 d feed-forward
+    cost=lambda cfg, s, out: (12 * cfg.args[0] ** 2 + 13 * cfg.args[0],
+                              cfg.args[1] * s[0][0] ** 2 + 8 * s[0][0] * cfg.args[0] if s else 0)))
 
 
 class _GRU(nn.Module):
@@ -165,7 +175,9 @@ def _gru_shape(shapes: list[Shape], cfg: Config) -> Shape:
 
 register_function(FunctionSpec(
     "gru", "GRU over a sequence R[L, din], returning the last hidden state R[dh]", 1, _gru_shape,
-    lambda cfg, shapes: _GRU(*cfg.args), trainable=True, config_args="din, dh", min_args=2, max_args=2))
+    lambda cfg, shapes: _GRU(*cfg.args), trainable=True, config_args="din, dh", min_args=2, max_args=2, sizes=True,
+    cost=lambda cfg, s, out: (3 * (cfg.args[0] * cfg.args[1] + cfg.args[1] ** 2 + 2 * cfg.args[1]),
+                              4 * s[0][0] * cfg.args[1] if s else 0)))
 
 
 class _GRUCell(nn.Module):
@@ -187,7 +199,9 @@ def _gru_cell_shape(shapes: list[Shape], cfg: Config) -> Shape:
 
 register_function(FunctionSpec(
     "gru_cell", "one GRU step gru_cell(din, dh): (input R[din], state R[dh]) -> state R[dh]", 2, _gru_cell_shape,
-    lambda cfg, shapes: _GRUCell(*cfg.args), trainable=True, config_args="din, dh", min_args=2, max_args=2))
+    lambda cfg, shapes: _GRUCell(*cfg.args), trainable=True, config_args="din, dh", min_args=2, max_args=2,
+    sizes=True, cost=lambda cfg, s, out: (3 * (cfg.args[0] * cfg.args[1] + cfg.args[1] ** 2 + 2 * cfg.args[1]),
+                                          4 * cfg.args[1])))
 
 
 class _Ellipse(nn.Module):
@@ -211,7 +225,9 @@ def _ellipse_shape(shapes: list[Shape], cfg: Config) -> Shape:
 register_function(FunctionSpec(
     "ellipse", "point on an ellipse at angle z: (r1 sin z, r2 cos z), radii trainable (002 Fig. 4b)", 1,
     _ellipse_shape, lambda cfg, shapes: _Ellipse(cfg.options.get("r1", 1.0), cfg.options.get("r2", 1.0)),
-    trainable=True, options=("r1", "r2")))
+    trainable=True, options=(Option("r1", float, 1.0, "the first radius (its starting value)"),
+                             Option("r2", float, 1.0, "the second radius (its starting value)")),
+    cost=lambda cfg, s, out: (2, 0)))
 
 
 # ---------------------------------------------------------------- parameter-free

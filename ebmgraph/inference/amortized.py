@@ -27,7 +27,8 @@ class Amortized(Method):
     doc = "an encoder's proposal for the latent, used directly or refined by minimization"
     options = (
         Option("proposal", "name", None, "the variable an encoder computes as the latent's guess (required)"),
-        Option("refine", int, 0, "minimization steps from the proposal; 0 uses the proposal directly", low=0),
+        Option("refine", int, 0, "minimization steps from the proposal; 0 uses the proposal directly", low=0,
+               limit="max_steps"),
         Option("optimizer", ("lbfgs", "adam", "sgd", "ista", "fista"), "adam", "the refining optimizer"),
         Option("lr", float, None, "the refining step size; default by optimizer", low=0, open_low=True),
         Option("loss", ("sq_dist", "cosine"), "sq_dist",

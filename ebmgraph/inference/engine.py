@@ -26,8 +26,6 @@ from .sample import draw
 if TYPE_CHECKING:
     from ..compile import CompiledModel
 
-MAX_ROWS = 1 << 24
-
 
 @dataclass
 class Inference:
@@ -127,9 +125,11 @@ class _Problem:
             K *= every.shape[0]
         S = max((int(self.opt(v, "samples")) for v in self.s.drawn), default=1)
         rows = self.batch * K * R * S
-        if rows > MAX_ROWS:
+        limit = self.model.graph.limits.max_rows
+        if rows > limit:
             raise InputError(f"inference would evaluate {rows} rows (batch {self.batch} x {K} values x {R} restarts x "
-                             f"{S} draws); the limit is {MAX_ROWS}: use a smaller batch, fewer samples or a sampler")
+                             f"{S} draws); the limit is max_rows = {limit}: use a smaller batch, fewer samples or a "
+                             "sampler, or raise it (Limits(max_rows=...))")
         inner = R * S
         vals = {k: (v.repeat_interleave(K * inner, dim=0) if K * inner > 1 else v) for k, v in self.vals.items()}
         idx = torch.arange(K, device=self.device)

@@ -36,7 +36,7 @@ class Marginal(Method):
     doc = "F = -1/beta log sum_z exp(-beta E): exact for discrete latents, importance-sampled for reals"
     options = (
         Option("beta", float, 1.0, "inverse temperature", low=0, open_low=True),
-        Option("samples", int, 64, "Monte Carlo draws per sample (real latents)", low=1),
+        Option("samples", int, 64, "Monte Carlo draws per sample (real latents)", low=1, limit="max_draws"),
         Option("scale", float, 1.0, "std of the Gaussian proposal q(z) = N(0, scale^2) (real latents off a box)",
                low=0, open_low=True),
     )

@@ -43,14 +43,14 @@ class Minimize(Method):
     options = (
         Option("optimizer", ("auto", "lbfgs", "adam", "sgd", "ista", "fista"), "auto",
                "auto: fista when an l1 term sits on the latent, else lbfgs"),
-        Option("steps", int, 100, "the most optimizer steps", low=1),
+        Option("steps", int, 100, "the most optimizer steps", low=1, limit="max_steps"),
         Option("lr", float, None, "step size; default by optimizer: " +
                ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()), low=0, open_low=True),
         Option("tol", float, 1e-5, "a row has converged when E fell by less than tol * (1 + |E|) over the last 10 "
                "steps and its (sub)gradient norm is below 10 * tol * (1 + |E|); stops when every row has", low=0),
         Option("init", ("zeros", "randn", "uniform"), "zeros", "the starting point (of the first restart)"),
         Option("restarts", int, 1, "starting points per sample; the lowest energy wins; restarts after the first "
-               "start at random", low=1),
+               "start at random", low=1, limit="max_draws"),
         Option("warm_start", bool, False, "start from the previous call's solution when the batch matches"),
         Option("unroll", bool, False, "differentiate through plain gradient steps (the last iterate is returned)"),
     )

@@ -27,7 +27,7 @@ class Sample(Method):
     doc = "a draw from exp(-beta E): Langevin dynamics for reals, Gibbs sampling for discrete latents"
     options = (
         Option("sampler", ("auto", "langevin", "gibbs"), "auto", "auto: gibbs for discrete domains, else langevin"),
-        Option("steps", int, 100, "Langevin steps or Gibbs sweeps", low=1),
+        Option("steps", int, 100, "Langevin steps or Gibbs sweeps", low=1, limit="max_steps"),
         Option("step_size", float, 0.01, "Langevin step size eps (x <- x - eps/2 beta grad E + sqrt(eps) noise)",
                low=0, open_low=True),
         Option("beta", float, 1.0, "inverse temperature", low=0, open_low=True),
