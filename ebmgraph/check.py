@@ -103,7 +103,7 @@ def _work(g: Graph, rep: Reporter) -> None:
         part, n = max(est["param_parts"].items(), key=lambda kv: kv[1])
         where = next((f for f in g.fns.values() if part.startswith(f"fn '{f.name}'")), None)
         span, file = (where.span, where.file) if where else (g.model.span, None)
-        rep.error("E023", f"model {g.name} has {est['params']:,} parameters ({est['params'] * 4 / 2**20:,.0f} MB of "
+        rep.error("E023", f"model {g.name} has {est['params']:,} parameters ({est['params'] * 4 / 2**20:,.3g} MB of "
                   f"float32), more than the limit max_params = {lim.max_params:,}", span, file=file,
                   notes=[f"the largest: {part} with {n:,}"], hint=lim.how_to_raise("max_params"),
                   fields={"limit": "max_params", "expected": lim.max_params, "got": est["params"]})

@@ -6,15 +6,19 @@ it is written atomically, so a failed save never leaves a half-written file.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from .compile import CompiledModel, compile
 from .decls import FileDecl
+from .diagnostics import EbmError
 from .files import write_atomic
 from .frontend import loads
 from .graph import Graph
+from .limits import DEFAULT, Limits
 from .printer import dumps_file
 
 FORMAT = "ebmgraph-checkpoint-1"
@@ -57,23 +61,62 @@ def save(model: CompiledModel, path: str | Path, extra: dict[str, object] | None
     return write_atomic(path, lambda fh: torch.save(payload, fh))
 
 
-def _read(path: str | Path) -> dict[str, object]:
+def read(path: str | Path, training: bool = False) -> dict[str, Any]:
+    """A checkpoint's contents, every part checked: the one safe way in, for `load_checkpoint`,
+    `load_into` and `ebm train --resume`. `torch.load(weights_only=True)` refuses anything but
+    tensors and plain data, and `mmap` leaves the tensors in the file until they are used."""
+    p = Path(path)
+    if not p.exists():
+        raise CheckpointError(f"no checkpoint at '{path}'")
+    if p.is_dir():
+        raise CheckpointError(f"'{path}' is a directory, not a checkpoint file")
+    if p.stat().st_size == 0:
+        raise CheckpointError(f"'{path}' is empty: the write that made it did not finish; use an earlier checkpoint")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"no checkpoint at '{path}'") from None
-    except Exception as exc:  # unpickling refuses anything but tensors and plain data
-        raise CheckpointError(f"'{path}' is not a readable ebmgraph checkpoint: {exc}") from None
+        payload = torch.load(p, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as exc:  # unpickling refuses anything but tensors and plain data; a torn file fails here
+        why = str(exc).splitlines()[0][:200]
+        raise CheckpointError(f"'{path}' is not a readable ebmgraph checkpoint (truncated, corrupted or another "
+                              f"program's file): {type(exc).__name__}: {why}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"'{path}' is not an ebmgraph checkpoint (format {FORMAT})")
+    want: dict[str, type | tuple[type, ...]] = {"source": str, "model": str, "state_dict": dict, "weights": dict,
+                                                "extra": dict}
+    for key, kind in want.items():
+        if not isinstance(payload.get(key), kind):
+            got = "missing" if key not in payload else f"a {type(payload[key]).__name__}"
+            raise CheckpointError(f"checkpoint '{path}' is damaged: its '{key}' is {got}; re-save it from the model, "
+                                  "or use an earlier checkpoint")
+    for k, t in payload["state_dict"].items():
+        if not isinstance(k, str) or not isinstance(t, torch.Tensor):
+            raise CheckpointError(f"checkpoint '{path}' is damaged: state_dict entry {k!r} is not a tensor")
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise CheckpointError(f"checkpoint '{path}': parameter '{k}' holds NaN or infinite values; the run that "
+                                  "saved it had diverged: use an earlier checkpoint")
+    for k, w in payload["weights"].items():
+        if not isinstance(w, int | float) or isinstance(w, bool) or not math.isfinite(w):
+            raise CheckpointError(f"checkpoint '{path}' is damaged: the weight of energy term {k!r} is {w!r}")
+    stats = payload.get("standardization", {})
+    if not isinstance(stats, dict) or not all(
+            isinstance(v, dict) and isinstance(v.get("mean"), torch.Tensor) and isinstance(v.get("std"), torch.Tensor)
+            for v in stats.values()):
+        raise CheckpointError(f"checkpoint '{path}' is damaged: its standardization is not mean/std tensors")
+    if training:
+        extra = payload["extra"]
+        missing = [k for k in ("optimizer", "step", "epoch") if k not in extra]
+        if missing:
+            raise CheckpointError(f"checkpoint '{path}' holds no training state (no {', '.join(missing)}): it was "
+                                  "saved by ebmgraph.save, not by a training run; start a new run (another out_dir), "
+                                  "or load it as weights with ebmgraph.load_checkpoint")
+        if not isinstance(extra["step"], int) or not isinstance(extra["epoch"], int) or extra["step"] < 0:
+            raise CheckpointError(f"checkpoint '{path}' is damaged: its training step is {extra['step']!r}")
     return payload
 
 
 def load_into(model: CompiledModel, path: str | Path) -> CompiledModel:
     """Load a checkpoint's weights into an existing compiled model, checking every shape."""
-    payload = _read(path)
+    payload = read(path)
     state = payload["state_dict"]
-    assert isinstance(state, dict)
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
@@ -89,21 +132,21 @@ def load_into(model: CompiledModel, path: str | Path) -> CompiledModel:
                                   f"model {model.graph.name} expects {tuple(t.shape)}; the graph's shapes differ "
                                   "from the one that was saved")
     model.load_state_dict(state)
-    weights = payload.get("weights", {})
-    assert isinstance(weights, dict)
-    for k, w in weights.items():
+    for k, w in payload["weights"].items():
         if k in model.weights:
             model.set_weight(k, float(w))
     stats = payload.get("standardization", {})
-    assert isinstance(stats, dict)
     model.standardization = {k: (v["mean"], v["std"]) for k, v in stats.items() if k in model.inputs}
     return model
 
 
-def load(path: str | Path) -> CompiledModel:
-    """A compiled model rebuilt from a checkpoint's own source, with its weights."""
-    payload = _read(path)
-    source = payload["source"]
-    assert isinstance(source, str)
-    graph = loads(source, file=f"<checkpoint {Path(path).name}>", model=str(payload["model"]))
+def load(path: str | Path, limits: Limits = DEFAULT) -> CompiledModel:
+    """A compiled model rebuilt from a checkpoint's own source, with its weights. The source is
+    checked (limits included) before any of the model is built."""
+    payload = read(path)
+    try:
+        graph = loads(payload["source"], file=f"<checkpoint {Path(path).name}>", model=payload["model"],
+                      limits=limits)
+    except EbmError as exc:
+        raise CheckpointError(f"checkpoint '{path}': its model does not check:\n{exc.render()}") from None
     return load_into(compile(graph), path)

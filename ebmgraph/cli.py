@@ -2,22 +2,52 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import sys
+import typing
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from .diagnostics import Diagnostic, EbmError
 from .draw import render as render_graph
-from .files import write_atomic
+from .files import OutputError, check_writable, write_atomic
 from .frontend import check_file, decode, load
+from .limits import DEFAULT as DEFAULT_LIMITS
+from .limits import NAMES as LIMIT_NAMES
+from .limits import Limits
 from .printer import dumps_file
 from .syntax import parse
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="ebmgraph: energy-based model diagrams as .ebm files.")
+
+
+def with_limits(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command the --max-* options of ebmgraph.limits.Limits; it receives `limits=Limits(...)`."""
+    hints = typing.get_type_hints(command, include_extras=True)
+    sig = inspect.signature(command)
+    extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                               annotation=Annotated[float | None, typer.Option(Limits.flag(name), help=f"raise the "
+                                                    f"limit {name} (default {getattr(DEFAULT_LIMITS, name):g})",
+                                                    show_default=False)])
+             for name in LIMIT_NAMES]
+    params = [p.replace(annotation=hints[p.name]) for p in sig.parameters.values() if p.name != "limits"] + extra
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        given = {n: kwargs.pop(n) for n in LIMIT_NAMES if n in kwargs}
+        kwargs["limits"] = DEFAULT_LIMITS.with_(**{n: (v if n == "max_sample_mb" else int(v))
+                                                   for n, v in given.items() if v is not None})
+        command(*args, **kwargs)
+
+    run.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in params}
+    return run
 
 
 def _read(path: Path) -> str:
@@ -29,13 +59,15 @@ def _read(path: Path) -> str:
 
 
 @app.command()
+@with_limits
 def check(files: Annotated[list[Path], typer.Argument(help=".ebm files to check")],
-          as_json: Annotated[bool, typer.Option("--json", help="print diagnostics as JSON")] = False) -> None:
+          as_json: Annotated[bool, typer.Option("--json", help="print diagnostics as JSON")] = False,
+          limits: Limits = DEFAULT_LIMITS) -> None:
     """Parse and check FILES; exit 0 when clean, 1 when any has errors."""
     all_diags: list[Diagnostic] = []
     for f in files:
         try:
-            diags = check_file(_read(f), str(f))
+            diags = check_file(_read(f), str(f), limits=limits)
         except EbmError as exc:
             diags = exc.diagnostics
         all_diags.extend(diags)
@@ -80,28 +112,35 @@ def fmt(files: Annotated[list[Path], typer.Argument(help=".ebm files to format")
 
 
 @app.command()
+@with_limits
 def render(file: Annotated[Path, typer.Argument(help="the .ebm file")],
            out: Annotated[Path, typer.Option("-o", "--out", help="output file: .svg, .png, .pdf or .dot")],
            model: Annotated[str | None, typer.Option(help="which model of the file (default: the last)")] = None,
-           fold: Annotated[bool, typer.Option(help="draw sub-model instances as single boxes")] = False) -> None:
+           fold: Annotated[bool, typer.Option(help="draw sub-model instances as single boxes")] = False,
+           limits: Limits = DEFAULT_LIMITS) -> None:
     """Draw FILE in the symbols of Fig. 18 and write OUT."""
     if out.suffix.lower() not in (".svg", ".png", ".pdf", ".dot", ".gv"):
         typer.echo(f"error: cannot render to '{out}': use a .svg, .png, .pdf or .dot file name", err=True)
         raise typer.Exit(2)
     try:
-        graph = load(file, model=model)
+        check_writable(out)
+        graph = load(file, model=model, limits=limits)
+        path = render_graph(graph, out, fold=fold)
     except EbmError as exc:
         typer.echo(exc.render(), err=True)
         raise typer.Exit(1) from None
-    path = render_graph(graph, out, fold=fold)
+    except OutputError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"wrote {path}", err=True)
 
 
 @app.command()
+@with_limits
 def show(file: Annotated[Path | None, typer.Argument(help="the .ebm file")] = None,
          model: Annotated[str | None, typer.Option(help="which model of the file (default: the last)")] = None,
-         methods: Annotated[bool, typer.Option("--methods", help="list every inference method's options")] = False
-         ) -> None:
+         methods: Annotated[bool, typer.Option("--methods", help="list every inference method's options")] = False,
+         limits: Limits = DEFAULT_LIMITS) -> None:
     """Print the elaborated graph as a table (every variable, application, energy term and
     regularizer with its shape), then how each variable is inferred, every option resolved."""
     from .inference import METHODS, resolve
@@ -116,11 +155,15 @@ def show(file: Annotated[Path | None, typer.Argument(help="the .ebm file")] = No
         typer.echo("error: give a .ebm file (or --methods)", err=True)
         raise typer.Exit(2)
     try:
-        graph = load(file, model=model)
+        graph = load(file, model=model, limits=limits)
     except EbmError as exc:
         typer.echo(exc.render(), err=True)
         raise typer.Exit(1) from None
     typer.echo(str(graph))
+    from .check import estimate
+    est = estimate(graph)
+    typer.echo(f"work: {est['params']:,} parameters, about {est['sample_mb']:.3g} MB per sample, "
+               f"{est['work']:,} evaluations per inference call")
     typer.echo("inference (when not given):")
     for v in graph.variables:
         if not v.computed:
@@ -128,10 +171,12 @@ def show(file: Annotated[Path | None, typer.Argument(help="the .ebm file")] = No
 
 
 @app.command()
+@with_limits
 def train(file: Annotated[Path, typer.Argument(help="the .ebm file of the model")],
           config: Annotated[Path, typer.Option("--config", "-c", help="a TOML training config")],
           model: Annotated[str | None, typer.Option(help="which model of the file (default: the last)")] = None,
-          resume: Annotated[bool, typer.Option(help="continue the run in the config's out_dir")] = False) -> None:
+          resume: Annotated[bool, typer.Option(help="continue the run in the config's out_dir")] = False,
+          limits: Limits = DEFAULT_LIMITS) -> None:
     """Train the model of FILE as CONFIG says: progress bar, metrics, plots, checkpoints."""
     import warnings
 
@@ -143,8 +188,10 @@ def train(file: Annotated[Path, typer.Argument(help="the .ebm file of the model"
     from .training.loop import init_distributed
 
     try:
-        graph = load(file, model=model)
         cfg = load_config(config)
+        # the config's limits, then the command line's (which win)
+        given = {k: v for k, v in vars(limits).items() if v != getattr(DEFAULT_LIMITS, k)}
+        graph = load(file, model=model, limits=cfg.limits.apply(DEFAULT_LIMITS).with_(**given))
         init_distributed()
         import torch
         torch.manual_seed(cfg.seed)  # the initial weights follow the config's seed
@@ -160,7 +207,7 @@ def train(file: Annotated[Path, typer.Argument(help="the .ebm file of the model"
     except EbmError as exc:
         typer.echo(exc.render(), err=True)
         raise typer.Exit(1) from None
-    except (DataError, FileExistsError, TrainingStopped, ValueError) as exc:
+    except (DataError, FileExistsError, TrainingStopped, ValueError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     from .training.loop import _dist

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 Severity = Literal["error", "warning"]
+SHOWN = 120  # characters of a source line a diagnostic shows
 
 # Every diagnostic code, once: its kind (what code that needs to know which error happened reads,
 # never the prose) and the rule it enforces. `ebm check --json` carries both.
@@ -98,12 +99,18 @@ class Diagnostic:
         out = [head]
         if self.source_line is not None:
             gutter = f"{self.line} | "
-            out.append(" " * (len(gutter) - 2) + "|")
-            out.append(gutter + self.source_line.rstrip("\n"))
+            line = self.source_line.rstrip("\n").replace("\x00", "\\0")
             width = 1
             if self.end_line == self.line and self.end_column and self.end_column > self.column:
                 width = self.end_column - self.column
             col = max(self.column, 1)
+            if len(line) > SHOWN:  # a very long line: the part around the mistake
+                start = max(0, col - 1 - SHOWN // 3)
+                line = ("..." if start else "") + line[start:start + SHOWN] + ("..." if start + SHOWN < len(line) else "")
+                col = col - start + (3 if start else 0)
+                width = min(width, SHOWN)
+            out.append(" " * (len(gutter) - 2) + "|")
+            out.append(gutter + line)
             out.append(" " * (len(gutter) - 2) + "| " + " " * (col - 1) + "^" * width)
         for note in self.notes:
             out.append(f"  = note: {note}")
@@ -184,7 +191,7 @@ class Reporter:
         span = span or Span(1, 1)
         file = file or self.file
         lines = self.sources.get(file, [])
-        src = lines[span.line - 1] if 0 < span.line <= len(lines) else None
+        src = lines[span.line - 1] if 0 < span.line <= len(lines) else ("" if not lines and span.line == 1 else None)
         diag = Diagnostic(
             severity, code, message, file, span.line, span.column, span.end_line, span.end_column,
             hint, list(notes or []), src, dict(fields or {}),

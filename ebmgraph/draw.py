@@ -12,7 +12,7 @@ from pathlib import Path
 
 import graphviz
 
-from .files import write_atomic
+from .files import check_writable, write_atomic
 from .graph import Application, EnergyTerm, Graph, Node, Variable, key
 from .inference.amortized import proposal_name
 
@@ -142,7 +142,7 @@ def render(g: Graph, out: str | Path, *, fold: bool = False) -> Path:
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in ("dot", "gv", "svg", "png", "pdf"):
         raise ValueError(f"cannot render to '{path.name}': use a .svg, .png, .pdf or .dot file name")
+    check_writable(path)  # before the drawing is made
     source = to_dot(g, fold=fold)
     data = source.encode() if fmt in ("dot", "gv") else graphviz.Source(source).pipe(format=fmt)
-    path.parent.mkdir(parents=True, exist_ok=True)
     return write_atomic(path, data)

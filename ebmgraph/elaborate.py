@@ -68,6 +68,13 @@ class Elaborator:
     # ------------------------------------------------------------ imports
     def resolve_import(self, imp: d.Import, file: str) -> Path | None:
         base = Path(file).resolve().parent if not file.startswith("<") else Path.cwd()
+        bad = ("\x00" in imp.path and "contains a NUL byte") or (len(imp.path) > 1024 and "is too long") or (
+            any(len(part) > 255 for part in imp.path.split("/")) and "has a name longer than 255 characters")
+        if bad:
+            shown = imp.path if len(imp.path) <= 60 else imp.path[:57] + "..."
+            self.rep.error("E051", f"import path '{shown.encode('unicode_escape').decode()}' {bad}", imp.span,
+                           file=file, hint="import a .ebm file by its name, e.g. import \"jepa.ebm\"")
+            return None
         rel = Path(imp.path)
         roots = [base] + [r.resolve() for r in self.roots] + [LIBRARY.resolve()]
         if rel.is_absolute():
@@ -80,11 +87,15 @@ class Elaborator:
                 continue
             if cand.is_file():
                 return cand
+            if cand.is_dir():
+                self.rep.error("E051", f"imported path '{imp.path}' is a directory, not a .ebm file", imp.span,
+                               file=file, hint=f"import a file inside it, e.g. import \"{imp.path}/model.ebm\"")
+                return None
         if any(not (root / rel).resolve().is_relative_to(root) for root in roots):
             self.rep.error("E050", f"import path '{imp.path}' leaves the folders it may be taken from", imp.span,
                            file=file, hint="imports resolve inside the importing file's folder and library/")
             return None
-        known = sorted({p.name for root in roots if root.is_dir() for p in root.glob("*.ebm")})
+        known = sorted({p.name for root in roots if root.is_dir() for p in root.glob("*.ebm") if p.is_file()})
         self.rep.error("E051", f"cannot find imported file '{imp.path}'", imp.span, file=file,
                        hint=did_you_mean(rel.name, known) or "searched " + ", ".join(str(r) for r in roots))
         return None

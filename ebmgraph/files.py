@@ -1,27 +1,75 @@
-"""Writing files so that a failure never leaves a half-written one: write beside, then rename."""
+"""Writing files so that a failure never leaves a half-written one: write beside, then rename.
+Every failure is an OutputError that says which file, what went wrong and what to do."""
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 
+class OutputError(OSError):
+    """A file could not be written: the message names the file, the reason and what to do."""
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def check_writable(path: Path) -> None:
+    """Refuse, before any work, an output path that cannot be written."""
+    if path.is_dir():
+        raise OutputError(f"cannot write '{path}': it is a directory; give a file name inside it")
+    parent = path.parent
+    if not parent.exists():
+        raise OutputError(f"cannot write '{path}': the folder '{parent}' does not exist; create it first")
+    if not parent.is_dir():
+        raise OutputError(f"cannot write '{path}': '{parent}' is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write '{path}': no permission to write in '{parent}'")
+
+
+def describe(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return "no space left on the device"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "no permission to write there"
+    return exc.strerror or str(exc)
+
+
 def write_atomic(path: str | Path, data: bytes | str | Callable[[BinaryIO], None]) -> Path:
     """Write `data` (bytes, text, or a function writing to a binary file) to `path` atomically:
-    into a temporary file in the same folder, then `os.replace`. The folder must exist."""
+    into a temporary file in the same folder, then `os.replace`. An existing file keeps its mode;
+    a new one gets the usual 0666 less the umask. Raises OutputError, leaving nothing behind."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    check_writable(path)
+    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o666 & ~_umask()
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise OutputError(f"cannot write '{path}': {describe(exc)}") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             if callable(data):
                 data(fh)
             else:
                 fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise OutputError(f"cannot write '{path}': {describe(exc)}; nothing was written") from None
+        msg = str(exc)
+        if isinstance(exc, RuntimeError) and any(w in msg for w in ("iostream", "write", "Writer")):
+            # torch.save reports a full disk as a RuntimeError from its stream writer
+            raise OutputError(f"cannot write '{path}': the write failed ({exc}), most likely no space left on the "
+                              "device; nothing was written") from None
         raise
     return path

@@ -221,7 +221,10 @@ class _Build(Transformer[Any, Any]):
 
     def number(self, meta: Any, c: list[Any]) -> d.Num:
         text = str(c[0])
-        value: int | float = int(text) if text.isdigit() else float(text)
+        if text.isdigit():  # past 30 digits it is out of every range: the elaborator says so, located
+            value: int | float = int(text) if len(text) <= 30 else 10 ** 30
+        else:
+            value = float(text)
         return d.Num(value=value, span=_tok_span(c[0]))
 
     def name(self, meta: Any, c: list[Any]) -> d.Name:

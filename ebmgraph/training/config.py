@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ..catalogue.regularizers import REGULARIZERS
 from ..diagnostics import Diagnostic, EbmError, did_you_mean
+from ..limits import Limits
 from .losses import LOSSES
 
 LossKind = Literal["nll_exhaustive", "nll_mc", "contrastive_divergence", "pairwise_hinge", "min_hinge",
@@ -126,6 +127,21 @@ class ScheduleConfig(_Strict):
     gamma: float = Field(0.5, gt=0)
 
 
+class LimitsConfig(_Strict):
+    """`[limits]`: raise the bounds of ebmgraph.limits.Limits for this run (the model is checked against them)."""
+
+    max_params: int | None = Field(None, ge=1)
+    max_sample_mb: float | None = Field(None, gt=0)
+    max_steps: int | None = Field(None, ge=1)
+    max_rows: int | None = Field(None, ge=1)
+    max_draws: int | None = Field(None, ge=1)
+    max_nodes: int | None = Field(None, ge=1)
+    max_work: int | None = Field(None, ge=1)
+
+    def apply(self, base: Limits) -> Limits:
+        return base.with_(**self.model_dump())
+
+
 class TrainConfig(_Strict):
     data: DataConfig | None = None
     loss: LossConfig = LossConfig()
@@ -144,6 +160,7 @@ class TrainConfig(_Strict):
     grad_clip: float | None = Field(None, gt=0)
     progress: bool = True
     plot: bool = True  # write metrics.png (loss parts and collapse monitor) at the end
+    limits: LimitsConfig = LimitsConfig()
 
     @model_validator(mode="after")
     def _needs(self) -> TrainConfig:

@@ -75,6 +75,10 @@ def select(expr: str, arrays: dict[str, np.ndarray]) -> np.ndarray:
         return arr
     if arr.ndim < 2:
         raise DataError(f"'{expr}': array '{name}' has shape {arr.shape}, it has no columns")
+    cols = arr.shape[1]
+    for idx in (a, b):
+        if idx and int(idx) > cols - (0 if idx is b else 1):
+            raise DataError(f"'{expr}': array '{name}' has {cols} columns (0..{cols - 1}); column {idx} is past the end")
     if b is None and ":" not in expr.split(",", 1)[1]:
         return arr[:, int(a)]
     return arr[:, int(a) if a else None:int(b) if b else None]
@@ -130,6 +134,9 @@ def make_dataset(model: CompiledModel, cfg: DataConfig, seed: int = 0) -> Datase
             raise DataError(f"data.map names '{var}', which is not an input variable of {model.graph.name} "
                             f"({', '.join(sorted(model.inputs))})")
         arr = select(expr, arrays)
+        if arr.ndim == 0 or arr.shape[0] == 0:
+            raise DataError(f"data '{expr}' from '{cfg.source}' has no rows (shape {arr.shape}); give a file with "
+                            "one sample per row")
         v = model.inputs[var]
         want = v.domain.shape
         if arr.ndim == 1 and want == (1,):

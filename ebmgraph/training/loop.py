@@ -19,12 +19,14 @@ from torch import nn
 from ..catalogue import FUNCTIONS, Config
 from ..catalogue import regularizers as R
 from ..catalogue.regularizers import REGULARIZERS
-from ..checkpoint import CheckpointError, save
+from ..checkpoint import CheckpointError, load_into, save
+from ..checkpoint import read as read_checkpoint
 from ..compile import CompiledModel, _key
 from ..diagnostics import Diagnostic, EbmError, did_you_mean
-from ..files import write_atomic
+from ..files import OutputError, check_writable, describe, write_atomic
 from ..inference import free_energy
 from ..inference.domains import domain_values
+from ..limits import Limits
 from .config import TrainConfig, _locate
 from .data import Dataset, make_dataset
 from .losses import LOSSES, LossSpec, gan_generator, margin
@@ -175,6 +177,16 @@ def check_config(model: CompiledModel, cfg: TrainConfig, text: str | None = None
         diags.append(_config_diag(text, file, ("loss", "kind"), f"loss '{cfg.loss.kind}' needs target = "
                                   "\"<variable>\": the variable whose contrastive samples are made",
                                   "inputs: " + ", ".join(inputs)))
+    lim = cfg.limits.apply(model.graph.limits)
+    s = cfg.sampler
+    if s is not None:
+        for key, bound in (("n", "max_draws"), ("steps", "max_steps"), ("buffer_size", "max_draws")):
+            value = getattr(s, key)
+            if value > getattr(lim, bound):
+                diags.append(_config_diag(text, file, ("sampler", key), f"sampler.{key} = {value} is more work than "
+                                          f"the limit {bound} = {getattr(lim, bound)}",
+                                          f"lower it, or raise the limit: [limits] {bound} = ... (or "
+                                          f"{Limits.flag(bound)} on the command line)"))
     if diags:
         raise EbmError(diags)
     for r in active_regularizers(model, cfg, text, file):
@@ -364,6 +376,30 @@ class Trainer:
             self.gen_opt.load_state_dict(st["generator_opt"])
 
 
+def _metrics_until(path: Path, step: int) -> list[dict[str, float]]:
+    """The metrics rows up to `step` (a torn last line from a killed run is dropped)."""
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and isinstance(row.get("step"), int | float) and row["step"] <= step:
+            rows.append(row)
+    return rows
+
+
+def _save(model: CompiledModel, ckpt: Path, trainer: Trainer, stats: dict[str, Any], last_good: Path | None) -> Path:
+    """Write the checkpoint; a failed write (a full disk) stops training and says which checkpoint is kept."""
+    try:
+        return save(model, ckpt, extra=trainer.state(), standardization=stats)
+    except OutputError as exc:
+        kept = (f"the last good checkpoint, {last_good}, is kept" if last_good is not None else
+                "no checkpoint had been written yet")
+        raise TrainingStopped(f"step {trainer.step}: {exc}; {kept}. Free some space (or choose an out_dir on "
+                              "another disk) and continue with --resume") from None
+
+
 def seed_step(seed: int) -> None:
     """Seed the generators a step draws from (cheaper than torch.manual_seed, which visits every backend)."""
     torch.random.default_generator.manual_seed(seed)
@@ -442,6 +478,8 @@ def train(model: CompiledModel, config: TrainConfig | dict[str, Any], data: Data
     rank, world = _dist()
     out = Path(cfg.out_dir)
     ckpt, metrics_path = out / CHECKPOINT, out / METRICS
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"out_dir '{out}' is a file, not a folder; choose another out_dir")
     if out.exists() and any(out.iterdir()) and not resume:
         raise FileExistsError(f"'{out}' already holds a run; pass resume=True (ebm train --resume) to continue "
                               "it, or choose another out_dir: nothing there is overwritten")
@@ -456,17 +494,26 @@ def train(model: CompiledModel, config: TrainConfig | dict[str, Any], data: Data
                 torch.distributed.broadcast(param, src=0)
     history: list[dict[str, float]] = []
     if resume and ckpt.exists():
-        payload = torch.load(ckpt, map_location="cpu", weights_only=True)
-        from ..checkpoint import load_into
+        payload = read_checkpoint(ckpt, training=True)  # the safe loader, training state checked
         load_into(model, ckpt)
-        trainer.restore(payload["extra"])
+        try:
+            trainer.restore(payload["extra"])
+        except (KeyError, ValueError, RuntimeError, TypeError) as exc:
+            raise CheckpointError(f"checkpoint '{ckpt}' does not fit this run's optimizer or sampler ({exc}); was "
+                                  "the config changed? start a new run in another out_dir") from None
         if metrics_path.exists():
-            history = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
-            history = [h for h in history if h["step"] <= trainer.step]
+            history = _metrics_until(metrics_path, trainer.step)
+            if rank == 0:  # the steps after the checkpoint are replayed: their rows go
+                write_atomic(metrics_path, "".join(json.dumps(h) + "\n" for h in history))
     elif resume and not ckpt.exists() and out.exists() and any(out.iterdir()):
         raise CheckpointError(f"'{out}' has no {CHECKPOINT} to resume from")
+    made_dir = not out.exists()
     if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot make out_dir '{out}': {describe(exc)}") from None
+        check_writable(metrics_path)
     n = len(data)
     gb = cfg.batch_size
     steps_per_epoch = max(1, n // gb)
@@ -487,6 +534,7 @@ def train(model: CompiledModel, config: TrainConfig | dict[str, Any], data: Data
     # (standardized by the data's statistics, which every checkpoint keeps) afterwards
     stats = dict(data.standardization)
     model.standardization = {}
+    started = last_good is not None
     try:
         while trainer.step < total:
             epoch = trainer.step // steps_per_epoch
@@ -544,19 +592,29 @@ def train(model: CompiledModel, config: TrainConfig | dict[str, Any], data: Data
                                       stacklevel=2)
             history.append(row)
             if rank == 0:
-                with metrics_path.open("a") as fh:
-                    fh.write(json.dumps(row) + "\n")
+                try:
+                    with metrics_path.open("a") as fh:
+                        fh.write(json.dumps(row) + "\n")
+                except OSError as exc:
+                    kept = f"the last good checkpoint, {last_good}, is kept" if last_good else "no checkpoint was written"
+                    raise TrainingStopped(f"step {trainer.step}: cannot write '{metrics_path}': {describe(exc)}; "
+                                          f"{kept}. Free some space and continue with --resume") from None
                 if trainer.step % cfg.checkpoint_every == 0 or end_of_epoch:
-                    save(model, ckpt, extra=trainer.state(), standardization=stats)
-                    last_good = ckpt
+                    last_good = _save(model, ckpt, trainer, stats, last_good)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{value:.4g}", epoch=epoch)
             if on_step is not None and on_step(row) is False:
                 if rank == 0:
-                    save(model, ckpt, extra=trainer.state(), standardization=stats)
-                    last_good = ckpt
+                    last_good = _save(model, ckpt, trainer, stats, last_good)
                 break
+    except BaseException:
+        # a run that failed before its first checkpoint leaves nothing in the way of a rerun
+        if rank == 0 and not started and last_good is None:
+            metrics_path.unlink(missing_ok=True)
+            if made_dir and out.exists() and not any(out.iterdir()):
+                out.rmdir()
+        raise
     finally:
         model.standardization = stats
         if bar is not None:
