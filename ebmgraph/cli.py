@@ -222,7 +222,9 @@ def train(file: Annotated[Path, typer.Argument(help="the .ebm file of the model"
 def main() -> None:
     try:
         app()
-    except KeyboardInterrupt:  # pragma: no cover
+    except KeyboardInterrupt:  # pragma: no cover - a training run stops; its last checkpoint is kept
+        print("interrupted (Ctrl-C); files written so far are complete, a training run continues with --resume",
+              file=sys.stderr)
         sys.exit(130)
 
 

@@ -66,10 +66,12 @@ def write_atomic(path: str | Path, data: bytes | str | Callable[[BinaryIO], None
         Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError):
             raise OutputError(f"cannot write '{path}': {describe(exc)}; nothing was written") from None
-        msg = str(exc)
-        if isinstance(exc, RuntimeError) and any(w in msg for w in ("iostream", "write", "Writer")):
-            # torch.save reports a full disk as a RuntimeError from its stream writer
-            raise OutputError(f"cannot write '{path}': the write failed ({exc}), most likely no space left on the "
-                              "device; nothing was written") from None
+        if isinstance(exc, RuntimeError):  # torch.save reports a failed write as a RuntimeError
+            cause: BaseException | None = exc
+            while cause is not None and not isinstance(cause, OSError):
+                cause = cause.__cause__ or cause.__context__
+            why = describe(cause) if isinstance(cause, OSError) else (
+                f"the write failed ({str(exc).splitlines()[0][:120]}), most likely no space left on the device")
+            raise OutputError(f"cannot write '{path}': {why}; nothing was written") from None
         raise
     return path

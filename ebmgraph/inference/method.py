@@ -20,6 +20,34 @@ class ConvergenceWarning(UserWarning):
     """An inference method stopped before its tolerance was met; the message names the option to raise."""
 
 
+PROGRESS_WORK = 50_000  # plan evaluations (steps x parts) from which a loop shows a progress bar
+
+
+class Progress:
+    """A progress bar for a long inference loop (none for short ones), and a Ctrl-C that stops the
+    loop cleanly: the loop ends, the method returns what it has, and a warning says so."""
+
+    def __init__(self, steps: int, parts: int, what: str):
+        self.bar = None
+        self.interrupted: int | None = None
+        self.what = what
+        if steps * max(parts, 1) >= PROGRESS_WORK:
+            from tqdm.auto import tqdm
+            self.bar = tqdm(total=steps, desc=what, unit="step", leave=False, dynamic_ncols=True)
+
+    def step(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def close(self, done: int) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        if self.interrupted is not None:
+            import warnings
+            warnings.warn(ConvergenceWarning(f"{self.what} was interrupted (Ctrl-C) after {done} steps; the result "
+                                             "is what it had reached"), stacklevel=5)
+
+
 # A problem found by a method's check: (code, message, hint). The checker locates it.
 Report = Callable[[str, str, str | None], None]
 

@@ -20,7 +20,7 @@ import torch
 
 from ..graph import Domain, EnergyTerm, Graph, Variable
 from .domains import initial, project
-from .method import ConvergenceWarning, Method, Option, Report, Resolved, register_method
+from .method import ConvergenceWarning, Method, Option, Progress, Report, Resolved, register_method
 
 if TYPE_CHECKING:
     from ..compile import CompiledModel
@@ -152,17 +152,23 @@ def minimize(model: CompiledModel, unknowns: list[Variable], resolved: dict[str,
     longest = max(int(k[1]) for k in groups)
     history = [best.energy.clone()]  # the best energies every WINDOW steps
     done = 0
-    for i in range(longest):
-        for (key, _), step in zip(groups.items(), steppers, strict=True):
-            if i < int(key[1]):
-                step()
-        done = i + 1
-        if done % WINDOW == 0:
-            history.append(best.energy.clone())
-            if bool(_stalled(history, tol).all()):
-                gnorm = _grad_norm(best.point, frozen, energy, doms, lam)
-                if bool(_small(gnorm, best.energy, tol).all()):
-                    break
+    progress = Progress(longest, len(model._plan), "minimize " + ", ".join(z))
+    try:
+        for i in range(longest):
+            for (key, _), step in zip(groups.items(), steppers, strict=True):
+                if i < int(key[1]):
+                    step()
+            done = i + 1
+            progress.step()
+            if done % WINDOW == 0:
+                history.append(best.energy.clone())
+                if bool(_stalled(history, tol).all()):
+                    gnorm = _grad_norm(best.point, frozen, energy, doms, lam)
+                    if bool(_small(gnorm, best.energy, tol).all()):
+                        break
+    except KeyboardInterrupt:
+        progress.interrupted = done
+    progress.close(done)
     with torch.no_grad():  # the point the last step moved to
         best.offer(energy(full), params)
     if done % WINDOW:

@@ -14,7 +14,7 @@ import torch
 
 from ..graph import Domain, Graph, Variable
 from .domains import domain_values, initial, project
-from .method import ConvergenceWarning, Method, Option, Report, Resolved, register_method
+from .method import ConvergenceWarning, Method, Option, Progress, Report, Resolved, register_method
 
 if TYPE_CHECKING:
     from ..compile import CompiledModel
@@ -64,8 +64,10 @@ class Trace:
         self.sq: torch.Tensor | None = None
         self.sum: torch.Tensor | None = None
         self.count = 0
+        self.steps_done = 0
 
     def add(self, i: int, x: torch.Tensor) -> None:
+        self.steps_done = i + 1
         if 2 * i < self.steps:
             return
         flat = x.detach().reshape(x.shape[0], -1).float()
@@ -112,35 +114,47 @@ def draw(model: CompiledModel, v: Variable, o: Resolved, vals: dict[str, torch.T
     """Draw `v` by its resolved sampler; the chain's settling report comes with it."""
     steps, beta, sampler = int(o["steps"]), float(o["beta"]), str(o["sampler"])
     trace = Trace(steps)
+    units = max(v.domain.numel, 1) if sampler == "gibbs" else 1
+    progress = Progress(steps, len(model._plan) * units, f"{sampler} {v.name}")
     if sampler == "gibbs":
-        x = gibbs(energy, vals, v, rows, steps, beta, device, trace=trace)
+        x = gibbs(energy, vals, v, rows, steps, beta, device, trace=trace, progress=progress)
     else:
-        x = langevin(energy, vals, v, rows, steps, float(o["step_size"]), beta, device, trace=trace)
+        x = langevin(energy, vals, v, rows, steps, float(o["step_size"]), beta, device, trace=trace,
+                     progress=progress)
+    progress.close(trace.steps_done)
     return x, report(v, sampler, steps, float(o["tol"]), trace)
 
 
 def langevin(energy: EnergyFn, vals: dict[str, torch.Tensor], v: Variable, rows: int, steps: int, step_size: float,
              beta: float, device: torch.device, init: torch.Tensor | None = None,
-             generator: torch.Generator | None = None, trace: Trace | None = None) -> torch.Tensor:
+             generator: torch.Generator | None = None, trace: Trace | None = None,
+             progress: Progress | None = None) -> torch.Tensor:
     """Unadjusted Langevin dynamics x <- x - (eps/2) beta grad E + sqrt(eps) noise (002 App. A)."""
     x = (init.detach().clone() if init is not None else initial(v.domain, rows, "randn", device, generator))
     frozen = {k: t.detach() for k, t in vals.items() if k != v.name}
     noise_scale = math.sqrt(step_size)
-    for i in range(steps):
-        x.requires_grad_(True)
-        with torch.enable_grad():
-            g, = torch.autograd.grad(energy({**frozen, v.name: x}).sum(), [x])
-        with torch.no_grad():
-            noise = torch.randn(x.shape, device=device, generator=generator)
-            x = project(x - 0.5 * step_size * beta * g + noise_scale * noise, v.domain)
-        if trace is not None:
-            trace.add(i, x)
+    try:
+        for i in range(steps):
+            x.requires_grad_(True)
+            with torch.enable_grad():
+                g, = torch.autograd.grad(energy({**frozen, v.name: x}).sum(), [x])
+            with torch.no_grad():
+                noise = torch.randn(x.shape, device=device, generator=generator)
+                x = project(x - 0.5 * step_size * beta * g + noise_scale * noise, v.domain)
+            if trace is not None:
+                trace.add(i, x)
+            if progress is not None:
+                progress.step()
+    except KeyboardInterrupt:
+        if progress is None:
+            raise
+        progress.interrupted = 1
     return x.detach()
 
 
 def gibbs(energy: EnergyFn, vals: dict[str, torch.Tensor], v: Variable, rows: int, sweeps: int, beta: float,
           device: torch.device, init: torch.Tensor | None = None, generator: torch.Generator | None = None,
-          trace: Trace | None = None) -> torch.Tensor:
+          trace: Trace | None = None, progress: Progress | None = None) -> torch.Tensor:
     """Gibbs sampling of a discrete variable, one unit at a time, every value of a unit in one pass."""
     dom = v.domain
     choices = domain_values(Domain(dom.kind, (), k=dom.k), device)  # the values of one unit
@@ -152,18 +166,25 @@ def gibbs(energy: EnergyFn, vals: dict[str, torch.Tensor], v: Variable, rows: in
     frozen = {k: t.detach().repeat(len(choices), *([1] * (t.dim() - 1))) for k, t in vals.items() if k != v.name}
     n = max(dom.numel, 1)
     with torch.no_grad():
-        for s in range(sweeps):
-            for i in range(n):
-                cand = x.reshape(rows, n).repeat(len(choices), 1)
-                cand[:, i] = choices.repeat_interleave(rows).to(cand.dtype)
-                e = energy({**frozen, v.name: cand.reshape(len(choices) * rows, *dom.shape)})
-                logits = (-beta * e).reshape(len(choices), rows).T
-                idx = torch.multinomial(torch.softmax(logits, dim=1), 1, generator=generator).squeeze(1)
-                flat = x.reshape(rows, n).clone()
-                flat[:, i] = choices[idx].to(flat.dtype)
-                x = flat.reshape(x.shape)
-            if trace is not None:
-                trace.add(s, x)
+        try:
+            for s in range(sweeps):
+                for i in range(n):
+                    cand = x.reshape(rows, n).repeat(len(choices), 1)
+                    cand[:, i] = choices.repeat_interleave(rows).to(cand.dtype)
+                    e = energy({**frozen, v.name: cand.reshape(len(choices) * rows, *dom.shape)})
+                    logits = (-beta * e).reshape(len(choices), rows).T
+                    idx = torch.multinomial(torch.softmax(logits, dim=1), 1, generator=generator).squeeze(1)
+                    flat = x.reshape(rows, n).clone()
+                    flat[:, i] = choices[idx].to(flat.dtype)
+                    x = flat.reshape(x.shape)
+                if trace is not None:
+                    trace.add(s, x)
+                if progress is not None:
+                    progress.step()
+        except KeyboardInterrupt:
+            if progress is None:
+                raise
+            progress.interrupted = 1
     return x
 
 
