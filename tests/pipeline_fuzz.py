@@ -108,9 +108,23 @@ def _worker(text: str, mem_gib: float, timeout: float, conn: object) -> None:
     conn.send(out)  # type: ignore[attr-defined]
 
 
+_CTX: mp.context.ForkServerContext | None = None
+
+
+def _context() -> mp.context.ForkServerContext:
+    """Workers are forked from a fork server: a clean, single-threaded process that has imported
+    ebmgraph and run nothing. Forking the test process itself (threads, torch's OpenMP pool) can
+    deadlock the child, which would read as a hang of ours."""
+    global _CTX
+    if _CTX is None:
+        _CTX = mp.get_context("forkserver")
+        _CTX.set_forkserver_preload(["ebmgraph", "tests.pipeline_fuzz"])
+    return _CTX
+
+
 def guarded(text: str, mem_gib: float = 6.0, timeout: float = 10.0) -> str:
-    """Run one case in a forked process under the limits."""
-    ctx = mp.get_context("fork")
+    """Run one case in a fresh worker process under the limits."""
+    ctx = _context()
     parent, child = ctx.Pipe(duplex=False)
     p = ctx.Process(target=_worker, args=(text, mem_gib, timeout, child))
     p.start()

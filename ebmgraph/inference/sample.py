@@ -141,14 +141,9 @@ def langevin(energy: EnergyFn, vals: dict[str, torch.Tensor], v: Variable, rows:
             with torch.no_grad():
                 noise = torch.randn(x.shape, device=device, generator=generator)
                 x = project(x - 0.5 * step_size * beta * g + noise_scale * noise, v.domain)
-            if trace is not None:
-                trace.add(i, x)
-            if progress is not None:
-                progress.step()
+            _record(i, x, trace, progress)
     except KeyboardInterrupt:
-        if progress is None:
-            raise
-        progress.interrupted = 1
+        _interrupted(progress)
     return x.detach()
 
 
@@ -177,15 +172,24 @@ def gibbs(energy: EnergyFn, vals: dict[str, torch.Tensor], v: Variable, rows: in
                     flat = x.reshape(rows, n).clone()
                     flat[:, i] = choices[idx].to(flat.dtype)
                     x = flat.reshape(x.shape)
-                if trace is not None:
-                    trace.add(s, x)
-                if progress is not None:
-                    progress.step()
+                _record(s, x, trace, progress)
         except KeyboardInterrupt:
-            if progress is None:
-                raise
-            progress.interrupted = 1
+            _interrupted(progress)
     return x
+
+
+def _record(i: int, x: torch.Tensor, trace: Trace | None, progress: Progress | None) -> None:
+    if trace is not None:
+        trace.add(i, x)
+    if progress is not None:
+        progress.step()
+
+
+def _interrupted(progress: Progress | None) -> None:
+    """Ctrl-C in a chain: stop it cleanly when it reports progress (the caller returns what it has)."""
+    if progress is None:
+        raise KeyboardInterrupt
+    progress.interrupted = 1
 
 
 def block_gibbs(model: CompiledModel, vals: dict[str, torch.Tensor], v: Variable, beta: float) -> torch.Tensor:
