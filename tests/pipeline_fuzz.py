@@ -188,4 +188,6 @@ def main() -> int:
 
 if __name__ == "__main__":
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    # the fork server re-imports this module as the workers' main module; run with -m it says so
+    os.environ.setdefault("PYTHONWARNINGS", "ignore::RuntimeWarning")
     sys.exit(main())
