@@ -347,6 +347,7 @@ class Elaborator:
                         self.rep.error("E014", f"cannot assign to '{stmt.target.name}', a variable of a sub-model",
                                        stmt.target.span, file=file,
                                        hint="bind it with use ... { port = variable } instead")
+                        failed.add(i)
                         continue
                     self.define(sc, key, stmt.target.span, stmt.target.name)
                 elif isinstance(stmt, d.FnDecl):
