@@ -52,6 +52,7 @@ def save(model: CompiledModel, path: str | Path, extra: dict[str, object] | None
         "model": model.graph.name,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "weights": dict(model.weights),
+        "params": dict(model.graph.overrides),  # parameters set from outside the source (load(params=...))
         "standardization": {k: {"mean": m.detach().cpu(), "std": sd.detach().cpu()}
                             for k, (m, sd) in (model.standardization if standardization is None
                                                else standardization).items()},
@@ -96,6 +97,10 @@ def read(path: str | Path, training: bool = False) -> dict[str, Any]:
     for k, w in payload["weights"].items():
         if not isinstance(w, int | float) or isinstance(w, bool) or not math.isfinite(w):
             raise CheckpointError(f"checkpoint '{path}' is damaged: the weight of energy term {k!r} is {w!r}")
+    params = payload.get("params", {})
+    if not isinstance(params, dict) or not all(isinstance(k, str) and isinstance(v, int | float) and
+                                               not isinstance(v, bool) for k, v in params.items()):
+        raise CheckpointError(f"checkpoint '{path}' is damaged: its model parameters are not names and numbers")
     stats = payload.get("standardization", {})
     if not isinstance(stats, dict) or not all(
             isinstance(v, dict) and isinstance(v.get("mean"), torch.Tensor) and isinstance(v.get("std"), torch.Tensor)
@@ -146,7 +151,7 @@ def load(path: str | Path, limits: Limits = DEFAULT) -> CompiledModel:
     payload = read(path)
     try:
         graph = loads(payload["source"], file=f"<checkpoint {Path(path).name}>", model=payload["model"],
-                      limits=limits)
+                      limits=limits, params=payload.get("params") or None)
     except EbmError as exc:
         raise CheckpointError(f"checkpoint '{path}': its model does not check:\n{exc.render()}") from None
     return load_into(compile(graph), path)

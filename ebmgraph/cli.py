@@ -36,18 +36,43 @@ def with_limits(command: Callable[..., None]) -> Callable[..., None]:
                                                     f"limit {name} (default {getattr(DEFAULT_LIMITS, name):g})",
                                                     show_default=False)])
              for name in LIMIT_NAMES]
-    params = [p.replace(annotation=hints[p.name]) for p in sig.parameters.values() if p.name != "limits"] + extra
+    wants_params = "params" in sig.parameters
+    if wants_params:
+        extra.append(inspect.Parameter(
+            "param", inspect.Parameter.KEYWORD_ONLY, default=None,
+            annotation=Annotated[list[str] | None, typer.Option("--param", "-p", help="set a model parameter: "
+                                                                "--param T=10 (repeat for more)")]))
+    params = [p.replace(annotation=hints[p.name]) for p in sig.parameters.values()
+              if p.name not in ("limits", "params")] + extra
 
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> None:
         given = {n: kwargs.pop(n) for n in LIMIT_NAMES if n in kwargs}
         kwargs["limits"] = DEFAULT_LIMITS.with_(**{n: (v if n == "max_sample_mb" else int(v))
                                                    for n, v in given.items() if v is not None})
+        if wants_params:
+            kwargs["params"] = _parse_params(kwargs.pop("param", None) or [])
         command(*args, **kwargs)
 
     run.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
     run.__annotations__ = {p.name: p.annotation for p in params}
     return run
+
+
+def _parse_params(items: list[str]) -> dict[str, int | float]:
+    """`T=10`, `lr=0.5` -> {"T": 10, "lr": 0.5}; a malformed one is a usage error (exit 2)."""
+    out: dict[str, int | float] = {}
+    for item in items:
+        name, eq, value = item.partition("=")
+        try:
+            if not eq or not name.strip().isidentifier():
+                raise ValueError
+            v = value.strip()
+            out[name.strip()] = int(v) if v.lstrip("-").isdigit() else float(v)
+        except ValueError:
+            raise typer.BadParameter(f"'{item}': write --param NAME=NUMBER, e.g. --param T=10",
+                                     param_hint="--param") from None
+    return out
 
 
 def _read(path: Path) -> str:
@@ -117,14 +142,14 @@ def render(file: Annotated[Path, typer.Argument(help="the .ebm file")],
            out: Annotated[Path, typer.Option("-o", "--out", help="output file: .svg, .png, .pdf or .dot")],
            model: Annotated[str | None, typer.Option(help="which model of the file (default: the last)")] = None,
            fold: Annotated[bool, typer.Option(help="draw sub-model instances as single boxes")] = False,
-           limits: Limits = DEFAULT_LIMITS) -> None:
+           limits: Limits = DEFAULT_LIMITS, params: dict[str, Any] | None = None) -> None:
     """Draw FILE in the symbols of Fig. 18 and write OUT."""
     if out.suffix.lower() not in (".svg", ".png", ".pdf", ".dot", ".gv"):
         typer.echo(f"error: cannot render to '{out}': use a .svg, .png, .pdf or .dot file name", err=True)
         raise typer.Exit(2)
     try:
         check_writable(out)
-        graph = load(file, model=model, limits=limits)
+        graph = load(file, model=model, limits=limits, params=params)
         path = render_graph(graph, out, fold=fold)
     except EbmError as exc:
         typer.echo(exc.render(), err=True)
@@ -140,7 +165,7 @@ def render(file: Annotated[Path, typer.Argument(help="the .ebm file")],
 def show(file: Annotated[Path | None, typer.Argument(help="the .ebm file")] = None,
          model: Annotated[str | None, typer.Option(help="which model of the file (default: the last)")] = None,
          methods: Annotated[bool, typer.Option("--methods", help="list every inference method's options")] = False,
-         limits: Limits = DEFAULT_LIMITS) -> None:
+         limits: Limits = DEFAULT_LIMITS, params: dict[str, Any] | None = None) -> None:
     """Print the elaborated graph as a table (every variable, application, energy term and
     regularizer with its shape), then how each variable is inferred, every option resolved."""
     from .inference import METHODS, resolve
@@ -155,7 +180,7 @@ def show(file: Annotated[Path | None, typer.Argument(help="the .ebm file")] = No
         typer.echo("error: give a .ebm file (or --methods)", err=True)
         raise typer.Exit(2)
     try:
-        graph = load(file, model=model, limits=limits)
+        graph = load(file, model=model, limits=limits, params=params)
     except EbmError as exc:
         typer.echo(exc.render(), err=True)
         raise typer.Exit(1) from None
@@ -176,7 +201,7 @@ def train(file: Annotated[Path, typer.Argument(help="the .ebm file of the model"
           config: Annotated[Path, typer.Option("--config", "-c", help="a TOML training config")],
           model: Annotated[str | None, typer.Option(help="which model of the file (default: the last)")] = None,
           resume: Annotated[bool, typer.Option(help="continue the run in the config's out_dir")] = False,
-          limits: Limits = DEFAULT_LIMITS) -> None:
+          limits: Limits = DEFAULT_LIMITS, params: dict[str, Any] | None = None) -> None:
     """Train the model of FILE as CONFIG says: progress bar, metrics, plots, checkpoints."""
     import warnings
 
@@ -191,7 +216,8 @@ def train(file: Annotated[Path, typer.Argument(help="the .ebm file of the model"
         cfg = load_config(config)
         # the config's limits, then the command line's (which win)
         given = {k: v for k, v in vars(limits).items() if v != getattr(DEFAULT_LIMITS, k)}
-        graph = load(file, model=model, limits=cfg.limits.apply(DEFAULT_LIMITS).with_(**given))
+        graph = load(file, model=model, limits=cfg.limits.apply(DEFAULT_LIMITS).with_(**given),
+                     params={**cfg.params, **(params or {})})  # the command line's win
         init_distributed()
         import torch
         torch.manual_seed(cfg.seed)  # the initial weights follow the config's seed

@@ -29,6 +29,17 @@ def _key(name: str) -> str:
     return name.replace(".", "__").replace("[", "_").replace("]", "_")
 
 
+class Parts(nn.ModuleDict):
+    """The modules of the functions (or energy terms) by the names users see: `m.fns["lo.enc_x"]`,
+    `m.fns["pred"]`; the keys torch stores (`lo__enc_x`) work too."""
+
+    def __getitem__(self, name: str) -> nn.Module:
+        return super().__getitem__(_key(name))
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and super().__contains__(_key(name))
+
+
 @dataclass
 class Energies:
     """Total energy per sample and each term's weighted energy (name -> tensor of shape (batch,))."""
@@ -44,8 +55,8 @@ class CompiledModel(nn.Module):
     def __init__(self, graph: Graph):
         super().__init__()
         self.graph = graph
-        self.fns = nn.ModuleDict()
-        self.energy_terms = nn.ModuleDict()
+        self.fns = Parts()
+        self.energy_terms = Parts()
         shapes = {v.name: v.domain.shape for v in graph.variables}
         for name, fdef in graph.fns.items():
             if fdef.shares:
@@ -87,7 +98,7 @@ class CompiledModel(nn.Module):
 
     def term_module(self, term: str) -> nn.Module:
         """The module computing energy term `term` (unweighted)."""
-        return self.energy_terms[_key(term)]
+        return self.energy_terms[term]
 
     def _device(self) -> torch.device:
         p = next(self.parameters(), None)

@@ -56,10 +56,12 @@ def _key(name: str, idx: list[int]) -> str:
 
 
 class Elaborator:
-    def __init__(self, reporter: Reporter, roots: list[Path] | None = None, limits: Limits = DEFAULT):
+    def __init__(self, reporter: Reporter, roots: list[Path] | None = None, limits: Limits = DEFAULT,
+                 params: dict[str, Any] | None = None):
         self.rep = reporter
         self.roots = roots or []
         self.limits = limits
+        self.given = dict(params or {})  # the main model's parameters set from outside
         self.files: dict[str, d.FileDecl] = {}
         self.loading: list[str] = []
         self.graph: Graph | None = None
@@ -292,7 +294,20 @@ class Elaborator:
             return None
         self.graph = Graph(name=main.name, program=fdecl, limits=self.limits)
         self.graph.imported = dict(self.files)
-        env = self.params(main, {}, file, None)
+        declared = {p.name: p for p in main.params}
+        for k, v in self.given.items():
+            if k not in declared:
+                self.rep.error("E013", f"model '{main.name}' has no parameter '{k}' to set", main.span, file=file,
+                               hint=did_you_mean(k, declared) or ("its parameters are " + ", ".join(declared)
+                                                                  if declared else "it takes no parameters"))
+            elif not isinstance(v, int | float) or isinstance(v, bool) or (isinstance(v, float) and not
+                                                                           math.isfinite(v)):
+                self.rep.error("E020", f"parameter '{k}' must be set to a number, got {v!r}", declared[k].span,
+                               file=file)
+        given = {k: v for k, v in self.given.items() if k in declared and isinstance(v, int | float)
+                 and not isinstance(v, bool)}
+        env = self.params(main, given, file, None)
+        self.graph.overrides = given
         self.graph.params = dict(env)
         self.instance(main, file, env, "", {}, {}, models, [main.name])
         infer_shapes(self.graph, self.rep)  # the last pass: the graph is complete when it is returned
@@ -773,9 +788,11 @@ class Elaborator:
 
 
 def elaborate(fdecl: d.FileDecl, file: str, reporter: Reporter, model: str | None = None,
-              roots: list[Path] | None = None, limits: Limits = DEFAULT) -> Graph | None:
-    """Build the Graph IR of one model of a parsed file (by default its last model)."""
+              roots: list[Path] | None = None, limits: Limits = DEFAULT,
+              params: dict[str, Any] | None = None) -> Graph | None:
+    """Build the Graph IR of one model of a parsed file (by default its last model), its
+    parameters set from `params` where given (the file's defaults otherwise)."""
     try:
-        return Elaborator(reporter, roots, limits).run(fdecl, file, model)
+        return Elaborator(reporter, roots, limits, params).run(fdecl, file, model)
     except _Bad:
         return None

@@ -6,6 +6,7 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from .check import check
 from .diagnostics import Diagnostic, EbmError, Reporter, Span
@@ -49,23 +50,23 @@ def _too_deep(file: str, text: str) -> list[Diagnostic]:
     return rep.sorted()
 
 
-def analyze(text: str, file: str = "<string>", model: str | None = None,
-            roots: list[Path] | None = None, limits: Limits = DEFAULT) -> tuple[Graph | None, list[Diagnostic]]:
+def analyze(text: str, file: str = "<string>", model: str | None = None, roots: list[Path] | None = None,
+            limits: Limits = DEFAULT, params: dict[str, Any] | None = None) -> tuple[Graph | None, list[Diagnostic]]:
     """Parse, elaborate and check; return the graph (None on errors) and every diagnostic."""
     try:
         with _no_gc_pauses():
-            return _analyze(text, file, model, roots, limits)
+            return _analyze(text, file, model, roots, limits, params)
     except RecursionError:
         return None, _too_deep(file, text)
 
 
-def _analyze(text: str, file: str, model: str | None, roots: list[Path] | None,
-             limits: Limits) -> tuple[Graph | None, list[Diagnostic]]:
+def _analyze(text: str, file: str, model: str | None, roots: list[Path] | None, limits: Limits,
+             params: dict[str, Any] | None) -> tuple[Graph | None, list[Diagnostic]]:
     rep = Reporter(file, text)
     fdecl = parse(text, file, rep)
     graph = None
     if not rep.has_errors:
-        graph = elaborate(fdecl, file, rep, model, roots, limits)
+        graph = elaborate(fdecl, file, rep, model, roots, limits, params)
         if graph is not None:
             check(graph, rep, complete=not rep.has_errors)
     diags = rep.sorted()
@@ -101,17 +102,18 @@ def _check_file(text: str, file: str, roots: list[Path] | None, limits: Limits) 
     return rep.sorted()
 
 
-def loads(text: str, *, file: str = "<string>", model: str | None = None,
-          roots: list[Path] | None = None, limits: Limits = DEFAULT) -> Graph:
-    """Graph of a model written in `.ebm` text; raises EbmError listing every error."""
-    graph, diags = analyze(text, file, model, roots, limits)
+def loads(text: str, *, file: str = "<string>", model: str | None = None, roots: list[Path] | None = None,
+          limits: Limits = DEFAULT, params: dict[str, Any] | None = None) -> Graph:
+    """Graph of a model written in `.ebm` text; raises EbmError listing every error. `params` sets
+    the model's parameters without editing the text: loads(text, params={"T": 10})."""
+    graph, diags = analyze(text, file, model, roots, limits, params)
     if graph is None:
         raise EbmError(diags)
     return graph
 
 
 def load(path: str | Path, *, model: str | None = None, roots: list[Path] | None = None,
-         limits: Limits = DEFAULT) -> Graph:
+         limits: Limits = DEFAULT, params: dict[str, Any] | None = None) -> Graph:
     """Graph of a model in a `.ebm` file (by default the last model of the file)."""
     p = Path(path)
     try:
@@ -121,4 +123,4 @@ def load(path: str | Path, *, model: str | None = None, roots: list[Path] | None
         rep.error("E004", f"cannot read '{path}': {exc.strerror or exc}", Span(1, 1),
                   hint="check the path; library models are in library/")
         raise EbmError(rep.sorted()) from None
-    return loads(decode(data, str(path)), file=str(path), model=model, roots=roots, limits=limits)
+    return loads(decode(data, str(path)), file=str(path), model=model, roots=roots, limits=limits, params=params)

@@ -160,6 +160,7 @@ class Graph:
     instances: dict[str, str] = field(default_factory=dict)  # instance prefix -> model name
     instance_sites: dict[str, tuple[str, Span | None]] = field(default_factory=dict)  # prefix -> its `use`
     params: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, Any] = field(default_factory=dict)  # parameters set from outside the text (params=)
     imported: dict[str, FileDecl] = field(default_factory=dict)
     warnings: list[Any] = field(default_factory=list)
     limits: Limits = DEFAULT  # the bounds it was checked against; compile and inference keep to them

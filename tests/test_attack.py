@@ -370,3 +370,31 @@ def test_limits_defaults_are_documented_in_the_readme() -> None:
     section = readme[readme.index("## Limits and errors"):]
     for name in DEFAULT.__dataclass_fields__:
         assert name in section and Limits.flag(name) in section
+
+
+# ------------------------------------------------------------------ settings from outside (part of issue 9)
+def test_model_parameters_set_from_python_the_cli_and_a_config(tmp_path: Path) -> None:
+    g = ebmgraph.load(LIBRARY / "rbm.ebm", params={"nh": 8})
+    assert g.var("h").domain.shape == (8,) and g.params["nh"] == 8
+    with pytest.raises(ebmgraph.EbmError, match="model 'RBM' has no parameter 'nhh' to set") as info:
+        ebmgraph.load(LIBRARY / "rbm.ebm", params={"nhh": 8})
+    assert info.value.errors[0].hint == "did you mean 'nh'?"
+    r = runner.invoke(app, ["show", str(LIBRARY / "rbm.ebm"), "--param", "nh=8"])
+    assert r.exit_code == 0 and "bits[8]" in r.output
+    assert runner.invoke(app, ["show", str(LIBRARY / "rbm.ebm"), "--param", "nh"]).exit_code == 2
+    m = ebmgraph.compile(g)  # the checkpoint remembers the parameters the text does not say
+    ebmgraph.save(m, tmp_path / "rbm8.pt")
+    assert ebmgraph.load_checkpoint(tmp_path / "rbm8.pt").graph.var("h").domain.shape == (8,)
+    (tmp_path / "c.toml").write_text('epochs = 1\nbatch_size = 64\nprogress = false\nplot = false\n'
+                                     f'out_dir = "{tmp_path / "run"}"\nparams = {{ nh = 4 }}\n[data]\n'
+                                     'source = "digits"\nmap = { v = "data" }\nbinarize = 8.0\n[loss]\n'
+                                     'kind = "contrastive_divergence"\ntarget = "v"\n[sampler]\nkind = "cd"\n')
+    r = runner.invoke(app, ["train", str(LIBRARY / "rbm.ebm"), "--config", str(tmp_path / "c.toml")])
+    assert r.exit_code == 0, r.output
+    assert ebmgraph.load_checkpoint(tmp_path / "run" / "checkpoint.pt").graph.var("h").domain.shape == (4,)
+
+
+def test_functions_are_found_by_the_names_users_see() -> None:
+    m = ebmgraph.compile(ebmgraph.load(LIBRARY / "hjepa.ebm"))
+    assert "lo.enc_x" in m.fns and m.fns["lo.enc_x"] is m.fns["lo__enc_x"]
+    assert m.parameter_count("lo.enc_x") == sum(p.numel() for p in m.fns["lo.enc_x"].parameters())

@@ -161,6 +161,7 @@ class TrainConfig(_Strict):
     progress: bool = True
     plot: bool = True  # write metrics.png (loss parts and collapse monitor) at the end
     limits: LimitsConfig = LimitsConfig()
+    params: dict[str, int | float] = {}  # the model's parameters, set without editing its text (ebm train)
 
     @model_validator(mode="after")
     def _needs(self) -> TrainConfig:
