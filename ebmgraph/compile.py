@@ -239,15 +239,17 @@ class CompiledModel(nn.Module):
         self.weights[term] = float(weight)
 
     # ------------------------------------------------------------ inference (see inference/)
-    def free_energy(self, **given: Any) -> Any:
-        """F of the given variables with every other declared variable eliminated by its method."""
-        return inference.free_energy(self, given)
+    def free_energy(self, infer: Any = None, **given: Any) -> Any:
+        """F of the given variables with every other declared variable eliminated by its method;
+        `infer={"h": "sample"}` (or `{"z": ("minimize", {"steps": 50})}`) chooses one at call time."""
+        return inference.free_energy(self, given, infer=infer)
 
-    def infer(self, targets: list[str] | str, init: dict[str, Any] | None = None, **given: Any) -> Any:
-        """argmin over `targets` of F(given, targets); latents not given are eliminated as declared.
-        `init` starts chosen continuous unknowns from given values."""
+    def infer(self, targets: list[str] | str, init: dict[str, Any] | None = None,
+              methods: Any = None, **given: Any) -> Any:
+        """argmin over `targets` of F(given, targets); latents not given are eliminated as declared
+        (or as `methods` chooses at call time). `init` starts chosen continuous unknowns from given values."""
         names = [targets] if isinstance(targets, str) else list(targets)
-        r = inference.infer(self, names, given, init)
+        r = inference.infer(self, names, given, init, methods)
         for k in names:  # a standardized target comes back in the data's own units
             if k in self.standardization and k in r.values:
                 mean, std = self.standardization[k]

@@ -52,8 +52,10 @@ class Option:
         if self.low is not None:
             bad = value <= self.low if self.open_low else value < self.low
             if bad:
-                return f"a{' positive' if self.open_low and self.low == 0 else ''} {k.__name__}" + (
-                    "" if self.open_low and self.low == 0 else f" >= {self.low:g}")
+                noun = "integer" if k is int else "number"
+                if self.open_low and self.low == 0:
+                    return f"a positive {noun}"
+                return f"{'an' if k is int else 'a'} {noun} {'>' if self.open_low else '>='} {self.low:g}"
         return None
 
     def describe(self) -> str:

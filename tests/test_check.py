@@ -66,7 +66,7 @@ def test_infer_options_are_validated() -> None:
     assert (diags[0].line, diags[0].code, diags[0].hint) == (3, "E060", "did you mean 'minimize'?")
     assert (diags[1].line, diags[1].code, diags[1].hint) == (4, "E061", "did you mean 'steps'?")
     assert diags[3].hint == "did you mean 'adam'?"
-    assert any("must be a positive float, got -1" in d.message for d in diags)
+    assert any("must be a positive number, got -1" in d.message for d in diags)
     assert any("must be one of auto, lbfgs, adam, sgd, ista, fista, got 'adamw'" in d.message for d in diags)
     assert any("mlp has no option 'dropout'" in d.message for d in diags)
     assert any(d.code == "E044" for d in diags) is False  # enumerating {4} is fine

@@ -388,3 +388,19 @@ def test_every_code_the_package_reports_is_in_the_table() -> None:
     root = Path(__file__).resolve().parent.parent / "ebmgraph"
     used = {c for p in root.rglob("*.py") for c in re.findall(r'"([EWC]\d{3})"', p.read_text())}
     assert used <= set(CODES), sorted(used - set(CODES))
+
+
+# the method chosen at call time (part of issue 9) ------------------------------------------------
+def test_a_method_chosen_at_call_time_replaces_the_declared_one() -> None:
+    torch.manual_seed(0)
+    m = ebmgraph.compile(ebmgraph.load(LIBRARY / "rbm.ebm", params={"nh": 6}))
+    v = (torch.rand(4, 64) > 0.5).float()
+    marginal = m.free_energy(v=v).free_energy  # declared: summed out in closed form
+    soft = m.free_energy(v=v, infer={"h": ("enumerate", {"soft": True})}).free_energy
+    hard = m.free_energy(v=v, infer={"h": "enumerate"}).free_energy
+    torch.testing.assert_close(soft, marginal, atol=1e-4, rtol=0)  # the same sum over all 2^6 values
+    assert bool((hard >= marginal - 1e-5).all()) and not torch.allclose(hard, marginal)
+    for bad, needle in [({"h": "minimize"}, "gradient minimization needs reals"), ({"h": "nope"}, "unknown method"),
+                        ({"h": ("sample", {"steps": 0})}, "must be an integer >= 1"), ({"v": "sample"}, "is given")]:
+        with pytest.raises(ebmgraph.InputError, match=needle):
+            m.free_energy(v=v, infer=bad)

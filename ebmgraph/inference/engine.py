@@ -55,12 +55,47 @@ class _Split:
     amortized: list[Variable]
 
 
-def _split(model: CompiledModel, unknown_names: set[str], targets: set[str]) -> _Split:
+def overridden(model: CompiledModel, infer: dict[str, Any]) -> dict[str, Resolved]:
+    """Methods chosen at call time, `infer={"h": "sample"}` or `{"z": ("minimize", {"steps": 50})}`,
+    checked against the method table and the method's own check, as a declaration would be."""
+    g = model.graph
+    out: dict[str, Resolved] = {}
+    for name, spec in infer.items():
+        if name not in model.inputs:
+            raise InputError(f"infer names '{name}', which is not a variable of {g.name} to eliminate; "
+                             f"it has {', '.join(sorted(model.inputs))}")
+        method, options = (spec, {}) if isinstance(spec, str) else spec
+        if method not in METHODS:
+            raise InputError(f"infer for '{name}': unknown method {method!r}; the methods are {', '.join(METHODS)}")
+        m = METHODS[method]
+        for k, value in dict(options).items():
+            option = m.option(k)
+            if option is None:
+                raise InputError(f"infer for '{name}': '{method}' has no option {k!r}; its options are "
+                                 + ", ".join(o.name for o in m.options))
+            want = option.problem(value)
+            if want is None and option.limit is not None and value > getattr(g.limits, option.limit):
+                want = f"at most {option.limit} = {getattr(g.limits, option.limit)}"
+            if want is not None:
+                raise InputError(f"infer for '{name}': option '{k}' of '{method}' must be {want}, got {value!r}")
+        v = model.inputs[name]
+        r = m.resolve(g, v, dict(options))
+
+        def refuse(code: str, message: str, hint: str | None, name: str = name) -> None:
+            raise InputError(f"infer for '{name}': {message}" + (f"; {hint}" if hint else ""))
+
+        m.check(g, v, r, refuse)
+        out[name] = r
+    return out
+
+
+def _split(model: CompiledModel, unknown_names: set[str], targets: set[str],
+           chosen: dict[str, Resolved] | None = None) -> _Split:
     g = model.graph
     unknown = [model.inputs[n] for n in sorted(unknown_names)]
     resolved: dict[str, Resolved] = {}
     for v in unknown:
-        r = resolve(g, v)
+        r = (chosen or {}).get(v.name) or resolve(g, v)
         if v.name in targets and r.method not in ("minimize", "enumerate"):  # a target is argmin'd
             r = METHODS["enumerate" if v.domain.discrete else "minimize"].resolve(g, v, {})
         resolved[v.name] = r
@@ -75,7 +110,7 @@ def _split(model: CompiledModel, unknown_names: set[str], targets: set[str]) -> 
 
 class _Problem:
     def __init__(self, model: CompiledModel, given: dict[str, Any], targets: list[str],
-                 init: dict[str, Any] | None = None, validate: bool = True):
+                 init: dict[str, Any] | None = None, validate: bool = True, infer: dict[str, Any] | None = None):
         self.model = model
         allowed = set(model.inputs)
         for t in targets:
@@ -96,10 +131,17 @@ class _Problem:
         self.device = model._device()
         self.batch = next(iter(self.vals.values())).shape[0] if self.vals else 1
         self.targets = set(targets)
-        key = (frozenset(self.vals), frozenset(self.targets))
+        key: tuple[Any, ...] = (frozenset(self.vals), frozenset(self.targets))
+        chosen = overridden(model, infer) if infer else None
+        if chosen:
+            for name in chosen:
+                if name in self.vals or name in self.targets:
+                    raise InputError(f"infer for '{name}': it is {'given' if name in self.vals else 'a target'}, "
+                                     "so it is not eliminated; leave it out of infer")
+            key = (*key, repr(sorted((k, r.method, sorted(r.options.items())) for k, r in chosen.items())))
         split = model._splits.get(key)
         if split is None:
-            split = model._splits[key] = _split(model, allowed - set(self.vals), self.targets)
+            split = model._splits[key] = _split(model, allowed - set(self.vals), self.targets, chosen)
         self.s: _Split = split
         self.init: dict[str, torch.Tensor] = {}
         for k, t in (init or {}).items():
@@ -252,19 +294,21 @@ class _Problem:
 
 
 # ------------------------------------------------------------------ public entry points
-def free_energy(model: CompiledModel, given: dict[str, Any], validate: bool = True) -> Inference:
-    """F(given) with every latent eliminated by its declared method. `validate=False` is for
-    callers (the trainers) whose tensors were checked already."""
-    return _Problem(model, given, [], validate=validate).run()
+def free_energy(model: CompiledModel, given: dict[str, Any], validate: bool = True,
+                infer: dict[str, Any] | None = None) -> Inference:
+    """F(given) with every latent eliminated by its declared method, or by the method `infer`
+    chooses for it at call time. `validate=False` is for callers (the trainers) whose tensors were
+    checked already."""
+    return _Problem(model, given, [], validate=validate, infer=infer).run()
 
 
 def infer(model: CompiledModel, targets: list[str], given: dict[str, Any],
-          init: dict[str, Any] | None = None) -> Inference:
+          init: dict[str, Any] | None = None, methods: dict[str, Any] | None = None) -> Inference:
     """argmin over `targets` of F(given, targets) (e.g. y = argmin_y F(x, y)); `init` starts the
     minimization of chosen variables from given values (to find a particular minimum)."""
     if not targets:
         raise InputError("say which variables to infer: targets=['y']")
-    return _Problem(model, given, targets, init).run()
+    return _Problem(model, given, targets, init, infer=methods).run()
 
 
 def sample(model: CompiledModel, var: str, given: dict[str, Any], n_steps: int | None = None) -> torch.Tensor:
