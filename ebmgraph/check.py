@@ -6,10 +6,11 @@ from typing import Any
 
 from .catalogue import ENERGIES, FUNCTIONS, REGULARIZERS, Config
 from .diagnostics import Reporter
-from .graph import Application, EnergyTerm, Graph, Node, NodeKey, Variable, key
+from .graph import Application, EnergyTerm, FnDef, Graph, Node, NodeKey, Variable, key
 from .inference.enumerate import count
 from .inference.marginal import factorizes
 from .inference.method import METHODS, resolve
+from .inference.minimize import group_key
 
 
 def check(g: Graph, rep: Reporter, complete: bool = True) -> None:
@@ -33,7 +34,7 @@ def estimate(g: Graph) -> dict[str, Any]:
     Memory per sample: 4 bytes for every value of every variable and every intermediate a function
     reports (attention maps, hidden layers), doubled for gradients, times the rows one sample becomes
     in inference (enumerated values x restarts x Monte Carlo draws)."""
-    params: dict[str, int] = {}
+    params: dict[str, tuple[int, FnDef | EnergyTerm]] = {}
     floats: dict[str, tuple[int, Node]] = {}
     for v in g.variables:
         floats[f"variable '{v.name}'"] = (v.domain.numel, v)
@@ -46,39 +47,33 @@ def estimate(g: Graph) -> dict[str, Any]:
             continue
         apps = by_fn.get(fdef.name, [])
         cfg = Config(fdef.args, dict(fdef.options))
-        shapes = [g.var(x).domain.shape for x in apps[0].args] if apps else []
-        out = g.var(apps[0].output).domain.shape if apps else ()
-        params[f"fn '{fdef.name}' = {fdef.func}{fdef.args}"] = spec.cost(cfg, shapes, out)[0]
-        for a in apps:
-            extra = spec.cost(cfg, [g.var(x).domain.shape for x in a.args], g.var(a.output).domain.shape)[1]
+        costs = [spec.cost(cfg, [g.var(x).domain.shape for x in a.args], g.var(a.output).domain.shape) for a in apps]
+        params[f"fn '{fdef.name}' = {fdef.func}{fdef.args}"] = (costs[0][0] if costs else spec.cost(cfg, [], ())[0],
+                                                                 fdef)
+        for a, (_, extra) in zip(apps, costs, strict=True):
             if extra:
                 floats[f"{fdef.func} computing '{a.output}'"] = (extra, a)
     for t in g.energies:
         espec = ENERGIES.get(t.energy)
         if espec is not None and espec.cost is not None:
-            params[f"energy '{t.name}' = {t.energy}"] = espec.cost(Config((), dict(t.options)),
-                                                                   [g.var(x).domain.shape for x in t.args], ())[0]
-    rows = 1
-    restarts = draws = 1
-    for v in g.variables:
-        if v.computed:
-            continue
+            n = espec.cost(Config((), dict(t.options)), [g.var(x).domain.shape for x in t.args], ())[0]
+            params[f"energy '{t.name}' = {t.energy}"] = (n, t)
+    # one pass over the latents (what free_energy eliminates): the rows a sample becomes (enumerated
+    # values x restarts x draws), and the plan evaluations of one call, once per step of every
+    # minimization group and sampler (a Gibbs sweep visits every unit)
+    rows = restarts = draws = 1
+    passes: dict[str, tuple[int, Node]] = {}
+    groups: set[tuple[Any, ...]] = set()  # latents with equal settings are minimized together
+    for v in g.latents():
         r = resolve(g, v)
         if r.method == "enumerate" or (r.method == "marginal" and v.domain.discrete and not factorizes(g, v)):
             rows *= int(min(count(v), 1 << 62))
         restarts = max(restarts, int(r.options.get("restarts", 1)))
         if r.method == "marginal" and not v.domain.discrete:
             draws = max(draws, int(r.options["samples"]))
-    rows *= restarts * draws
-    # evaluations of the plan one inference call makes: every part, once per step of every
-    # minimization group and sampler (a Gibbs sweep visits every unit and value)
-    passes: dict[str, tuple[int, Node]] = {}
-    groups: set[tuple[Any, ...]] = set()  # latents with equal settings are minimized together
-    for v in g.latents():
-        r = resolve(g, v)
         n = 0
         if r.method == "minimize":
-            key = (r.options["optimizer"], r.options["steps"], r.options["lr"], r.options["tol"])
+            key = group_key(r)
             if key not in groups:
                 groups.add(key)
                 n = int(r.options["steps"]) * (2 if r.options["optimizer"] in ("ista", "fista") else 1)
@@ -88,9 +83,10 @@ def estimate(g: Graph) -> dict[str, Any]:
             n = int(r.options["steps"]) * (max(v.domain.numel, 1) if r.options["sampler"] == "gibbs" else 1)
         if n:
             passes[v.name] = (n, v)
+    rows *= restarts * draws
     parts = len(g.applications) + len(g.energies)
     total = sum(n for n, _ in floats.values())
-    return {"params": sum(params.values()), "param_parts": params, "floats": floats, "rows": rows,
+    return {"params": sum(n for n, _ in params.values()), "param_parts": params, "floats": floats, "rows": rows,
             "sample_mb": 4 * 2 * total * rows / 2**20, "passes": passes,
             "work": parts * (1 + sum(n for n, _ in passes.values()))}
 
@@ -100,9 +96,8 @@ def _work(g: Graph, rep: Reporter) -> None:
     lim = g.limits
     est = estimate(g)
     if est["params"] > lim.max_params:
-        part, n = max(est["param_parts"].items(), key=lambda kv: kv[1])
-        where = next((f for f in g.fns.values() if part.startswith(f"fn '{f.name}'")), None)
-        span, file = (where.span, where.file) if where else (g.model.span, None)
+        part, (n, where) = max(est["param_parts"].items(), key=lambda kv: kv[1][0])
+        span, file = where.span, where.file
         rep.error("E023", f"model {g.name} has {est['params']:,} parameters ({est['params'] * 4 / 2**20:,.3g} MB of "
                   f"float32), more than the limit max_params = {lim.max_params:,}", span, file=file,
                   notes=[f"the largest: {part} with {n:,}"], hint=lim.how_to_raise("max_params"),

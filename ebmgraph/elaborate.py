@@ -247,25 +247,12 @@ class Elaborator:
         opts = self.options(spec.options, env, file, names_as_str=True)
         valid = []
         for (key, value), o in zip(opts, spec.options, strict=True):
-            option = method.option(key)
-            if option is not None and option.problem(value) is None and (
-                    option.limit is None or value <= getattr(self.limits, option.limit)):
+            bad = method.problem(key, value, self.limits)
+            if bad is None:
                 valid.append((key, value))
-            if option is None:
-                names = [x.name for x in method.options]
-                self.rep.error("E061", f"'{spec.method}' has no option '{key}'", o.span, file=file,
-                               hint=did_you_mean(key, names) or "its options are " + ", ".join(names))
-                continue
-            want = option.problem(value)
-            if want is not None:
-                hint = did_you_mean(str(value), option.kind) if isinstance(option.kind, tuple) else None
-                self.rep.error("E061", f"option '{key}' of '{spec.method}' must be {want}, got {value!r}", o.span,
-                               file=file, hint=hint or f"{key}: {option.doc}")
-            elif option.limit is not None and value > getattr(self.limits, option.limit):
-                bound = getattr(self.limits, option.limit)
-                self.rep.error("E023", f"{key} = {value} is more work than the limit {option.limit} = {bound}",
-                               o.span, file=file, hint=self.limits.how_to_raise(option.limit),
-                               fields={"limit": option.limit, "expected": bound, "got": value})
+            else:
+                code, message, hint, fields = bad
+                self.rep.error(code, message, o.span, file=file, hint=hint, fields=fields)
         return Infer(spec.method, tuple(valid))  # what was wrong is reported; the checks go on without it
 
     # ------------------------------------------------------------ model instances

@@ -69,15 +69,9 @@ def overridden(model: CompiledModel, infer: dict[str, Any]) -> dict[str, Resolve
             raise InputError(f"infer for '{name}': unknown method {method!r}; the methods are {', '.join(METHODS)}")
         m = METHODS[method]
         for k, value in dict(options).items():
-            option = m.option(k)
-            if option is None:
-                raise InputError(f"infer for '{name}': '{method}' has no option {k!r}; its options are "
-                                 + ", ".join(o.name for o in m.options))
-            want = option.problem(value)
-            if want is None and option.limit is not None and value > getattr(g.limits, option.limit):
-                want = f"at most {option.limit} = {getattr(g.limits, option.limit)}"
-            if want is not None:
-                raise InputError(f"infer for '{name}': option '{k}' of '{method}' must be {want}, got {value!r}")
+            bad = m.problem(k, value, g.limits)
+            if bad is not None:
+                raise InputError(f"infer for '{name}': {bad[1]}" + (f"; {bad[2]}" if bad[2] else ""))
         v = model.inputs[name]
         r = m.resolve(g, v, dict(options))
 
@@ -213,10 +207,10 @@ class _Problem:
         proposals: dict[str, torch.Tensor] = {}
         refined: list[Variable] = []
         resolved = dict(s.resolved)
+        computed = model.partial(vals) if s.amortized else {}  # the encoders' proposals
         for v in s.amortized:
             o = s.resolved[v.name]
             target = proposal_name(v, o["proposal"])
-            computed = model.partial(vals)
             if target not in computed:
                 raise InputError(f"the proposal '{target}' for '{v.name}' needs variables that are not given")
             proposals[v.name] = computed[target]

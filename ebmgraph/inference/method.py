@@ -10,10 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..diagnostics import did_you_mean
 from ..options import Option, fmt
 
 if TYPE_CHECKING:
     from ..graph import Graph, Infer, Variable
+    from ..limits import Limits
 
 
 class ConvergenceWarning(UserWarning):
@@ -85,6 +87,25 @@ class Method:
 
     def option(self, key: str) -> Option | None:
         return next((o for o in self.options if o.name == key), None)
+
+    def problem(self, key: str, value: Any, limits: Limits) -> tuple[str, str, str | None, dict[str, Any]] | None:
+        """What is wrong with setting option `key` to `value`, as (code, message, hint, fields), or None.
+        The one check of an option, for a declaration (located) and a call-time choice alike."""
+        option = self.option(key)
+        if option is None:
+            names = [x.name for x in self.options]
+            return ("E061", f"'{self.name}' has no option '{key}'",
+                    did_you_mean(key, names) or "its options are " + ", ".join(names), {})
+        want = option.problem(value)
+        if want is not None:
+            hint = did_you_mean(str(value), option.kind) if isinstance(option.kind, tuple) else None
+            return ("E061", f"option '{key}' of '{self.name}' must be {want}, got {value!r}",
+                    hint or f"{key}: {option.doc}", {})
+        if option.limit is not None and value > getattr(limits, option.limit):
+            bound = getattr(limits, option.limit)
+            return ("E023", f"{key} = {value} is more work than the limit {option.limit} = {bound}",
+                    limits.how_to_raise(option.limit), {"limit": option.limit, "expected": bound, "got": value})
+        return None
 
     def resolve(self, g: Graph, v: Variable, declared: dict[str, Any]) -> Resolved:
         """Declared options over the defaults; subclasses resolve their automatic defaults."""

@@ -32,6 +32,11 @@ DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.05, "sgd": 0.1, "ista": 1.0, "fista": 1.0}
 WINDOW = 10  # convergence is judged on the energy decrease over this many steps
 
 
+def group_key(o: Resolved) -> tuple[Any, ...]:
+    """Latents whose minimize settings share this key are minimized jointly by one optimizer."""
+    return (o["optimizer"], o["steps"], o["lr"], o["tol"])
+
+
 def l1_terms(g: Graph, name: str) -> list[EnergyTerm]:
     """Energy terms l1(z) on the variable itself: the non-smooth part a proximal step handles."""
     return [t for t in g.terms_on(name) if t.energy == "l1" and t.args == [name]]
@@ -99,8 +104,7 @@ class _Best:
             self.point[k] = torch.where(better.reshape(-1, *([1] * (t.dim() - 1))), t.detach(), self.point[k])
 
 
-def _starts(model: CompiledModel, v: Variable, o: Resolved, rows: int, R: int, S: int, device: torch.device
-            ) -> torch.Tensor:
+def _starts(v: Variable, o: Resolved, rows: int, R: int, S: int, device: torch.device) -> torch.Tensor:
     """Starting points: the declared init for a row's first restart, random ones for the others;
     a latent with fewer restarts than the rows have repeats its own starts."""
     first = initial(v.domain, rows, str(o["init"]), device)
@@ -130,15 +134,14 @@ def minimize(model: CompiledModel, unknowns: list[Variable], resolved: dict[str,
         elif o.options.get("warm_start") and warm is not None and warm.shape[0] == rows:
             z[v.name] = warm.clone()
         else:
-            z[v.name] = _starts(model, v, o, rows, R, S, device)
+            z[v.name] = _starts(v, o, rows, R, S, device)
     doms = {v.name: v.domain for v in unknowns}
     if any(resolved[v.name].options.get("unroll") for v in unknowns):
         return _unrolled(unknowns, resolved, vals, z, energy, doms)
     # 2. groups: latents with the same optimizer settings share one optimizer
     groups: dict[tuple[Any, ...], list[str]] = {}
     for v in unknowns:
-        o = resolved[v.name]
-        groups.setdefault((o["optimizer"], o["steps"], o["lr"], o["tol"]), []).append(v.name)
+        groups.setdefault(group_key(resolved[v.name]), []).append(v.name)
     frozen = {k: (t.detach() if t.requires_grad else t) for k, t in vals.items() if k not in z}
     params = {k: t.requires_grad_(True) for k, t in z.items()}
     full = {**frozen, **params}
@@ -309,12 +312,7 @@ def _proximal(names: list[str], params: dict[str, torch.Tensor], full: dict[str,
                 for n in names:
                     inv = 1.0 / bshape(L, y[n])
                     cand[n] = project(_soft(y[n] - inv * g_s[n], inv * lam[n]), doms[n])
-                saved = {n: params[n].detach().clone() for n in names}
-                for n in names:
-                    params[n].copy_(cand[n])
-                e_c = energy(full)
-                for n in names:
-                    params[n].copy_(saved[n])
+                e_c = energy({**full, **cand})
                 f_c = e_c - l1(cand)
                 quad = f_y.clone()
                 for n in names:
@@ -390,6 +388,7 @@ def _unrolled(unknowns: list[Variable], resolved: dict[str, Resolved], vals: dic
     with torch.no_grad():
         last = energy({**vals, **{k: t.detach() for k, t in cur.items()}})
     change = (prev - last) if prev is not None else torch.zeros_like(last)
+    tol = min(float(resolved[v.name]["tol"]) for v in unknowns)
     diag = {k: {"method": "minimize", "optimizer": "sgd (unrolled)", "steps": steps[k], "energy_change": change,
-                "minimized_with": list(cur), "converged": torch.ones_like(last, dtype=torch.bool)} for k in cur}
+                "minimized_with": list(cur), "converged": change.abs() <= tol * (1 + last.abs())} for k in cur}
     return {**vals, **cur}, diag
