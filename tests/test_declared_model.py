@@ -404,3 +404,15 @@ def test_a_method_chosen_at_call_time_replaces_the_declared_one() -> None:
                         ({"h": ("sample", {"steps": 0})}, "must be an integer >= 1"), ({"v": "sample"}, "is given")]:
         with pytest.raises(ebmgraph.InputError, match=needle):
             m.free_energy(v=v, infer=bad)
+
+
+@pytest.mark.parametrize("src,needle", [
+    ("model M {\n  observed y : R[2]\n  latent z : R[2] infer amortized(proposal = h, loss = cosine)\n"
+     "  fn e = linear(2, 2)\n  h = e(y)\n  energy E = sq_dist(y, z)\n}\n", "but refine = 0 uses the proposal directly"),
+    ("model M {\n  observed y : spins[4] infer sample(sampler = gibbs, step_size = 0.1)\n  energy E = hopfield(y)\n}\n",
+     "Gibbs sampling takes no step size"),
+])
+def test_options_that_would_have_no_effect_are_errors(src: str, needle: str) -> None:
+    with pytest.raises(ebmgraph.EbmError, match=needle) as info:
+        ebmgraph.loads(src)
+    assert info.value.errors[0].code == "E061" and info.value.errors[0].line in (2, 3)

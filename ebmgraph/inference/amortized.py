@@ -67,6 +67,10 @@ class Amortized(Method):
         if v.domain.discrete:
             report("E045", f"amortized inference needs a real latent; '{v.name}' is {v.domain}",
                    "use infer enumerate or infer sample for discrete latents")
+        unused = [k for k in ("loss", "weight", "optimizer", "lr") if v.infer is not None and k in dict(v.infer.options)]
+        if not opts["refine"] and unused:
+            report("E061", f"{', '.join(unused)} of '{v.name}' set the refinement and the encoder's loss towards it, "
+                   "but refine = 0 uses the proposal directly", "set refine = N steps, or leave them out")
 
 
 register_method(Amortized())

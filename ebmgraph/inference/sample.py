@@ -49,6 +49,9 @@ class Sample(Method):
                    "use sampler = gibbs")
         if opts["sampler"] == "gibbs" and not v.domain.discrete:
             report("E044", f"Gibbs sampling needs a discrete latent; '{v.name}' is {v.domain}", "use sampler = langevin")
+        if opts["sampler"] == "gibbs" and v.infer is not None and "step_size" in dict(v.infer.options):
+            report("E061", f"step_size of '{v.name}' is Langevin's; Gibbs sampling takes no step size",
+                   "leave it out, or use sampler = langevin on a real variable")
 
 
 register_method(Sample())
