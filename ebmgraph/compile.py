@@ -58,25 +58,52 @@ class CompiledModel(nn.Module):
         self.fns = Parts()
         self.energy_terms = Parts()
         shapes = {v.name: v.domain.shape for v in graph.variables}
-        for name, fdef in graph.fns.items():
+        cats = {v.name: v.domain.k for v in graph.variables if v.domain.kind == "categorical"}
+        first_app: dict[str, Application] = {}
+        for a in graph.applications:
+            first_app.setdefault(a.fn, a)
+        tied = [(n, f) for n, f in graph.fns.items() if f.func == "transpose"]
+        for name, fdef in [(n, f) for n, f in graph.fns.items() if f.func != "transpose"] + tied:
             if fdef.shares:
                 continue
             spec = FUNCTIONS[fdef.func]
-            app = next((a for a in graph.applications if a.fn == name), None)
+            app = first_app.get(name)
             arg_shapes = [shapes[a] for a in app.args] if app else []
-            self.fns[_key(name)] = _built(spec.build, Config(fdef.args, dict(fdef.options)), arg_shapes,
-                                          f"fn '{name}' = {fdef.func}", fdef.span, fdef.file, graph)
+            options = dict(fdef.options)
+            if fdef.func == "transpose":  # tied weights: the module reads the linear's weight
+                options["_source"] = self.fns[_key(fdef.args[0])]
+            cfg = Config(fdef.args, options, tuple(cats.get(a) for a in app.args) if app else ())
+            self.fns[_key(name)] = _built(spec.build, cfg, arg_shapes, f"fn '{name}' = {fdef.func}", fdef.span,
+                                          fdef.file, graph)
         self.weights: dict[str, float] = {}
-        plan: list[tuple[str, str, tuple[str, ...], str]] = []
+        plan: list[tuple[str, Any, tuple[str, ...], str]] = []
+        one_hot = {}  # (user, categorical input) -> the name of its one-hot vector
+        for user, var in sorted(graph.one_hots):
+            one_hot[(user, var)] = f"{var}#one_hot"
+        made: set[str] = set()
+
+        def inputs(user: Any, args: list[str]) -> tuple[str, ...]:
+            out = []
+            for a in args:
+                alt = one_hot.get((user, a))
+                if alt is not None and alt not in made:
+                    plan.append(("one_hot", cats[a], (a,), alt))
+                    made.add(alt)
+                out.append(alt or a)
+            return tuple(out)
+
         for o in graph.topological():
             if isinstance(o, Application):
-                plan.append(("apply", _key(o.fn), tuple(o.args), o.output))
+                if not o.args:  # a `param`: one tensor, the same for every sample
+                    plan.append(("param", _key(o.fn), (), o.output))
+                else:
+                    plan.append(("apply", _key(o.fn), inputs(("function", o.name), o.args), o.output))
             elif isinstance(o, EnergyTerm):
                 self.energy_terms[_key(o.name)] = _built(
-                    ENERGIES[o.energy].build, Config((), dict(o.options)), [shapes[a] for a in o.args],
-                    f"energy '{o.name}' = {o.energy}", o.span, o.file, graph)
+                    ENERGIES[o.energy].build, Config((), dict(o.options), tuple(cats.get(a) for a in o.args)),
+                    [shapes[a] for a in o.args], f"energy '{o.name}' = {o.energy}", o.span, o.file, graph)
                 self.weights[o.name] = o.weight
-                plan.append(("energy", _key(o.name), tuple(o.args), o.name))
+                plan.append(("energy", _key(o.name), inputs(("energy", o.name), o.args), o.name))
         self._plan = plan
         self.inputs: dict[str, Variable] = {v.name: v for v in graph.variables if not v.computed}
         self.latent_names = [v.name for v in graph.latents()]
@@ -173,6 +200,8 @@ class CompiledModel(nn.Module):
         for kind, key, args, out in (self._plan if plan is None else plan):
             if kind == "apply":
                 vals[out] = fns[key](*[vals[a] for a in args])
+            elif kind != "energy":
+                vals[out] = self._step(kind, key, args, vals)
             else:
                 e = ets[key](*[vals[a] for a in args])
                 w = weights[out]
@@ -185,6 +214,14 @@ class CompiledModel(nn.Module):
             total = torch.zeros(batch, device=self._device())
         return Energies(total, terms, vals)
 
+    def _step(self, kind: str, key: Any, args: tuple[str, ...], vals: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The rarer steps: a `param` repeated for every sample, a categorical made one-hot."""
+        if kind == "param":
+            value = self.fns[key]()
+            batch = next(iter(vals.values())).shape[0] if vals else 1
+            return value.expand(batch, *value.shape)
+        return nn.functional.one_hot(vals[args[0]].long(), key).to(torch.get_default_dtype())
+
     def split_plan(self, unknown: frozenset[str]) -> tuple[list[Any], list[Any]]:
         """The plan split into what does not depend on `unknown` (computed once) and what does."""
         cached = self._split_plans.get(unknown)
@@ -194,11 +231,11 @@ class CompiledModel(nn.Module):
         before, after = [], []
         for step in self._plan:
             kind, _, args, out = step
-            if kind == "apply" and not dependent.intersection(args):
+            if kind != "energy" and not dependent.intersection(args):
                 before.append(step)
             else:
                 after.append(step)
-                if kind == "apply":
+                if kind != "energy":
                     dependent.add(out)
         self._split_plans[unknown] = (before, after)
         return before, after
@@ -210,8 +247,8 @@ class CompiledModel(nn.Module):
         vals = dict(values)
         fns = self.fns
         for kind, key, args, out in plan:
-            if kind == "apply" and (not available_only or all(a in vals for a in args)):
-                vals[out] = fns[key](*[vals[a] for a in args])
+            if kind != "energy" and (not available_only or all(a in vals for a in args)):
+                vals[out] = fns[key](*[vals[a] for a in args]) if kind == "apply" else self._step(kind, key, args, vals)
         return vals
 
     def total_energy(self, values: dict[str, torch.Tensor], plan: list[Any] | None = None) -> torch.Tensor:

@@ -106,8 +106,10 @@ class InferSpec(Decl):
 # ---------------------------------------------------------------- references and calls
 class VarRef(Decl):
     kind: Literal["ref"] = "ref"
-    name: str  # possibly qualified: "lo.sx"
-    indices: list[Expr] = []
+    name: str  # possibly qualified: "lo.sx", "wm.s_next"
+    indices: list[Expr] = []  # on the last part: s[t]
+    # on the instance parts before it, one list per '.' (wm[t].s_next: [[t]]); [] when none has any
+    scopes: list[list[Expr]] = []
 
 
 class Call(Decl):
@@ -166,6 +168,31 @@ class EnergyDecl(Stmt):
     call: Call
 
 
+class Alias(Stmt):
+    """`s[t + 1] = wm[t].s_next`: another name for a variable (a sub-model's output port)."""
+
+    kind: Literal["alias"] = "alias"
+    target: VarRef
+    source: VarRef
+
+
+class ParamDecl(Stmt):
+    """`param w : R[K]`: a free trainable tensor, the same for every sample."""
+
+    kind: Literal["param"] = "param"
+    name: str
+    domain: Domain
+
+
+class InferDecl(Stmt):
+    """`infer lo.z minimize(steps = 50)`: how a (sub-model's) latent is eliminated, set from here.
+    `target` is None for a clause that follows no latent's declaration (an error)."""
+
+    kind: Literal["infer"] = "infer"
+    target: VarRef | None = None
+    spec: InferSpec
+
+
 class RegularizeDecl(Stmt):
     kind: Literal["regularize"] = "regularize"
     name: str
@@ -189,14 +216,17 @@ class Binding(Decl):
 class UseDecl(Stmt):
     kind: Literal["use"] = "use"
     name: str
+    index: Expr | None = None  # use wm[t] = ... inside a loop
     model: str
     options: list[Option] = []
     bindings: list[Binding] = []
     shares: str | None = None
+    shares_index: list[Expr] = []  # shares wm[0]
 
 
 Statement = Annotated[
-    VarDecl | FnDecl | Assign | EnergyDecl | RegularizeDecl | ForLoop | UseDecl, Field(discriminator="kind")
+    VarDecl | FnDecl | Assign | Alias | ParamDecl | InferDecl | EnergyDecl | RegularizeDecl | ForLoop | UseDecl,
+    Field(discriminator="kind")
 ]
 
 

@@ -3,18 +3,21 @@
 filled circle = observed variable (and outputs of deterministic functions), hollow circle =
 latent, rounded box with arrows = deterministic function, red box with undirected links =
 energy term. Sub-model instances are labelled clusters (or one folded box); unrolled loops run
-left to right. Output is deterministic, so DOT can be compared as text.
+left to right (or fold to one box with their range). Output is deterministic, so DOT can be compared as text.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import graphviz
 
+from . import decls as d
 from .files import check_writable, write_atomic
-from .graph import Application, EnergyTerm, Graph, Node, Variable, key
+from .graph import Application, EnergyTerm, Graph, Node, NodeKey, Variable, key
 from .inference.amortized import proposal_name
+from .printer import expr, ref
 
 OBSERVED_FILL = "gray80"
 ENERGY_FILL = "#e06666"
@@ -38,8 +41,72 @@ def _short(name: str) -> str:
     return name.rsplit(".", 1)[-1]
 
 
-def to_dot(g: Graph, *, fold: bool = False, values: dict[str, float] | None = None) -> str:
+def loop_boxes(g: Graph) -> tuple[dict[NodeKey, int], list[str]]:
+    """The main model's top-level loops: which nodes each one made, and its label with its range
+    ('for t in 0..T - 1 (5 times)'); a node of a sub-model instance goes where its `use` is."""
+    loops = [(s, s.span) for s in g.model.body if isinstance(s, d.ForLoop) and s.span is not None]
+    if not loops:
+        return {}, []
+    main = g.program.path
+    labels = []
+    for lp, _ in loops:
+        try:
+            lo, hi = (_value(e, g.params) for e in (lp.lo, lp.hi))
+            times = f" ({hi - lo + 1} times)"
+        except (KeyError, TypeError, ZeroDivisionError):
+            times = ""
+        labels.append(f"for {lp.var} in {expr(lp.lo)}..{expr(lp.hi)}{times}\n" + _template(lp.body))
+
+    def where(file: str | None, span: Any) -> int | None:
+        if file != main or span is None:
+            return None
+        for i, (_, at) in enumerate(loops):
+            if (at.line, at.column) <= (span.line, span.column) and span.line <= (at.end_line or 0):
+                return i
+        return None
+
+    out: dict[NodeKey, int] = {}
+    for o in g.nodes:
+        inst = g.cluster_of(o).split(".")[0]
+        i = where(*g.instance_sites.get(inst, (None, None))) if inst else where(o.file, o.span)
+        if i is not None:
+            out[key(o)] = i
+    return out, labels
+
+
+def _template(body: list[Any]) -> str:
+    """A loop body as written, one part per line: 'use wm[t] : WorldModel', 'energy C[t]'."""
+    lines = []
+    for st in body:
+        if isinstance(st, d.UseDecl):
+            idx = f"[{expr(st.index)}]" if st.index is not None else ""
+            lines.append(f"use {st.name}{idx} : {st.model}")
+        elif isinstance(st, d.EnergyDecl):
+            lines.append(f"energy {st.name}" + (f"[{expr(st.index)}]" if st.index is not None else ""))
+        elif isinstance(st, d.Assign | d.Alias):
+            lines.append(ref(st.target))
+        elif isinstance(st, d.ForLoop):
+            lines.append(f"for {st.var} in {expr(st.lo)}..{expr(st.hi)} {{...}}")
+        elif isinstance(st, d.VarDecl | d.ParamDecl | d.FnDecl | d.RegularizeDecl):
+            lines.append(f"{st.kind} {st.name}")
+    return "\n".join(lines[:8] + ([f"... ({len(lines)} statements)"] if len(lines) > 8 else []))
+
+
+def _value(e: Any, env: dict[str, Any]) -> Any:
+    """A loop bound from the model's parameters (the elaborator checked it already)."""
+    if isinstance(e, d.Num):
+        return e.value
+    if isinstance(e, d.Name):
+        return env[e.id]
+    if isinstance(e, d.Neg):
+        return -_value(e.operand, env)
+    a, b = _value(e.left, env), _value(e.right, env)
+    return {"+": a + b, "-": a - b, "*": a * b, "/": a / b, "//": a // b, "%": a % b}[e.op]
+
+
+def to_dot(g: Graph, *, fold: bool = False, fold_loops: bool = False, values: dict[str, float] | None = None) -> str:
     """DOT text of the diagram; `fold=True` draws each sub-model instance as one box;
+    `fold_loops=True` draws each loop of the model as one box with its range;
     `values` annotates energy terms with their current value (the app's inspector)."""
     dot = graphviz.Digraph(g.name, graph_attr={"rankdir": "LR", "compound": "true", "newrank": "true",
                                                 "fontname": FONT, "nodesep": "0.3", "ranksep": "0.4",
@@ -50,8 +117,12 @@ def to_dot(g: Graph, *, fold: bool = False, values: dict[str, float] | None = No
     ids = {key(o): f"n{i}" for i, o in enumerate(nodes)}  # DOT ids: names may hold ':' '[' '.'
     inst_ids = {t: f"inst_{i}" for i, t in enumerate(sorted({t for t in top.values() if t}))}
 
+    in_loop, loop_labels = loop_boxes(g) if fold_loops else ({}, [])
+
     def visible(o: Node) -> str:
         k = key(o)
+        if k in in_loop:
+            return f"loop_{in_loop[k]}"
         return inst_ids[top[k]] if fold and top[k] else ids[k]
 
     def emit(target: graphviz.Digraph, o: Node) -> None:
@@ -71,16 +142,20 @@ def to_dot(g: Graph, *, fold: bool = False, values: dict[str, float] | None = No
             target.node(n, label=label, shape="box", style="filled", fillcolor=ENERGY_FILL, color="#990000",
                         tooltip=f"energy {o.name} = {o.energy}({', '.join(o.args)})")
 
+    for i, label in enumerate(loop_labels):
+        dot.node(f"loop_{i}", label=label, shape="box3d", style="rounded", tooltip=label.split("\n")[0])
     if fold:
         for o in nodes:
-            if not top[key(o)]:
+            if not top[key(o)] and key(o) not in in_loop:
                 emit(dot, o)
         for inst, iid in inst_ids.items():
-            dot.node(iid, label=f"{inst} : {g.instances.get(inst, '')}", shape="box", style="rounded,dashed,bold")
+            if not any(top[k] == inst for k in in_loop):
+                dot.node(iid, label=f"{inst} : {g.instances.get(inst, '')}", shape="box", style="rounded,dashed,bold")
     else:
         by_cluster: dict[str, list[Node]] = {}
         for o in nodes:
-            by_cluster.setdefault(g.cluster_of(o), []).append(o)
+            if key(o) not in in_loop:
+                by_cluster.setdefault(g.cluster_of(o), []).append(o)
         for o in by_cluster.get("", []):
             emit(dot, o)
         _clusters(g, dot, "", by_cluster, emit)
@@ -136,13 +211,13 @@ def _all_prefixes(by_cluster: dict[str, list[Node]]) -> set[str]:
     return out
 
 
-def render(g: Graph, out: str | Path, *, fold: bool = False) -> Path:
+def render(g: Graph, out: str | Path, *, fold: bool = False, fold_loops: bool = False) -> Path:
     """Write the drawing to OUT (.dot, .svg or .png), atomically: no half-written file on failure."""
     path = Path(out)
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in ("dot", "gv", "svg", "png", "pdf"):
         raise ValueError(f"cannot render to '{path.name}': use a .svg, .png, .pdf or .dot file name")
     check_writable(path)  # before the drawing is made
-    source = to_dot(g, fold=fold)
+    source = to_dot(g, fold=fold, fold_loops=fold_loops)
     data = source.encode() if fmt in ("dot", "gv") else graphviz.Source(source).pipe(format=fmt)
     return write_atomic(path, data)

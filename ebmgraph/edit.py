@@ -96,9 +96,17 @@ def canvas_graph(prog: d.FileDecl, model: str | None = None) -> CanvasGraph:
             base = _base(s.target.name)
             if base not in cg.nodes:
                 cg.nodes[base] = CanvasNode(base, "computed", base, f"for {loop}" if loop else "")
+        elif isinstance(s, d.Alias | d.ParamDecl):
+            base = _base(s.target.name) if isinstance(s, d.Alias) else s.name
+            detail = f"param : {domain(s.domain)}" if isinstance(s, d.ParamDecl) else (f"for {loop}" if loop else "")
+            if base not in cg.nodes:
+                cg.nodes[base] = CanvasNode(base, "computed", base, detail)
         elif isinstance(s, d.UseDecl):
-            cg.nodes[f"use:{s.name}"] = CanvasNode(f"use:{s.name}", "submodel", f"{s.name} : {s.model}",
-                                                   "shares " + s.shares if s.shares else "")
+            from .printer import expr
+            idx = f"[{expr(s.index)}]" if s.index is not None else ""
+            shares = "shares " + s.shares + "".join(f"[{expr(i)}]" for i in s.shares_index) if s.shares else ""
+            cg.nodes[f"use:{s.name}"] = CanvasNode(f"use:{s.name}", "submodel", f"{s.name}{idx} : {s.model}",
+                                                   ", ".join(x for x in (shares, f"for {loop}" if loop else "") if x))
     for s, loop in stmts:
         if isinstance(s, d.Assign):
             app = f"fn:{_base(s.target.name)}"
@@ -110,10 +118,14 @@ def canvas_graph(prog: d.FileDecl, model: str | None = None) -> CanvasGraph:
             w = f"{weight(s.weight)} * " if s.weight is not None else ""
             cg.nodes[nid] = CanvasNode(nid, "energy", s.name, f"{w}{s.call.func}" + (f", for {loop}" if loop else ""))
             _args(cg, s.call, nid, loop)
+        elif isinstance(s, d.Alias):
+            src = _ref_node(cg, s.source.name)
+            if src and (src, _base(s.target.name)) not in cg.edges:
+                cg.edges.append((src, _base(s.target.name)))
         elif isinstance(s, d.UseDecl):
             for b in s.bindings:
                 src = _ref_node(cg, b.target.name)
-                if src:
+                if src and (src, f"use:{s.name}") not in cg.edges:
                     cg.edges.append((src, f"use:{s.name}"))
     return cg
 

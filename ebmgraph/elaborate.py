@@ -42,9 +42,12 @@ class _Scope:
     names: dict[str, str] = field(default_factory=dict)  # local key -> node name
     spans: dict[str, Span | None] = field(default_factory=dict)
     families: dict[str, list[str]] = field(default_factory=dict)  # "s" -> ["s[0]", "s[1]"]
+    fn_prefix: str = ""  # where this instance's parameters live (another instance's under `shares`)
     fns: dict[str, str] = field(default_factory=dict)  # local fn name -> global fn name
-    fn_alias: dict[str, str] = field(default_factory=dict)
     models: dict[str, tuple[d.ModelDecl, str]] = field(default_factory=dict)
+    instances: dict[str, d.UseDecl] = field(default_factory=dict)  # "wm[2]" -> its `use`
+    done: set[str] = field(default_factory=set)  # instances elaborated so far
+    pending: set[str] = field(default_factory=set)  # aliases (and bound outputs) not resolved yet
     anon: int = 0
 
     def qualify(self, local: str) -> str:
@@ -296,7 +299,7 @@ class Elaborator:
         env = self.params(main, given, file, None)
         self.graph.overrides = given
         self.graph.params = dict(env)
-        self.instance(main, file, env, "", {}, {}, models, [main.name])
+        self.instance(main, file, env, "", {}, "", models, [main.name])
         infer_shapes(self.graph, self.rep)  # the last pass: the graph is complete when it is returned
         return self.graph
 
@@ -324,10 +327,13 @@ class Elaborator:
         return env
 
     def instance(self, model: d.ModelDecl, file: str, env: dict[str, Any], prefix: str,
-                 ports: dict[str, str], fn_alias: dict[str, str],
-                 models: dict[str, tuple[d.ModelDecl, str]], chain: list[str]) -> _Scope:
+                 ports: dict[str, str], fn_prefix: str,
+                 models: dict[str, tuple[d.ModelDecl, str]], chain: list[str],
+                 port_sites: dict[str, tuple[str, Span | None]] | None = None) -> _Scope:
+        """Elaborate one model instance. `ports` binds some of its declared variables to the
+        parent's nodes; `fn_prefix` names its parameters (another instance's under `shares`)."""
         assert self.graph is not None
-        sc = _Scope(model, file, prefix, env, fn_alias=fn_alias, models=models)
+        sc = _Scope(model, file, prefix, env, fn_prefix=fn_prefix, models=models)
         flat = []
         for item in self.unroll(model.body, env, file):
             flat.append(item)
@@ -336,35 +342,41 @@ class Elaborator:
                                model.span, file=file, hint="lower the loop bounds or the model parameters, or "
                                + self.limits.how_to_raise("max_nodes"))
                 raise _Bad
-        # pass 1: every name this instance defines
+        # pass 1: every name this instance defines (variables, aliases, params, instances, outputs bound by `use`)
         failed: set[int] = set()
         for i, (stmt, lenv) in enumerate(flat):
             try:
                 if isinstance(stmt, d.VarDecl):
                     for key in self.decl_keys(stmt, lenv, file):
                         self.define(sc, key, stmt.span, stmt.name)
-                elif isinstance(stmt, d.Assign):
-                    key = _key(stmt.target.name, [self.index(i, lenv, file) for i in stmt.target.indices])
-                    if "." in stmt.target.name:
-                        self.rep.error("E014", f"cannot assign to '{stmt.target.name}', a variable of a sub-model",
-                                       stmt.target.span, file=file,
-                                       hint="bind it with use ... { port = variable } instead")
-                        failed.add(i)
-                        continue
+                elif isinstance(stmt, d.Assign | d.Alias):
+                    key = self.target_key(sc, stmt.target, lenv)
                     self.define(sc, key, stmt.target.span, stmt.target.name)
+                    if isinstance(stmt, d.Alias):
+                        sc.pending.add(key)
+                elif isinstance(stmt, d.ParamDecl):
+                    self.define(sc, stmt.name, stmt.span, stmt.name)
+                    sc.fns[stmt.name] = sc.fn_prefix + stmt.name
                 elif isinstance(stmt, d.FnDecl):
                     if stmt.name in sc.fns:
                         self.rep.error("E011", f"function '{stmt.name}' is declared twice", stmt.span, file=file)
-                    sc.fns[stmt.name] = fn_alias.get(stmt.name, sc.qualify(stmt.name))
+                    sc.fns[stmt.name] = sc.fn_prefix + stmt.name
+                elif isinstance(stmt, d.UseDecl):
+                    self.declare_use(sc, stmt, lenv, flat)
             except _Bad:
                 failed.add(i)
                 continue
         for name, global_name in ports.items():
-            if name not in sc.names:
-                continue
-            sc.names[name] = global_name
-        # pass 2: functions; variables; sub-model instances (their ports need the variables);
-        # then applications, energies and regularizers (they need every variable)
+            if name in sc.names:
+                sc.names[name] = global_name
+            elif port_sites and name in port_sites:
+                pfile, pspan = port_sites[name]
+                known = list(sc.spans)
+                self.rep.error("E032", f"model '{model.name}' has no variable '{name}' to bind", pspan, file=pfile,
+                               hint=did_you_mean(name, known) or "its variables are " + ", ".join(known[:8]))
+        # pass 2: functions; variables; sub-model instances and aliases, each once what it reads is
+        # there; then applications, energies, regularizers (they need every variable); then the
+        # inference settings a parent gives its sub-models' latents
         for stmt, lenv in flat:
             try:
                 if isinstance(stmt, d.FnDecl):
@@ -378,20 +390,21 @@ class Elaborator:
                 if isinstance(stmt, d.VarDecl):
                     self.var_decl(sc, stmt, lenv, ports)
                 elif isinstance(stmt, d.Assign):
-                    key = _key(stmt.target.name, [self.index(i, lenv, file) for i in stmt.target.indices])
+                    key = self.target_key(sc, stmt.target, lenv)
                     self.graph.add(Variable(sc.names[key], "observed", Domain("real", ()), computed=True,
                                             span=stmt.target.span, file=file), prefix.rstrip("."))
+                elif isinstance(stmt, d.ParamDecl):
+                    self.param(sc, stmt, lenv)
             except _Bad:
                 failed.add(i)
-        for stmt, lenv in flat:
-            if isinstance(stmt, d.UseDecl):
-                self.use(sc, stmt, lenv, chain)
+        self.connect_instances(sc, [(i, s, e) for i, (s, e) in enumerate(flat) if i not in failed
+                                    and isinstance(s, d.UseDecl | d.Alias)], chain)
         for i, (stmt, lenv) in enumerate(flat):
             if i in failed:
                 continue
             try:
                 if isinstance(stmt, d.Assign):
-                    key = _key(stmt.target.name, [self.index(i, lenv, file) for i in stmt.target.indices])
+                    key = self.target_key(sc, stmt.target, lenv)
                     self.apply(sc, stmt.value, lenv, sc.names[key], key)
                 elif isinstance(stmt, d.EnergyDecl):
                     self.energy(sc, stmt, lenv)
@@ -404,7 +417,198 @@ class Elaborator:
                                model.span, file=file, hint="lower the loop bounds or the model parameters, or "
                                + self.limits.how_to_raise("max_nodes"))
                 raise _Bad
+        for stmt, lenv in flat:
+            if isinstance(stmt, d.InferDecl):
+                try:
+                    self.infer_override(sc, stmt, lenv)
+                except _Bad:
+                    continue
         return sc
+
+    def target_key(self, sc: _Scope, target: d.VarRef, env: dict[str, Any]) -> str:
+        if "." in target.name:
+            self.rep.error("E014", f"cannot assign to '{target.name}', a variable of a sub-model", target.span,
+                           file=sc.file, hint="bind it with use ... { port = variable } instead")
+            raise _Bad
+        return _key(target.name, [self.index(i, env, sc.file) for i in target.indices])
+
+    def instance_key(self, sc: _Scope, stmt: d.UseDecl, env: dict[str, Any]) -> str:
+        return stmt.name if stmt.index is None else _key(stmt.name, [self.index(stmt.index, env, sc.file)])
+
+    def declare_use(self, sc: _Scope, stmt: d.UseDecl, env: dict[str, Any], flat: list[Any]) -> None:
+        """Pass 1 of a `use`: its instance name, and the parent's names its output bindings define."""
+        key = self.instance_key(sc, stmt, env)
+        if key in sc.instances:
+            first = sc.instances[key].span
+            repeated = sum(1 for s, _ in flat if s is stmt) > 1
+            self.rep.error("E015", f"instance '{key}' is defined twice" + (
+                " (the loop around this `use` runs it more than once)" if repeated else ""), stmt.span,
+                file=sc.file, notes=[f"first defined at line {first.line}, column {first.column}"] if first and
+                not repeated else [], hint=f"index it by the loop: use {stmt.name}[t] = {stmt.model}(...)"
+                if repeated else "rename one of them")
+            raise _Bad
+        sc.instances[key] = stmt
+        found = sc.models.get(stmt.model)
+        if found is None:
+            return  # reported when it is connected
+        outputs = _computed_names(found[0])
+        for b in stmt.bindings:
+            if b.port in outputs:
+                try:
+                    target = self.target_key(sc, b.target, env)
+                    self.define(sc, target, b.target.span, b.target.name)
+                    sc.pending.add(target)
+                except _Bad:
+                    continue
+
+    def connect_instances(self, sc: _Scope, items: list[tuple[int, Any, dict[str, Any]]], chain: list[str]) -> None:
+        """Elaborate `use` statements and resolve aliases, each once what it reads exists: an
+        unrolled world model (use wm[t] { s = s[t] }, s[t + 1] = wm[t].s_next) in one pass in
+        order, whatever the order in which the statements are written."""
+        waiting: dict[str, list[tuple[int, Any, dict[str, Any]]]] = {}
+        blocked: dict[int, str] = {}
+        queue = list(reversed(items))
+        while queue:
+            item = queue.pop()
+            _, stmt, env = item
+            try:
+                need = self.needs(sc, stmt, env)
+            except _Bad:
+                continue
+            if need is not None:
+                waiting.setdefault(need, []).append(item)
+                blocked[item[0]] = need
+                continue
+            blocked.pop(item[0], None)
+            done: list[str] = []
+            try:
+                if isinstance(stmt, d.UseDecl):
+                    done = self.use(sc, stmt, env, chain)
+                else:
+                    done = [self.alias(sc, stmt, env)]
+            except _Bad:
+                done = []
+            for key in done:
+                queue.extend(reversed(waiting.pop(key, [])))
+        stuck = [it for its in waiting.values() for it in its]
+        if stuck:
+            self.report_stuck(sc, stuck, blocked)
+
+    def needs(self, sc: _Scope, stmt: Any, env: dict[str, Any]) -> str | None:
+        """The name (an alias or an instance) a `use` or an alias must wait for, or None."""
+        refs: list[d.VarRef] = []
+        if isinstance(stmt, d.Alias):
+            refs = [stmt.source]
+        else:
+            found = sc.models.get(stmt.model)
+            outputs = _computed_names(found[0]) if found else set()
+            refs = [b.target for b in stmt.bindings if b.port not in outputs]
+            if stmt.shares is not None:
+                other = _key(stmt.shares, [self.index(i, env, sc.file) for i in stmt.shares_index])
+                if other != self.instance_key(sc, stmt, env) and other in sc.instances and other not in sc.done:
+                    return other
+        for ref in refs:
+            key = self.ref_key(sc, ref, env)
+            if key in sc.pending:
+                return key
+            head = key.split(".", 1)[0]
+            if "." in key and head in sc.instances and head not in sc.done:
+                return head
+        return None
+
+    def report_stuck(self, sc: _Scope, stuck: list[tuple[int, Any, dict[str, Any]]], blocked: dict[int, str]) -> None:
+        """`use` statements and aliases that wait on each other: a cycle, reported at the `use`."""
+        by_need = {blocked[i]: (i, s, e) for i, s, e in stuck}
+        reported: set[int] = set()
+        for i, stmt, env in stuck:
+            if i in reported:
+                continue
+            path, seen = [], set()
+            cur: tuple[int, Any, dict[str, Any]] | None = (i, stmt, env)
+            while cur is not None and cur[0] not in seen:
+                seen.add(cur[0])
+                what = (f"'{self.instance_key(sc, cur[1], cur[2])}'" if isinstance(cur[1], d.UseDecl)
+                        else f"'{self.target_key(sc, cur[1].target, cur[2])}'")
+                path.append(f"{what} needs '{blocked[cur[0]]}'")
+                nxt = blocked[cur[0]]
+                cur = next(((j, s, e) for j, s, e in stuck if (isinstance(s, d.UseDecl) and
+                            self.instance_key(sc, s, e) == nxt) or (isinstance(s, d.Alias) and
+                            self.target_key(sc, s.target, e) == nxt)), None)
+            reported |= seen
+            site = next((s for j, s, _ in stuck if j in seen and isinstance(s, d.UseDecl)), stmt)
+            self.rep.error("E040", "cycle through sub-model instances: " + ", ".join(path), site.span, file=sc.file,
+                           hint="an instance's output cannot feed back into its own inputs; unroll over time "
+                                "with an index (use wm[t] ... { s = s[t] }, s[t + 1] = wm[t].s_next)")
+        del by_need
+
+    def ref_key(self, sc: _Scope, ref: d.VarRef, env: dict[str, Any]) -> str:
+        """The scope key a reference names: wm[t].s_next with t = 2 -> 'wm[2].s_next'."""
+        parts = ref.name.split(".")
+        scopes = ref.scopes or [[] for _ in parts[:-1]]
+        head = [_key(p, [self.index(i, env, sc.file) for i in idx]) for p, idx in zip(parts[:-1], scopes, strict=True)]
+        return ".".join(head + [_key(parts[-1], [self.index(i, env, sc.file) for i in ref.indices])])
+
+    def alias(self, sc: _Scope, stmt: d.Alias, env: dict[str, Any]) -> str:
+        key = self.target_key(sc, stmt.target, env)
+        node = self.resolve(sc, stmt.source, env)
+        sc.names[key] = node
+        sc.pending.discard(key)
+        return key
+
+    def param(self, sc: _Scope, stmt: d.ParamDecl, env: dict[str, Any]) -> None:
+        """`param w : R[K]`: a trainable tensor, drawn as a function box with no inputs."""
+        assert self.graph is not None
+        if not isinstance(stmt.domain, d.Real) or stmt.domain.box or stmt.domain.on_sphere:
+            self.rep.error("E021", f"param '{stmt.name}' must be a real tensor R[...], without constraints",
+                           stmt.domain.span, file=sc.file, hint=f"param {stmt.name} : R[4]")
+            raise _Bad
+        dom = self.domain(stmt.domain, env, sc.file)
+        out = sc.names[stmt.name]
+        gname = sc.fns[stmt.name]
+        if gname == sc.qualify(stmt.name):  # not shared from another instance
+            self.graph.fns[gname] = FnDef(gname, "param", dom.shape, span=stmt.span, file=sc.file)
+        self.graph.add(Variable(out, "observed", dom, computed=True, span=stmt.span, file=sc.file),
+                       sc.prefix.rstrip("."))
+        app = Application(out, gname, [], out, span=stmt.span, file=sc.file)
+        self.graph.add(app, sc.prefix.rstrip("."))
+        self.graph.connect(app, self.graph.var(out))
+
+    def infer_override(self, sc: _Scope, stmt: d.InferDecl, env: dict[str, Any]) -> None:
+        """`infer lo.z minimize(steps = 50)`: the parent sets how a sub-model's latent is eliminated.
+        Options of the same method are merged into the declared ones; another method replaces them."""
+        assert self.graph is not None
+        if stmt.target is None:
+            self.rep.error("E014", "an `infer` clause must follow the declaration of the latent it is for",
+                           stmt.span, file=sc.file, hint="write it on the latent: latent z : R[2] infer "
+                           f"{stmt.spec.method}, or name the latent: infer z {stmt.spec.method}(...)")
+            raise _Bad
+        key = self.ref_key(sc, stmt.target, env)
+        if key in sc.families and key not in sc.names:
+            nodes = [sc.names[k] for k in sc.families[key]]
+        else:
+            nodes = [self.resolve(sc, stmt.target, env)]
+        new = self.infer(stmt.spec, env, sc.file)
+        for node in nodes:
+            if not self.graph.has_var(node):
+                raise _Bad
+            var = self.graph.var(node)
+            if var.role != "latent" or var.computed:
+                self.rep.error("E062", f"'{key}' is {'computed' if var.computed else 'observed'}, so it has no "
+                               "inference method", stmt.target.span, file=sc.file,
+                               hint="only latent variables are inferred")
+                raise _Bad
+            if node in self.graph.infer_sites:
+                line = self.graph.infer_sites[node][1]
+                self.rep.error("E015", f"the inference of '{key}' is set twice", stmt.span, file=sc.file,
+                               notes=[f"first set at line {line.line}"] if line else [])
+                raise _Bad
+            if var.infer is not None and var.infer.method == new.method:
+                merged = dict(var.infer.options)
+                merged.update(new.options)
+                var.infer = Infer(new.method, tuple(merged.items()))
+            else:
+                var.infer = new
+            self.graph.infer_sites[node] = (sc.file, stmt.span)
 
     def define(self, sc: _Scope, key: str, span: Span | None, base: str) -> None:
         if key in sc.names:
@@ -478,11 +682,12 @@ class Elaborator:
 
     def resolve(self, sc: _Scope, ref: d.VarRef, env: dict[str, Any]) -> str:
         idx = [self.index(i, env, sc.file) for i in ref.indices]
-        key = _key(ref.name, idx)
+        base = self.ref_key(sc, d.VarRef(name=ref.name, scopes=ref.scopes), env)
+        key = _key(base, idx)
         if key in sc.names:
             return sc.names[key]
-        if ref.name in sc.families:
-            family = sc.families[ref.name]
+        if base in sc.families:
+            family = sc.families[base]
             hint = f"'{ref.name}' has elements " + (", ".join(family) if len(family) <= 4 else
                                                      f"{family[0]} ... {family[-1]}")
             if not idx:
@@ -504,7 +709,7 @@ class Elaborator:
     def fn_decl(self, sc: _Scope, stmt: d.FnDecl, env: dict[str, Any], flat: list[Any]) -> None:
         assert self.graph is not None
         gname = sc.fns[stmt.name]
-        if stmt.name in sc.fn_alias:
+        if gname != sc.qualify(stmt.name):
             return  # `shares`: the other instance's parameters are used
         if stmt.fresh:
             src = next((s for s, _ in flat if isinstance(s, d.FnDecl) and s.name == stmt.func and not s.fresh), None)
@@ -523,14 +728,23 @@ class Elaborator:
                 hint = did_you_mean(stmt_cfg.func, FUNCTIONS) or "see ebmgraph.catalogue.FUNCTIONS for the choices"
             self.rep.error("E017", f"unknown function '{stmt_cfg.func}'", stmt_cfg.span, file=sc.file, hint=hint)
             raise _Bad
-        args = tuple(self.eval(a, env, sc.file) for a in stmt_cfg.args)
+        if spec.name == "param":
+            self.rep.error("E017", "declare a free tensor with its own statement", stmt_cfg.span, file=sc.file,
+                           hint=f"param {stmt.name} : R[...]")
+            raise _Bad
+        if spec.name == "transpose":
+            args = self.transpose_source(sc, stmt_cfg, flat)
+        else:
+            args = tuple(self.eval(a, env, sc.file) for a in stmt_cfg.args)
         if len(args) < spec.min_args or (spec.max_args is not None and len(args) > spec.max_args):
             want = spec.config_args or "no arguments"
             self.rep.error("E018", f"{spec.name} takes ({want}); got {len(args)} argument(s)", stmt_cfg.span,
                            file=sc.file, hint=f"e.g. fn {stmt.name} = {spec.name}({spec.config_args})"
                            if spec.config_args else f"write fn {stmt.name} = {spec.name}()")
             raise _Bad
-        if spec.sizes:  # sizes are checked here, so a fn that is never applied is checked too
+        if spec.name == "transpose":
+            pass  # its one argument named a linear; its sizes were checked there
+        elif spec.sizes:  # sizes are checked here, so a fn that is never applied is checked too
             for a, expr in zip(args, stmt_cfg.args, strict=True):
                 if not isinstance(a, int) or isinstance(a, bool) or a <= 0 or a > MAX_DIM:
                     self.rep.error("E021", f"{spec.name}'s sizes must be positive integers up to {MAX_DIM}, got "
@@ -540,6 +754,26 @@ class Elaborator:
         opts = self.options(stmt_cfg.options, env, sc.file)
         self.check_part_options(spec.name, spec.options, opts, stmt_cfg.options, sc.file, "")
         self.graph.fns[gname] = FnDef(gname, spec.name, args, opts, span=stmt.span, file=sc.file)
+
+    def transpose_source(self, sc: _Scope, stmt: d.FnDecl, flat: list[Any]) -> tuple[Any, ...]:
+        """`fn dec = transpose(enc)`: (enc's parameters' name, din, dout) of the linear it ties to."""
+        if len(stmt.args) != 1 or not isinstance(stmt.args[0], d.Name):
+            self.rep.error("E018", "transpose takes the name of one linear function: fn dec = transpose(enc)",
+                           stmt.span, file=sc.file)
+            raise _Bad
+        name = stmt.args[0].id
+        src = next(((s, e) for s, e in flat if isinstance(s, d.FnDecl) and s.name == name and not s.fresh), None)
+        if src is None or src[0].func != "linear":
+            self.rep.error("E017", f"transpose({name}): " + (f"'{name}' is a {src[0].func}, not a linear" if src else
+                           f"no function named '{name}'"), stmt.args[0].span, file=sc.file,
+                           hint=did_you_mean(name, [s.name for s, _ in flat if isinstance(s, d.FnDecl)
+                                                    and s.func == "linear"]) or
+                           f"declare it first: fn {name} = linear(din, dout)")
+            raise _Bad
+        sizes = tuple(self.eval(a, src[1], sc.file) for a in src[0].args)
+        if len(sizes) != 2:
+            raise _Bad  # the linear's own declaration reports it
+        return (sc.fns[name], *sizes)
 
     def check_part_options(self, part: str, schema: tuple[Any, ...], opts: tuple[tuple[str, Any], ...],
                            decls: list[d.Option], file: str, what: str) -> None:
@@ -713,65 +947,105 @@ class Elaborator:
         name = sc.qualify(stmt.name)
         self.graph.regularizers[name] = Regularizer(name, call.func, args, opts, span=stmt.span)
 
-    def use(self, sc: _Scope, stmt: d.UseDecl, env: dict[str, Any], chain: list[str]) -> None:
+    def use(self, sc: _Scope, stmt: d.UseDecl, env: dict[str, Any], chain: list[str]) -> list[str]:
+        """Inline one sub-model instance; returns the names it makes available (itself, its outputs)."""
         assert self.graph is not None
+        key = self.instance_key(sc, stmt, env)
         if stmt.model not in sc.models:
             self.rep.error("E030", f"unknown model '{stmt.model}'", stmt.span, file=sc.file,
                            hint=did_you_mean(stmt.model, sc.models) or
                            f"import the file that defines it: import \"{stmt.model.lower()}.ebm\"")
-            return
+            raise _Bad
         model, mfile = sc.models[stmt.model]
         if model.name in chain:
             self.rep.error("E031", f"model '{model.name}' uses itself: {' -> '.join(chain + [model.name])}",
-                           stmt.span, file=sc.file)
-            return
+                           stmt.span, file=sc.file, hint="a model cannot contain itself; to repeat a model, "
+                           "use it several times from a parent, in a loop: use m[i] = M(...)")
+            raise _Bad
         given: dict[str, Any] = {}
-        try:
-            for o in stmt.options:
-                given[o.key] = self.eval(o.value, env, sc.file)
-        except _Bad:
-            return
+        for o in stmt.options:
+            given[o.key] = self.eval(o.value, env, sc.file)
         sub_env = self.params(model, given, mfile, stmt, sc.file)
-        declared_ports = {v.name for v in d.walk_statements(model.body) if isinstance(v, d.VarDecl)}
+        outputs = _computed_names(model)
+        declared = {v.name for v in d.walk_statements(model.body) if isinstance(v, d.VarDecl)}
         ports: dict[str, str] = {}
+        sites: dict[str, tuple[str, Span | None]] = {}
+        bound_out: list[tuple[str, str]] = []  # (port, parent key)
         for b in stmt.bindings:
-            if b.port not in declared_ports:
+            if b.port in outputs:
+                try:
+                    bound_out.append((b.port, self.target_key(sc, b.target, env)))
+                except _Bad:
+                    pass
+                continue
+            if b.port not in declared:
                 self.rep.error("E032", f"model '{model.name}' has no variable '{b.port}' to bind", b.span,
-                               file=sc.file, hint=did_you_mean(b.port, declared_ports) or
-                               "its variables are " + ", ".join(sorted(declared_ports)))
+                               file=sc.file, hint=did_you_mean(b.port, declared | outputs) or
+                               "its variables are " + ", ".join(sorted(declared | outputs)))
                 continue
             try:
                 ports[b.port] = self.resolve(sc, b.target, env)
+                sites[b.port] = (sc.file, b.span)
             except _Bad:
                 continue
-        alias: dict[str, str] = {}
-        inst_prefix = sc.qualify(stmt.name) + "."
+        fn_prefix = sc.fn_prefix + key + "."
         if stmt.shares is not None:
-            other = next((u for u in sc.model.body if isinstance(u, d.UseDecl) and u.name == stmt.shares), None)
-            if other is None:
-                self.rep.error("E033", f"'shares {stmt.shares}': no instance named '{stmt.shares}'", stmt.span,
-                               file=sc.file)
-            elif other.model != stmt.model:
-                self.rep.error("E033", f"'{stmt.name}' ({stmt.model}) cannot share the parameters of "
-                               f"'{other.name}' ({other.model})", stmt.span, file=sc.file,
+            other = _key(stmt.shares, [self.index(i, env, sc.file) for i in stmt.shares_index])
+            if other == key:
+                pass  # `use wm[t] ... shares wm[0]` at t = 0: the first instance owns the parameters
+            elif other not in sc.instances:
+                self.rep.error("E033", f"'shares {other}': no instance named '{other}'", stmt.span, file=sc.file,
+                               hint=did_you_mean(other, sc.instances) or "share the parameters of an instance "
+                               "declared with use in this model")
+            elif sc.instances[other].model != stmt.model:
+                self.rep.error("E033", f"'{key}' ({stmt.model}) cannot share the parameters of "
+                               f"'{other}' ({sc.instances[other].model})", stmt.span, file=sc.file,
                                hint="only instances of the same model can share parameters")
             else:
-                other_prefix = sc.qualify(other.name) + "."
-                alias = {f.name: other_prefix + f.name for f in d.walk_statements(model.body)
-                         if isinstance(f, d.FnDecl)}
-        self.graph.instances[inst_prefix.rstrip(".")] = model.name
-        self.graph.instance_sites[inst_prefix.rstrip(".")] = (sc.file, stmt.span)
-        inner = self.instance(model, mfile, sub_env, inst_prefix, ports, alias,
-                              self.models_of(mfile, sc), chain + [model.name])
+                fn_prefix = sc.fn_prefix + other + "."
+        inst = sc.qualify(key)
+        self.graph.instances[inst] = model.name
+        self.graph.instance_sites[inst] = (sc.file, stmt.span)
+        before = len(self.rep.diagnostics)
+        inner = self.instance(model, mfile, sub_env, inst + ".", ports, fn_prefix,
+                              self.models_of(mfile, sc), chain + [model.name], sites)
+        if mfile != sc.file:  # say which `use` made the instance whose file a message points into
+            site = f"{sc.file}:{stmt.span.line}:{stmt.span.column}" if stmt.span else sc.file
+            for diag in self.rep.diagnostics[before:]:
+                if diag.file == mfile and not any(n.startswith(f"in instance '{inst}'") for n in diag.notes):
+                    diag.notes.append(f"in instance '{inst}' = {model.name}(...), used at {site}")
         for local, node in inner.names.items():
-            sc.names[f"{stmt.name}.{local}"] = node
+            sc.names[f"{key}.{local}"] = node
         for base, keys in inner.families.items():
-            sc.families[f"{stmt.name}.{base}"] = [f"{stmt.name}.{k}" for k in keys]
+            sc.families[f"{key}.{base}"] = [f"{key}.{k}" for k in keys]
+        sc.done.add(key)
+        made = [key]
+        for port, target in bound_out:
+            if port in inner.names:
+                sc.names[target] = inner.names[port]
+                sc.pending.discard(target)
+                made.append(target)
+            elif port in inner.families:
+                self.rep.error("E032", f"'{port}' of model '{model.name}' is indexed; bind one element",
+                               stmt.span, file=sc.file, hint="read an element in the parent instead: "
+                               f"x = {key}.{inner.families[port][0]}")
+        return made
 
     def models_of(self, file: str, sc: _Scope) -> dict[str, tuple[d.ModelDecl, str]]:
         if file == sc.file:
             return sc.models
         return dict(self.file_models.get(file, {}))
+
+
+def _computed_names(model: d.ModelDecl) -> set[str]:
+    """A model's output ports: the variables it computes (assignments, aliases, params)."""
+    out = set()
+    for s in d.walk_statements(model.body):
+        if isinstance(s, d.Assign | d.Alias):
+            out.add(s.target.name)
+        elif isinstance(s, d.ParamDecl):
+            out.add(s.name)
+    return out
 
 
 def elaborate(fdecl: d.FileDecl, file: str, reporter: Reporter, model: str | None = None,

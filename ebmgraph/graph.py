@@ -159,6 +159,8 @@ class Graph:
     clusters: dict[NodeKey, str] = field(default_factory=dict)  # node -> instance prefix ("lo", "hi.lo")
     instances: dict[str, str] = field(default_factory=dict)  # instance prefix -> model name
     instance_sites: dict[str, tuple[str, Span | None]] = field(default_factory=dict)  # prefix -> its `use`
+    infer_sites: dict[str, tuple[str, Span | None]] = field(default_factory=dict)  # latent -> `infer` setting it
+    one_hots: set[tuple[NodeKey, str]] = field(default_factory=set)  # (user, categorical input) made one-hot
     params: dict[str, Any] = field(default_factory=dict)
     overrides: dict[str, Any] = field(default_factory=dict)  # parameters set from outside the text (params=)
     imported: dict[str, FileDecl] = field(default_factory=dict)

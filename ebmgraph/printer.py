@@ -51,8 +51,19 @@ def domain(dom: d.Domain) -> str:
     return f"{dom.kind}[{shape}]"
 
 
+def _indices(idx: list[d.Expr]) -> str:
+    return "".join(f"[{expr(i)}]" for i in idx)
+
+
 def ref(r: d.VarRef) -> str:
-    return r.name + "".join(f"[{expr(i)}]" for i in r.indices)
+    parts = r.name.split(".")
+    scopes = r.scopes or [[] for _ in parts[:-1]]
+    return ".".join(p + _indices(i) for p, i in zip(parts[:-1], scopes, strict=True)) + (
+        "." if len(parts) > 1 else "") + parts[-1] + _indices(r.indices)
+
+
+def infer_spec(spec: d.InferSpec) -> str:
+    return spec.method + ("(" + ", ".join(option(o) for o in spec.options) + ")" if spec.options else "")
 
 
 def call(c: d.Call) -> str:
@@ -61,7 +72,7 @@ def call(c: d.Call) -> str:
 
 
 def weight(w: d.Expr) -> str:
-    if isinstance(w, d.Name) or (isinstance(w, d.Num) and w.value >= 0):
+    if isinstance(w, d.Name | d.Num) or (isinstance(w, d.Neg) and isinstance(w.operand, d.Name)):
         return expr(w)
     return f"({expr(w)})"
 
@@ -75,9 +86,7 @@ def statement(s: Any, depth: int) -> list[str]:
             idx = f"[{expr(s.index.lo)}" + (f"..{expr(s.index.hi)}" if s.index.hi is not None else "") + "]"
         text = f"{s.role} {s.name}{idx} : {domain(s.domain)}"
         if s.infer is not None:
-            text += f" infer {s.infer.method}"
-            if s.infer.options:
-                text += "(" + ", ".join(option(o) for o in s.infer.options) + ")"
+            text += f" infer {infer_spec(s.infer)}"
     elif isinstance(s, d.FnDecl):
         if s.fresh:
             text = f"fn {s.name} = fresh {s.func}"
@@ -85,6 +94,12 @@ def statement(s: Any, depth: int) -> list[str]:
             text = f"fn {s.name} = {s.func}(" + ", ".join([expr(a) for a in s.args] + [option(o) for o in s.options]) + ")"
     elif isinstance(s, d.Assign):
         text = f"{ref(s.target)} = {call(s.value)}"
+    elif isinstance(s, d.Alias):
+        text = f"{ref(s.target)} = {ref(s.source)}"
+    elif isinstance(s, d.ParamDecl):
+        text = f"param {s.name} : {domain(s.domain)}"
+    elif isinstance(s, d.InferDecl):
+        text = f"infer {ref(s.target) + ' ' if s.target is not None else ''}{infer_spec(s.spec)}"
     elif isinstance(s, d.EnergyDecl):
         idx = f"[{expr(s.index)}]" if s.index is not None else ""
         w = f"{weight(s.weight)} * " if s.weight is not None else ""
@@ -92,11 +107,11 @@ def statement(s: Any, depth: int) -> list[str]:
     elif isinstance(s, d.RegularizeDecl):
         text = f"regularize {s.name} = {call(s.call)}"
     elif isinstance(s, d.UseDecl):
-        text = f"use {s.name} = {s.model}(" + ", ".join(option(o) for o in s.options) + ")"
+        text = f"use {s.name}{'[' + expr(s.index) + ']' if s.index is not None else ''} = {s.model}(" + ", ".join(option(o) for o in s.options) + ")"
         if s.bindings:
             text += " { " + ", ".join(f"{b.port} = {ref(b.target)}" for b in s.bindings) + " }"
         if s.shares:
-            text += f" shares {s.shares}"
+            text += f" shares {s.shares}{_indices(s.shares_index)}"
     elif isinstance(s, d.ForLoop):
         lines.append(f"{pad}for {s.var} in {expr(s.lo)}..{expr(s.hi)} {{" +
                      (f"  # {s.trailing}" if s.trailing else ""))
@@ -113,6 +128,8 @@ def statement(s: Any, depth: int) -> list[str]:
 
 
 def _group(s: Any) -> str:
+    if isinstance(s, d.Alias):
+        return "assign"
     return "loop" if isinstance(s, d.ForLoop | d.UseDecl) else s.kind
 
 

@@ -4,9 +4,9 @@ Cycles through deterministic functions (no evaluation order) and shape mismatche
 
 from __future__ import annotations
 
-from .catalogue import ENERGIES, FUNCTIONS, Config, ShapeError
+from .catalogue import ENERGIES, FUNCTIONS, Config, Shape, ShapeError
 from .diagnostics import Reporter
-from .graph import Application, Domain, Graph, NodeKey, Variable, key
+from .graph import Application, Domain, EnergyTerm, Graph, NodeKey, Variable, key
 
 
 def describe(g: Graph, name: str) -> str:
@@ -29,13 +29,15 @@ def infer_shapes(g: Graph, rep: Reporter) -> None:
             continue
         spec = FUNCTIONS[fdef.func]
         args = [g.var(a) for a in app.args]
-        if spec.discrete_input and args[0].domain.kind != "categorical":
+        if spec.discrete_input and args and args[0].domain.kind != "categorical":
             rep.error("E041", f"{fdef.func} takes a categorical variable, got {describe(g, args[0].name)}", app.span,
                       file=app.file, hint="declare the input as {k}, e.g. observed c : {10}")
             bad.add(app.output)
             continue
+        cats = tuple(a.domain.k if a.domain.kind == "categorical" else None for a in args)
+        shapes = [_as_real(g, rep, a, app, fdef.func) if not spec.discrete_input else a.domain.shape for a in args]
         try:
-            out = spec.shape_rule([a.domain.shape for a in args], Config(fdef.args, dict(fdef.options)))
+            out = spec.shape_rule(shapes, Config(fdef.args, dict(fdef.options), cats))
         except ShapeError as exc:
             shown = ", ".join(describe(g, a.name) for a in args)
             rep.error("E041", f"shape mismatch in {fdef.name}: {exc}", app.span, file=app.file,
@@ -46,11 +48,27 @@ def infer_shapes(g: Graph, rep: Reporter) -> None:
     for term in g.energies:
         if any(a in bad for a in term.args):
             continue
+        espec = ENERGIES[term.energy]
+        shapes = [g.var(a).domain.shape if i in espec.discrete_args else _as_real(g, rep, g.var(a), term, term.energy)
+                  for i, a in enumerate(term.args)]
         try:
-            ENERGIES[term.energy].shape_rule([g.var(a).domain.shape for a in term.args], Config((), dict(term.options)))
+            espec.shape_rule(shapes, Config((), dict(term.options)))
         except ShapeError as exc:
             rep.error("E042", f"shape mismatch in energy '{term.name}': {exc}", term.span, file=term.file,
                       notes=["inputs: " + ", ".join(describe(g, a) for a in term.args), *g.used_from(term)])
+
+
+def _as_real(g: Graph, rep: Reporter, var: Variable, user: Application | EnergyTerm, what: str) -> Shape:
+    """A categorical variable enters a part that takes real vectors as its one-hot vector R[k]
+    (k-means' E = ||y - W one_hot(z)||^2); said once per use, with how to write it explicitly."""
+    if var.domain.kind != "categorical":
+        return var.domain.shape
+    k = var.domain.k or 1
+    g.one_hots.add((key(user), var.name))
+    shown = Domain("real", var.domain.shape + (k,))
+    rep.warning("W005", f"categorical {describe(g, var.name)} enters {what} as a one-hot vector {shown}", user.span,
+                file=user.file, hint=f"write one_hot({var.name.rsplit('.', 1)[-1]}) to say so (and silence this)")
+    return var.domain.shape + (k,)
 
 
 def _cycles(g: Graph, rep: Reporter) -> set[NodeKey]:

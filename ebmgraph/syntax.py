@@ -19,7 +19,7 @@ from . import decls as d
 from .diagnostics import Reporter, Span, did_you_mean
 
 KEYWORDS = ["import", "model", "observed", "latent", "fn", "fresh", "energy", "regularize", "for", "in",
-            "use", "shares", "infer", "true", "false"]
+            "use", "shares", "infer", "param", "true", "false"]
 MAX_SOURCE_CHARS = 5_000_000
 MAX_NESTING = 200
 
@@ -90,7 +90,7 @@ class _Build(Transformer[Any, Any]):
         if rest and isinstance(rest[0], list):
             params = rest[0]
             rest = rest[1:]
-        return d.ModelDecl(name=str(name), params=params, body=[s for s in rest if s is not None],
+        return d.ModelDecl(name=str(name), params=params, body=_attach_infer([s for s in rest if s is not None]),
                            span=_span(meta))
 
     def params(self, meta: Any, c: list[Any]) -> list[d.Param]:
@@ -100,10 +100,9 @@ class _Build(Transformer[Any, Any]):
         return d.Param(name=str(c[0]), default=c[1], span=_span(meta))
 
     def var_decl(self, meta: Any, c: list[Any]) -> d.VarDecl:
-        role, name, index, domain, infer = c
+        role, name, index, domain = c
         return d.VarDecl(role=str(role),  # type: ignore[arg-type]
-                         name=str(name), index=index, domain=domain, infer=infer,
-                         span=_span(meta))
+                         name=str(name), index=index, domain=domain, span=_span(meta))
 
     def index_one(self, meta: Any, c: list[Any]) -> d.Index:
         return d.Index(lo=c[0], span=_span(meta))
@@ -139,8 +138,18 @@ class _Build(Transformer[Any, Any]):
     def sphere(self, meta: Any, c: list[Any]) -> tuple[str, Any]:
         return ("sphere", c[0])
 
-    def infer_clause(self, meta: Any, c: list[Any]) -> d.InferSpec:
-        return d.InferSpec(method=str(c[0]), options=[o for o in c[1:] if o is not None], span=_span(meta))
+    def infer_clause(self, meta: Any, c: list[Any]) -> d.InferDecl:
+        spec = d.InferSpec(method=str(c[0]), options=c[1] or [], span=_span(meta))
+        return d.InferDecl(spec=spec, span=_span(meta))  # joined to the latent before it by _attach_infer
+
+    def infer_override(self, meta: Any, c: list[Any]) -> d.InferDecl:
+        *target, method, opts = c
+        ref = _ref(target, _span(meta))
+        spec = d.InferSpec(method=str(method), options=opts or [], span=_tok_span(method))
+        return d.InferDecl(target=ref, spec=spec, span=_span(meta))
+
+    def infer_opts(self, meta: Any, c: list[Any]) -> list[d.Option]:
+        return [o for o in c if o is not None]
 
     def option(self, meta: Any, c: list[Any]) -> d.Option:
         value = c[1]
@@ -159,6 +168,12 @@ class _Build(Transformer[Any, Any]):
     def assign(self, meta: Any, c: list[Any]) -> d.Assign:
         return d.Assign(target=c[0], value=c[1], span=_span(meta))
 
+    def alias(self, meta: Any, c: list[Any]) -> d.Alias:
+        return d.Alias(target=c[0], source=c[1], span=_span(meta))
+
+    def param_stmt(self, meta: Any, c: list[Any]) -> d.ParamDecl:
+        return d.ParamDecl(name=str(c[0]), domain=c[1], span=_span(meta))
+
     def energy_decl(self, meta: Any, c: list[Any]) -> d.EnergyDecl:
         name, index, weight, call = c
         if isinstance(index, d.Index):
@@ -171,6 +186,13 @@ class _Build(Transformer[Any, Any]):
             return self.number(meta, [w]) if w.type == "NUMBER" else d.Name(id=str(w), span=_tok_span(w))
         return w
 
+    def neg_weight(self, meta: Any, c: list[Any]) -> Any:
+        w = c[0]
+        if w.type == "NUMBER":
+            n = self.number(meta, [w])
+            return d.Num(value=-n.value, span=_span(meta))
+        return d.Neg(operand=d.Name(id=str(w), span=_tok_span(w)), span=_span(meta))
+
     def regularize_stmt(self, meta: Any, c: list[Any]) -> d.RegularizeDecl:
         return d.RegularizeDecl(name=str(c[0]), call=c[1], span=_span(meta))
 
@@ -180,24 +202,30 @@ class _Build(Transformer[Any, Any]):
                       options=[a for a in args if isinstance(a, d.Option)], span=_span(meta))
 
     def varref(self, meta: Any, c: list[Any]) -> d.VarRef:
-        return d.VarRef(name=c[0], indices=list(c[1:]), span=_span(meta))
+        return _ref(c, _span(meta))
 
-    def qualname(self, meta: Any, c: list[Any]) -> str:
-        return ".".join(str(t) for t in c)
+    def field(self, meta: Any, c: list[Any]) -> tuple[str, Any]:
+        return ("field", str(c[0]))
+
+    def element(self, meta: Any, c: list[Any]) -> tuple[str, Any]:
+        return ("element", c[0])
 
     def for_loop(self, meta: Any, c: list[Any]) -> d.ForLoop:
-        return d.ForLoop(var=str(c[0]), lo=c[1], hi=c[2], body=[s for s in c[3:] if s is not None],
+        return d.ForLoop(var=str(c[0]), lo=c[1], hi=c[2], body=_attach_infer([s for s in c[3:] if s is not None]),
                          span=_span(meta))
 
+    def inst_index(self, meta: Any, c: list[Any]) -> Any:
+        return c[0]
+
     def use_stmt(self, meta: Any, c: list[Any]) -> d.UseDecl:
-        use = d.UseDecl(name=str(c[0]), model=str(c[1]), span=_span(meta))
-        for item in c[2:]:
+        use = d.UseDecl(name=str(c[0]), index=c[1], model=str(c[2]), span=_span(meta))
+        for item in c[3:]:
             if isinstance(item, d.Option):
                 use.options.append(item)
             elif isinstance(item, list):
                 use.bindings = item
-            elif isinstance(item, str):
-                use.shares = item
+            elif isinstance(item, tuple):
+                use.shares, use.shares_index = item
         return use
 
     def bindings(self, meta: Any, c: list[Any]) -> list[d.Binding]:
@@ -206,8 +234,8 @@ class _Build(Transformer[Any, Any]):
     def binding(self, meta: Any, c: list[Any]) -> d.Binding:
         return d.Binding(port=str(c[0]), target=c[1], span=_span(meta))
 
-    def shares(self, meta: Any, c: list[Any]) -> str:
-        return str(c[0])
+    def shares(self, meta: Any, c: list[Any]) -> tuple[str, list[Any]]:
+        return (str(c[0]), list(c[1:]))
 
     # expressions
     def binop(self, meta: Any, c: list[Any]) -> d.BinOp:
@@ -237,6 +265,35 @@ class _Build(Transformer[Any, Any]):
         return d.Bool(value=False, span=_span(meta))
 
 
+def _ref(parts: list[Any], span: Span) -> d.VarRef:
+    """A reference from its first name and its segments: ('field', name) or ('element', index)."""
+    names = [str(parts[0])]
+    groups: list[list[Any]] = [[]]
+    for kind, value in parts[1:]:
+        if kind == "field":
+            names.append(value)
+            groups.append([])
+        else:
+            groups[-1].append(value)
+    scopes = groups[:-1] if any(groups[:-1]) else []
+    return d.VarRef(name=".".join(names), indices=groups[-1], scopes=scopes, span=span)
+
+
+def _attach_infer(body: list[Any]) -> list[Any]:
+    """An `infer METHOD(...)` clause belongs to the latent declared just before it."""
+    out: list[Any] = []
+    for stmt in body:
+        if isinstance(stmt, d.InferDecl) and stmt.target is None and out and isinstance(out[-1], d.VarDecl) \
+                and out[-1].infer is None:
+            var = out[-1]
+            var.infer = stmt.spec
+            if var.span is not None and stmt.span is not None:
+                var.span = Span(var.span.line, var.span.column, stmt.span.end_line, stmt.span.end_column)
+            continue
+        out.append(stmt)
+    return out
+
+
 # ---------------------------------------------------------------- syntax errors
 def _syntax_hint(e: UnexpectedToken, prev: Token | None) -> str | None:
     tok = e.token
@@ -264,7 +321,8 @@ def _message(e: UnexpectedToken) -> str:
     return f"unexpected {what}; expected {_expected_text(set(e.expected))}"
 
 
-SYNC_TOKENS = {"OBSERVED", "LATENT", "FN", "ENERGY", "FOR", "USE", "REGULARIZE", "MODEL", "IMPORT", "RBRACE"}
+SYNC_TOKENS = {"OBSERVED", "LATENT", "FN", "ENERGY", "FOR", "USE", "REGULARIZE", "PARAM", "INFER", "MODEL", "IMPORT",
+               "RBRACE"}
 INSERTABLE = ["COLON", "RPAR", "RSQB", "RBRACE", "COMMA"]
 
 

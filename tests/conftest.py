@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LIBRARY = ROOT / "library"
 GOLDEN = Path(__file__).resolve().parent / "golden"
 LIBRARY_FILES = sorted(LIBRARY.glob("*.ebm"))
+MODELS = Path(__file__).resolve().parent / "models"  # test models that are not in the library
 
 
 @pytest.fixture(autouse=True, scope="session")

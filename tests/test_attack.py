@@ -73,6 +73,7 @@ def test_resource_bombs_are_refused_before_any_work(src: str, line: int, limit: 
 
 def test_a_long_unrolled_inference_is_refused_and_the_limit_can_be_raised(tmp_path: Path) -> None:
     src = (LIBRARY / "planner.ebm").read_text().replace("model Planner(T = 5", "model Planner(T = 1000")
+    assert "model Planner(T = 1000" in src
     with pytest.raises(ebmgraph.EbmError, match=r"about 255,000 times per call, more than the limit max_work"):
         ebmgraph.loads(src)
     g = ebmgraph.loads(src, limits=Limits(max_work=300_000))

@@ -7,7 +7,7 @@ import pytest
 import ebmgraph
 from ebmgraph.build import Builder, Infer, R
 
-from .conftest import LIBRARY
+from .conftest import LIBRARY, MODELS
 
 
 def test_builder_jepa_equals_library_text() -> None:
@@ -29,7 +29,7 @@ def test_builder_jepa_equals_library_text() -> None:
 
 
 def test_builder_unrolls_programmatically_and_with_loops() -> None:
-    text = ebmgraph.load(LIBRARY / "planner.ebm")
+    text = ebmgraph.load(MODELS / "planner_inline.ebm")
     b = Builder("Planner", T=5, ds=8, da=2, hidden=64)
     T, ds, da, hidden = b.params("T", "ds", "da", "hidden")
     b.observed("s", R(ds), index=0)

@@ -11,15 +11,20 @@ from ebmgraph.edit import EditError, apply_edit, canvas_graph
 from ebmgraph.printer import dumps_file
 from ebmgraph.syntax import parse
 
-from .conftest import LIBRARY
+from .conftest import LIBRARY, MODELS
 
 JEPA = (LIBRARY / "jepa.ebm").read_text()
 
 
 def test_canvas_shows_loops_once_and_submodels_folded() -> None:
     planner = canvas_graph(parse((LIBRARY / "planner.ebm").read_text()))
-    assert {n for n in planner.nodes} == {"s", "goal", "a", "fn:s", "fn:s/0", "energy:C", "energy:K"}
+    assert {n for n in planner.nodes} == {"s", "goal", "a", "use:wm", "energy:C", "energy:K"}
     assert planner.nodes["energy:C"].detail.endswith("for t")
+    assert planner.nodes["use:wm"].label == "wm[t] : WorldModel"
+    assert planner.nodes["use:wm"].detail == "shares wm[0], for t"
+    assert ("s", "use:wm") in planner.edges and ("use:wm", "s") in planner.edges  # s[t] in, s[t + 1] out
+    inline = canvas_graph(parse((MODELS / "planner_inline.ebm").read_text()))
+    assert {n for n in inline.nodes} == {"s", "goal", "a", "fn:s", "fn:s/0", "energy:C", "energy:K"}
     hj = canvas_graph(parse((LIBRARY / "hjepa.ebm").read_text()))
     assert hj.nodes["use:lo"].label == "lo : JEPA" and ("x", "use:lo") in hj.edges
 

@@ -9,11 +9,11 @@ import pytest
 import ebmgraph
 from ebmgraph.graph import Application, Variable
 
-from .conftest import LIBRARY
+from .conftest import LIBRARY, MODELS
 
 
 def test_weight_sharing_one_fn_many_applications() -> None:
-    g = ebmgraph.load(LIBRARY / "planner.ebm")
+    g = ebmgraph.load(MODELS / "planner_inline.ebm")
     preds = [a for a in g.applications if a.fn == "pred"]
     assert len(preds) == 5 and list(g.fns).count("pred") == 1
     assert [a.output for a in preds] == [f"s[{t}]" for t in range(1, 6)]

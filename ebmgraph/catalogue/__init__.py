@@ -26,6 +26,7 @@ class Config:
 
     args: tuple[Any, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)
+    categories: tuple[int | None, ...] = ()  # per input: its number of categories k when categorical
 
 
 @dataclass
@@ -69,6 +70,7 @@ class EnergySpec:
     min_args: int = 0
     max_args: int | None = 0
     cost: Callable[[Config, list[Shape], Shape], tuple[int, int]] | None = None
+    discrete_args: tuple[int, ...] = ()  # inputs taken as category indices (others get a one-hot)
 
     def option(self, key: str) -> str | Option | None:
         return next((o for o in self.options if (o.name if isinstance(o, Option) else o) == key), None)

@@ -7,6 +7,7 @@ import math
 import torch
 from torch import nn
 
+from ..options import Option
 from . import Config, EnergySpec, Shape, ShapeError, fmt_shape, register_energy
 from .functions import Lambda as EnergyFn  # a parameter-free energy is a function returning (batch,)
 
@@ -51,7 +52,7 @@ def _ce_shape(shapes: list[Shape], cfg: Config) -> None:
 register_energy(EnergySpec(
     "cross_entropy", "cross-entropy -log softmax(logits)[y] of a categorical y", 2, _ce_shape,
     lambda cfg, s: EnergyFn(lambda lg, y: nn.functional.cross_entropy(lg, y.long(), reduction="none"),
-                            "cross_entropy")))
+                            "cross_entropy"), discrete_args=(1,)))
 
 
 def _kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -61,6 +62,23 @@ def _kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 register_energy(EnergySpec(
     "kl_prior", "KL(N(mu, exp(logvar)) || N(0, 1)), the variational latent penalty (002 sec. 4.2.2)", 2,
     _same_shapes("kl_prior"), lambda cfg, s: EnergyFn(_kl, "kl_prior")))
+
+
+_LOG_2PI = math.log(2 * math.pi)
+
+
+def _gauss_diag(constant: bool):  # type: ignore[no-untyped-def]
+    def energy(y: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        e = 0.5 * _flat((y - mu).pow(2) * torch.exp(-logvar) + logvar).sum(1)
+        return e + 0.5 * _LOG_2PI * _flat(y).shape[1] if constant else e
+    return energy
+
+
+register_energy(EnergySpec(
+    "gauss_diag", "-log N(y; mu, diag(exp(logvar))) = 1/2 sum_i ((y_i - mu_i)^2 / sigma_i^2 + log sigma_i^2 "
+    "+ log 2 pi): a normalized diagonal Gaussian, its log-determinant included", 3, _same_shapes("gauss_diag"),
+    lambda cfg, s: EnergyFn(_gauss_diag(bool(cfg.options.get("constant", True))), "gauss_diag"),
+    options=(Option("constant", bool, True, "include the normalizing constant d/2 log 2 pi"),)))
 
 
 def _scalar_shape(shapes: list[Shape], cfg: Config) -> None:

@@ -230,6 +230,54 @@ register_function(FunctionSpec(
     cost=lambda cfg, s, out: (2, 0)))
 
 
+class _Param(nn.Module):
+    """A free trainable tensor (`param w : R[K]`), the same for every sample; starts at zero."""
+
+    def __init__(self, shape: tuple[int, ...]):
+        super().__init__()
+        self.value = nn.Parameter(torch.zeros(shape))
+
+    def forward(self) -> torch.Tensor:
+        return self.value
+
+
+register_function(FunctionSpec(
+    "param", "a free trainable tensor, declared with `param w : R[K]` (starts at zero)", 0,
+    lambda shapes, cfg: tuple(cfg.args), lambda cfg, shapes: _Param(tuple(cfg.args)), trainable=True,
+    config_args="sizes", min_args=1, max_args=None, sizes=True,
+    cost=lambda cfg, s, out: (math.prod(cfg.args), 0)))
+
+
+class _Transposed(nn.Module):
+    """x -> W^T x with the weight W of another `linear` (tied weights), plus an own bias if asked."""
+
+    def __init__(self, source: nn.Linear, bias: bool):
+        super().__init__()
+        object.__setattr__(self, "_source", source)  # not a sub-module: its parameters are counted once
+        self.bias = nn.Parameter(torch.zeros(source.in_features)) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        source: nn.Linear = self.__dict__["_source"]
+        return nn.functional.linear(x, source.weight.t(), self.bias)
+
+    def extra_repr(self) -> str:
+        return "tied to a linear's weight, transposed"
+
+
+def _transpose_shape(shapes: list[Shape], cfg: Config) -> Shape:
+    _, din, dout = cfg.args
+    _last_dim(shapes[0], dout, f"transpose of linear({din}, {dout})")
+    return shapes[0][:-1] + (din,)
+
+
+register_function(FunctionSpec(
+    "transpose", "transpose(f) applies the transposed weight of linear f (tied weights: PCA, tied auto-encoders)",
+    1, _transpose_shape, lambda cfg, shapes: _Transposed(cfg.options["_source"], bool(cfg.options.get("bias"))),
+    trainable=True, config_args="f", min_args=1, max_args=1,
+    options=(Option("bias", bool, False, "add an own trainable offset (the weight stays shared)"),),
+    cost=lambda cfg, s, out: (cfg.args[1] if cfg.options.get("bias") else 0, 0)))
+
+
 # ---------------------------------------------------------------- parameter-free
 def _same(shapes: list[Shape], cfg: Config) -> Shape:
     return shapes[0]
@@ -247,6 +295,9 @@ _elementwise("cos", torch.cos, "elementwise cosine")
 _elementwise("tanh", torch.tanh, "elementwise tanh")
 _elementwise("relu", torch.relu, "elementwise max(x, 0)")
 _elementwise("sigmoid", torch.sigmoid, "elementwise logistic sigmoid")
+_elementwise("exp", torch.exp, "elementwise e^x")
+_elementwise("log", torch.log, "elementwise natural logarithm (of positive inputs; softplus keeps them so)")
+_elementwise("softplus", nn.functional.softplus, "elementwise log(1 + e^x), a smooth positive relu")
 _elementwise("normalize", lambda x: torch.nn.functional.normalize(x, dim=-1),
              "project onto the unit sphere along the last dimension")
 
@@ -269,8 +320,54 @@ def _sum_shape(shapes: list[Shape], cfg: Config) -> Shape:
     return shapes[0]
 
 
-register_function(FunctionSpec("sum", "elementwise sum of inputs of one shape", None, _sum_shape,
-                               lambda cfg, shapes: Lambda(lambda *xs: torch.stack(xs).sum(0), "sum")))
+def _total_shape(shapes: list[Shape], cfg: Config) -> Shape:
+    return () if len(shapes) == 1 else _sum_shape(shapes, cfg)
+
+
+def _total(*xs: torch.Tensor) -> torch.Tensor:
+    if len(xs) == 1:
+        return xs[0].reshape(xs[0].shape[0], -1).sum(1)
+    return torch.stack(xs).sum(0)
+
+
+register_function(FunctionSpec("sum", "sum(x) adds up the entries of x (a scalar); sum(a, b, ...) adds inputs "
+                               "of one shape elementwise", None, _total_shape, lambda cfg, shapes: Lambda(_total, "sum")))
+
+
+def _scale_shape(shapes: list[Shape], cfg: Config) -> Shape:
+    if len(cfg.args) != 1 or isinstance(cfg.args[0], bool) or not isinstance(cfg.args[0], int | float):
+        raise ShapeError("scale multiplies by a constant given where it is declared: fn half = scale(0.5)")
+    return shapes[0]
+
+
+register_function(FunctionSpec(
+    "scale", "multiply by a constant c: fn half = scale(0.5), then half(x)", 1, _scale_shape,
+    lambda cfg, shapes: Lambda(lambda x, c=float(cfg.args[0]): c * x, f"scale({cfg.args[0]})"),
+    config_args="c", min_args=1, max_args=1))
+
+
+class _OneHot(nn.Module):
+    def __init__(self, k: int):
+        super().__init__()
+        self.k = k
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return nn.functional.one_hot(idx.long(), self.k).to(torch.get_default_dtype())
+
+    def extra_repr(self) -> str:
+        return f"k={self.k}"
+
+
+def _one_hot_shape(shapes: list[Shape], cfg: Config) -> Shape:
+    k = cfg.categories[0] if cfg.categories else None
+    if k is None:
+        raise ShapeError("one_hot takes a categorical variable {k}")
+    return shapes[0] + (k,)
+
+
+register_function(FunctionSpec(
+    "one_hot", "a categorical {k} as a vector R[k] with a 1 at its value", 1, _one_hot_shape,
+    lambda cfg, shapes: _OneHot(int(cfg.categories[0] or 1)), discrete_input=True))
 register_function(FunctionSpec("mul", "elementwise product of inputs of one shape", None, _sum_shape,
                                lambda cfg, shapes: Lambda(lambda *xs: math.prod(xs), "mul")))
 
