@@ -21,6 +21,7 @@ def check(g: Graph, rep: Reporter, complete: bool = True) -> None:
     """
     _inference(g, rep)
     _work(g, rep)
+    _unbounded_below(g, rep)
     if complete:
         _untouched_latents(g, rep)
         _unapplied(g, rep)
@@ -125,6 +126,41 @@ def _unapplied(g: Graph, rep: Reporter) -> None:
         if f.name not in applied and not f.shares and spec is not None and spec.trainable and f.span is not None:
             rep.warning("W004", f"fn '{f.name}' is declared but never applied: its parameters take no part in any "
                         "energy and are not trained", f.span, file=f.file, hint=f"apply it (y = {f.name}(x)) or remove it")
+
+
+# energies that are >= 0 and grow without bound in their inputs; functions through which an
+# unbounded input stays unbounded (a bounded one, tanh or sigmoid, keeps -w * E bounded)
+_GROWING = {"sq_dist", "l1", "l2", "gauss_diag"}
+_UNBOUNDED_THROUGH = {"identity", "linear", "transpose", "cat", "sub", "sum", "scale", "mul", "flatten", "square",
+                      "exp", "softplus", "relu", "one_hot", "mlp"}
+
+
+def _unbounded_below(g: Graph, rep: Reporter) -> None:
+    """A term with a negative weight on a growing energy of an unconstrained real latent lets the
+    minimization run to infinity: E -> -inf (a weight set through a parameter is judged too)."""
+    for t in g.energies:
+        if t.weight >= 0 or t.energy not in _GROWING:
+            continue
+        reached: list[str] = []
+        stack, seen = list(t.args), set()
+        while stack:
+            name = stack.pop()
+            if name in seen or not g.has_var(name):
+                continue
+            seen.add(name)
+            v = g.var(name)
+            if v.role == "latent" and v.domain.kind == "real" and v.domain.box is None and v.domain.sphere is None:
+                reached.append(name)
+            app = g.producer(name)
+            if app is not None and app.fn in g.fns and g.fns[app.fn].func in _UNBOUNDED_THROUGH:
+                stack.extend(app.args)
+        if reached:
+            z = sorted(reached)[0]
+            rep.warning("W006", f"energy '{t.name}' has weight {t.weight:g} on {t.energy}, which grows without bound "
+                        f"in latent '{z}': unless another term grows faster, the energy is unbounded below and "
+                        f"minimizing '{z}' runs to infinity",
+                        t.span, file=t.file, hint=f"make the weight positive, or bound the latent: latent {z} : "
+                        f"{g.var(z).domain} in box(-1, 1)")
 
 
 def _untouched_latents(g: Graph, rep: Reporter) -> None:

@@ -25,8 +25,10 @@ __all__ = ["CompiledModel", "Energies", "InputError", "compile"]
 
 
 def _key(name: str) -> str:
-    """A module-dict key for a graph name (dots and brackets are not allowed there)."""
-    return name.replace(".", "__").replace("[", "_").replace("]", "_")
+    """A module-dict key for a graph name: dots and brackets are not allowed there, nor the names
+    of nn.Module's own attributes (a fn called `half` or `train` is stored as `half#`)."""
+    k = name.replace(".", "__").replace("[", "_").replace("]", "_")
+    return k + "#" if hasattr(nn.ModuleDict, k) else k
 
 
 class Parts(nn.ModuleDict):

@@ -273,7 +273,7 @@ def _transpose_shape(shapes: list[Shape], cfg: Config) -> Shape:
 register_function(FunctionSpec(
     "transpose", "transpose(f) applies the transposed weight of linear f (tied weights: PCA, tied auto-encoders)",
     1, _transpose_shape, lambda cfg, shapes: _Transposed(cfg.options["_source"], bool(cfg.options.get("bias"))),
-    trainable=True, config_args="f", min_args=1, max_args=1,
+    trainable=True, config_args="f", min_args=3, max_args=3,  # the elaborator stores (f, din, dout)
     options=(Option("bias", bool, False, "add an own trainable offset (the weight stays shared)"),),
     cost=lambda cfg, s, out: (cfg.args[1] if cfg.options.get("bias") else 0, 0)))
 
