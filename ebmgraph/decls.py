@@ -253,6 +253,7 @@ class FileDecl(Decl):
     models: list[ModelDecl] = []
     end_comments: list[str] = Field(default=[], exclude=True)
     path: str | None = Field(default=None, exclude=True)
+    repaired: bool = Field(default=False, exclude=True)  # parsed after syntax errors repaired by insertion
 
 
 for _cls in (Neg, BinOp, Call, ForLoop):

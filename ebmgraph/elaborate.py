@@ -768,7 +768,7 @@ class Elaborator:
                            f"no function named '{name}'"), stmt.args[0].span, file=sc.file,
                            hint=did_you_mean(name, [s.name for s, _ in flat if isinstance(s, d.FnDecl)
                                                     and s.func == "linear"]) or
-                           f"declare it first: fn {name} = linear(din, dout)")
+                           f"transpose ties to the weight of a linear: fn {name} = linear(din, dout)")
             raise _Bad
         sizes = tuple(self.eval(a, src[1], sc.file) for a in src[0].args)
         if len(sizes) != 2:
@@ -1009,11 +1009,12 @@ class Elaborator:
         before = len(self.rep.diagnostics)
         inner = self.instance(model, mfile, sub_env, inst + ".", ports, fn_prefix,
                               self.models_of(mfile, sc), chain + [model.name], sites)
-        if mfile != sc.file:  # say which `use` made the instance whose file a message points into
-            site = f"{sc.file}:{stmt.span.line}:{stmt.span.column}" if stmt.span else sc.file
-            for diag in self.rep.diagnostics[before:]:
-                if diag.file == mfile and not any(n.startswith(f"in instance '{inst}'") for n in diag.notes):
-                    diag.notes.append(f"in instance '{inst}' = {model.name}(...), used at {site}")
+        # say which `use` made the instance a message points into (the form of Graph.used_from)
+        site = f"{sc.file}:{stmt.span.line}:{stmt.span.column}" if stmt.span else sc.file
+        note = f"in '{inst}' ({model.name}), used from {site}"
+        for diag in self.rep.diagnostics[before:]:
+            if diag.file != sc.file and note not in diag.notes:
+                diag.notes.append(note)
         for local, node in inner.names.items():
             sc.names[f"{key}.{local}"] = node
         for base, keys in inner.families.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,10 +66,11 @@ def _analyze(text: str, file: str, model: str | None, roots: list[Path] | None, 
     rep = Reporter(file, text)
     fdecl = parse(text, file, rep)
     graph = None
-    if not rep.has_errors:
+    if not rep.has_errors or fdecl.repaired:
         graph = elaborate(fdecl, file, rep, model, roots, limits, params)
         if graph is not None:
             check(graph, rep, complete=not rep.has_errors)
+            _at_use_sites(graph, rep, roots, limits)
     diags = rep.sorted()
     if rep.has_errors:
         return None, diags
@@ -76,6 +78,46 @@ def _analyze(text: str, file: str, model: str | None, roots: list[Path] | None, 
     graph.warnings = [dg for dg in diags if dg.severity == "warning"]
     graph.sources = dict(rep.sources)
     return graph, diags
+
+
+_USED_FROM = re.compile(r"^in '([^']+)' \(([^)]+)\), used from (.+):(\d+):(\d+)$")
+
+
+def _at_use_sites(graph: Graph, rep: Reporter, roots: list[Path] | None, limits: Limits) -> None:
+    """A mistake in an imported file that only arises from how it is used (its model alone, with
+    its defaults, is fine) is reported at the `use` line of this file, with a note pointing into
+    the imported file. The imported file's own mistakes stay where they are."""
+    own: dict[tuple[str, str], set[tuple[str, int, int]]] = {}
+    kept, moved = [], []
+    for diag in rep.diagnostics:
+        chain = [m for n in diag.notes if (m := _USED_FROM.match(n))]
+        if diag.file == rep.file or not chain or chain[-1].group(3) != rep.file:
+            kept.append(diag)
+            continue
+        inner = (diag.file, chain[0].group(2))
+        if inner not in own:
+            try:
+                text = Path(diag.file).read_text(encoding="utf-8")
+                _, alone = analyze(text, diag.file, model=inner[1], roots=roots, limits=limits)
+            except (OSError, UnicodeDecodeError):
+                alone = []
+            own[inner] = {(x.code, x.line, x.column) for x in alone if x.file == diag.file}
+        if (diag.code, diag.line, diag.column) in own[inner]:
+            kept.append(diag)
+            continue
+        moved.append((diag, chain))
+    if not moved:
+        return
+    rep.diagnostics = kept
+    for diag, chain in moved:
+        outer = chain[-1]
+        span = graph.instance_sites.get(outer.group(1), (None, None))[1] or Span(int(outer.group(4)),
+                                                                                int(outer.group(5)))
+        where = f"{diag.file}:{diag.line}:{diag.column}"
+        inside = " -> ".join(f"'{m.group(1)}' ({m.group(2)})" for m in reversed(chain))
+        notes = [f"it arises inside {inside}, at {where}: " + (diag.source_line or "").strip()]
+        notes += [n for n in diag.notes if not _USED_FROM.match(n)]
+        rep.add(diag.severity, diag.code, diag.message, span, diag.hint, notes, rep.file, diag.fields)
 
 
 def check_file(text: str, file: str = "<string>", roots: list[Path] | None = None,
@@ -91,7 +133,7 @@ def check_file(text: str, file: str = "<string>", roots: list[Path] | None = Non
 def _check_file(text: str, file: str, roots: list[Path] | None, limits: Limits) -> list[Diagnostic]:
     rep = Reporter(file, text)
     fdecl = parse(text, file, rep)
-    if rep.has_errors:
+    if rep.has_errors and not fdecl.repaired:
         return rep.sorted()
     if not fdecl.models:
         elaborate(fdecl, file, rep, None, roots, limits)
@@ -99,6 +141,7 @@ def _check_file(text: str, file: str, roots: list[Path] | None, limits: Limits) 
         graph = elaborate(fdecl, file, rep, m.name, roots, limits)
         if graph is not None:
             check(graph, rep, complete=not rep.has_errors)
+            _at_use_sites(graph, rep, roots, limits)
     return rep.sorted()
 
 

@@ -77,8 +77,15 @@ def _cycles(g: Graph, rep: Reporter) -> set[NodeKey]:
     for cycle, loop in g.cycles():
         var_names = [n.name for n in cycle if isinstance(n, Variable)]
         path = " -> ".join(var_names + [var_names[0]])
-        first = min(cycle, key=lambda o: (o.span.line, o.span.column) if o.span else (0, 0))
-        rep.error("E040", f"cycle through deterministic functions: {path}", first.span, file=first.file,
+        insts = sorted({g.cluster_of(o).split(".")[0] for o in cycle} - {""})
+        if insts:  # through a sub-model: the `use` that closes the loop is where to look
+            file, span = g.instance_sites.get(insts[0], (None, None))
+            notes = [f"through the instance{'s' if len(insts) > 1 else ''} " + ", ".join(
+                f"'{i}' ({g.instances.get(i, '?')})" for i in insts)]
+        else:
+            first = min(cycle, key=lambda o: (o.span.line, o.span.column) if o.span else (0, 0))
+            file, span, notes = first.file, first.span, []
+        rep.error("E040", f"cycle through deterministic functions: {path}", span, file=file, notes=notes,
                   hint="a function's output cannot feed back into its own input; unroll it over time "
                        "(s[t+1] = f(s[t])) or make one variable latent")
         found |= loop

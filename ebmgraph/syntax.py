@@ -360,7 +360,7 @@ def _recover(reporter: Reporter) -> Any:
     that starts a statement (panic mode) and unwind the parser to a state that accepts it. Errors
     met while skipping are not reported, so one mistake gives one message.
     """
-    state = {"panic": False, "count": 0, "last_line": 0}
+    state = {"panic": False, "count": 0, "last_line": 0, "skipped": False}
 
     def report(e: UnexpectedToken) -> None:
         tok = e.token
@@ -395,6 +395,7 @@ def _recover(reporter: Reporter) -> Any:
         if state["count"] > 1000:
             return False
         if isinstance(e, UnexpectedCharacters):
+            state["skipped"] = True
             if e.line != state["last_line"]:
                 ch = getattr(e, "char", "?")
                 reporter.error("E001", f"unexpected character {ch!r}", Span(e.line, e.column, e.line, e.column + 1),
@@ -424,6 +425,7 @@ def _recover(reporter: Reporter) -> Any:
                     return True
             report(e)
             state["panic"] = True
+            state["skipped"] = True  # tokens are dropped: what they said is lost
         if tok.type == "$END":
             return False
         if tok.type not in SYNC_TOKENS:
@@ -439,6 +441,7 @@ def _recover(reporter: Reporter) -> Any:
                 ps.value_stack.pop()
         return False
 
+    on_error.state = state  # type: ignore[attr-defined]
     return on_error
 
 
@@ -507,10 +510,11 @@ def parse(text: str, file: str = "<string>", reporter: Reporter | None = None) -
         rep.error("E002", f"brackets nest {max_depth} deep; the limit is {MAX_NESTING}", Span(1, 1),
                   hint="write deep expressions as several named steps")
         rep.raise_if_errors()
+    recover = _recover(rep)
     with _lock:
         _comments.clear()
         try:
-            tree = _parser.parse(text, on_error=_recover(rep))
+            tree = _parser.parse(text, on_error=recover)
         except UnexpectedInput as e:
             if not rep.has_errors:
                 rep.error("E001", f"syntax error: {str(e).splitlines()[0]}",
@@ -520,9 +524,12 @@ def parse(text: str, file: str = "<string>", reporter: Reporter | None = None) -
             rep.error("E002", "the file nests too deeply to parse", Span(1, 1))
             tree = None
         comments = list(_comments)
-    if rep.has_errors or tree is None:
-        if own:
-            rep.raise_if_errors()
+    # every mistake repaired by inserting a missing token: the tree says all the text said, so the
+    # semantic checks can run too (one `ebm check` reports a missing ')' and an unknown name)
+    repaired = rep.has_errors and tree is not None and not recover.state["skipped"]  # type: ignore[attr-defined]
+    if own:
+        rep.raise_if_errors()
+    if tree is None or (rep.has_errors and not repaired):
         return d.FileDecl(path=file)
     try:
         result = _Build().transform(tree)
@@ -530,8 +537,13 @@ def parse(text: str, file: str = "<string>", reporter: Reporter | None = None) -
         rep.error("E002", "the file nests too deeply to parse", Span(1, 1))
         rep.raise_if_errors()
         raise
+    except Exception:  # noqa: BLE001 - a repaired tree the builder cannot read: the syntax errors stand
+        if repaired:
+            return d.FileDecl(path=file)
+        raise
     assert isinstance(result, d.FileDecl)
     result.path = file
+    result.repaired = bool(repaired)
     _attach_comments(result, comments)
     return result
 

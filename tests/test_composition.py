@@ -112,8 +112,17 @@ def test_an_error_inside_an_instance_says_which_use_made_it(tmp_path: Path) -> N
                                     '  use m = WM() { s = s, a = a }\n\n  energy E = l2(m.s_next)\n}\n')
     with pytest.raises(ebmgraph.EbmError) as info:
         ebmgraph.load(tmp_path / "p.ebm")
+    err = info.value.diagnostics[0]  # WM alone is fine: the binding a = a (R[3]) makes the mistake
+    assert (err.code, err.line, err.column) == ("E041", 7, 3) and err.file.endswith("p.ebm")
+    assert err.source_line == "  use m = WM() { s = s, a = a }"
+    assert err.notes[0] == f"it arises inside 'm' (WM), at {tmp_path / 'wm.ebm'}:7:12: s_next = f(cat(s, a))"
+    assert "inputs: 'm.s_next/cat1' : R[5]" in err.notes
+    # a mistake of the imported file itself stays there, with the use that brought it
+    (tmp_path / "wm.ebm").write_text(WM.replace("s_next = f(cat(s, a))", "s_next = f(cat(s, a, a))"))
+    with pytest.raises(ebmgraph.EbmError) as info:
+        ebmgraph.load(tmp_path / "p.ebm")
     err = info.value.diagnostics[0]
-    assert err.code == "E041" and err.file.endswith("wm.ebm")
+    assert err.file.endswith("wm.ebm") and err.line == 7
     assert any(n.startswith("in 'm' (WM), used from") and n.endswith("p.ebm:7:3") for n in err.notes)
 
 
@@ -247,3 +256,11 @@ def test_every_new_statement_round_trips_through_the_printer() -> None:
     src = "model M {\n  observed y : R[2]\n  latent z : R[2]\n\n  energy D = sq_dist(y, z)\n  energy R = -0.25 * l1(z)\n}\n"
     assert ebmgraph.dumps(ebmgraph.loads(src)) == src
     assert math.isclose(ebmgraph.loads(src).term("R").weight, -0.25)
+
+
+def test_a_cycle_closed_by_a_binding_is_reported_at_the_use() -> None:
+    err = _one(WM + "model P {\n  observed a : R[2]\n\n  fn g = linear(2, 2)\n\n  use m = WM() { s = h, a = a }\n"
+               "  h = g(m.s_next)\n\n  energy E = l2(h)\n}\n")
+    assert (err.code, err.line, err.file) == ("E040", 14, "<string>")
+    assert "h -> m.s_next" in err.message or "m.s_next -> h" in err.message
+    assert err.notes == ["through the instance 'm' (WM)"]

@@ -109,6 +109,6 @@ def test_errors_inside_a_submodel_say_where_it_was_used(tmp_path: Path) -> None:
                                     "  use lo = JEPA(dx = 64) { x = x, y = y }\n}\n")
     with pytest.raises(ebmgraph.EbmError) as info:
         ebmgraph.load(tmp_path / "u.ebm")
-    err = info.value.errors[0]
-    assert err.file.endswith("jepa.ebm") and err.line == 13
-    assert f"in 'lo' (JEPA), used from {tmp_path / 'u.ebm'}:7:3" in err.notes
+    err = info.value.errors[0]  # jepa.ebm alone is fine: the mistake is binding x : R[10] to dx = 64
+    assert err.file.endswith("u.ebm") and (err.line, err.column) == (7, 3)
+    assert err.notes[0] == f"it arises inside 'lo' (JEPA), at {LIBRARY / 'jepa.ebm'}:13:8: sx = enc_x(x)"
