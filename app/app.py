@@ -632,11 +632,13 @@ def main() -> None:
             ss.editor = ss.pop("pending_text")
     text = ss.editor
     t0 = time.perf_counter()
-    graph, diags = analyze(text, ss.file_name)
     try:
         ss.last_good_program = parse(text, ss.file_name)
+        models = ss.last_good_program.models
     except EbmError:
-        pass
+        models = []
+    # the canvas composes the file's last model; with several, it is named (load() would ask which)
+    graph, diags = analyze(text, ss.file_name, model=models[-1].name if len(models) > 1 else None)
     if graph is not None:
         ss.last_good_graph = graph
     sidebar()

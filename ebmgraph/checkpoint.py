@@ -145,9 +145,17 @@ def load_into(model: CompiledModel, path: str | Path) -> CompiledModel:
     return model
 
 
-def load(path: str | Path, limits: Limits = DEFAULT) -> CompiledModel:
+def load(path: str | Path, limits: Limits = DEFAULT, plugins: list[str] | tuple[str, ...] = ()) -> CompiledModel:
     """A compiled model rebuilt from a checkpoint's own source, with its weights. The source is
-    checked (limits included) before any of the model is built."""
+    checked (limits included) before any of the model is built. Parts registered from Python come
+    from installed plugins (entry-point group ebmgraph.parts) or the modules named in `plugins`
+    (the checkpoint itself never names code to import)."""
+    from .plugins import PluginError, import_modules
+
+    try:
+        import_modules(list(plugins))
+    except PluginError as exc:
+        raise CheckpointError(str(exc)) from None
     payload = read(path)
     try:
         graph = loads(payload["source"], file=f"<checkpoint {Path(path).name}>", model=payload["model"],

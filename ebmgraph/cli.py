@@ -140,8 +140,9 @@ def fmt(files: Annotated[list[Path], typer.Argument(help=".ebm files to format")
 @with_limits
 def render(file: Annotated[Path, typer.Argument(help="the .ebm file")],
            out: Annotated[Path, typer.Option("-o", "--out", help="output file: .svg, .png, .pdf or .dot")],
-           model: Annotated[str | None, typer.Option(help="which model of the file (default: the last)")] = None,
+           model: Annotated[str | None, typer.Option(help="which model of the file (needed when it declares several)")] = None,
            fold: Annotated[bool, typer.Option(help="draw sub-model instances as single boxes")] = False,
+           fold_loops: Annotated[bool, typer.Option(help="draw each loop as one box with its range")] = False,
            limits: Limits = DEFAULT_LIMITS, params: dict[str, Any] | None = None) -> None:
     """Draw FILE in the symbols of Fig. 18 and write OUT."""
     if out.suffix.lower() not in (".svg", ".png", ".pdf", ".dot", ".gv"):
@@ -150,7 +151,7 @@ def render(file: Annotated[Path, typer.Argument(help="the .ebm file")],
     try:
         check_writable(out)
         graph = load(file, model=model, limits=limits, params=params)
-        path = render_graph(graph, out, fold=fold)
+        path = render_graph(graph, out, fold=fold, fold_loops=fold_loops)
     except EbmError as exc:
         typer.echo(exc.render(), err=True)
         raise typer.Exit(1) from None
@@ -163,8 +164,10 @@ def render(file: Annotated[Path, typer.Argument(help="the .ebm file")],
 @app.command()
 @with_limits
 def show(file: Annotated[Path | None, typer.Argument(help="the .ebm file")] = None,
-         model: Annotated[str | None, typer.Option(help="which model of the file (default: the last)")] = None,
+         model: Annotated[str | None, typer.Option(help="which model of the file (needed when it declares several)")] = None,
          methods: Annotated[bool, typer.Option("--methods", help="list every inference method's options")] = False,
+         parts: Annotated[bool, typer.Option("--parts", help="list every function, energy and regularizer "
+                                                              "(plugins' included)")] = False,
          limits: Limits = DEFAULT_LIMITS, params: dict[str, Any] | None = None) -> None:
     """Print the elaborated graph as a table (every variable, application, energy term and
     regularizer with its shape), then how each variable is inferred, every option resolved."""
@@ -174,10 +177,19 @@ def show(file: Annotated[Path | None, typer.Argument(help="the .ebm file")] = No
             typer.echo(f"{m.name}: {m.doc}")
             for o in m.options:
                 typer.echo(f"    {o.describe()}")
-        if file is None:
-            return
+    if parts:
+        from .catalogue import ENERGIES, FUNCTIONS, REGULARIZERS
+        from .plugins import load_entry_points
+        load_entry_points()
+        for title, table in (("functions", FUNCTIONS), ("energies", ENERGIES), ("regularizers", REGULARIZERS)):
+            typer.echo(f"{title}:")
+            for name, spec in sorted(table.items()):
+                if name != "param":
+                    typer.echo(f"  {name:14} {spec.doc}")
+    if file is None and (methods or parts):
+        return
     if file is None:
-        typer.echo("error: give a .ebm file (or --methods)", err=True)
+        typer.echo("error: give a .ebm file (or --methods, --parts)", err=True)
         raise typer.Exit(2)
     try:
         graph = load(file, model=model, limits=limits, params=params)
@@ -192,14 +204,16 @@ def show(file: Annotated[Path | None, typer.Argument(help="the .ebm file")] = No
     typer.echo("inference (when not given):")
     for v in graph.variables:
         if not v.computed:
-            typer.echo(f"  {v.role:9} {v.name:24} {resolve(graph, v).text()}")
+            site = graph.infer_sites.get(v.name)
+            by = f"  (set at {site[0]}:{site[1].line})" if site and site[1] else ""
+            typer.echo(f"  {v.role:9} {v.name:24} {resolve(graph, v).text()}{by}")
 
 
 @app.command()
 @with_limits
 def train(file: Annotated[Path, typer.Argument(help="the .ebm file of the model")],
           config: Annotated[Path, typer.Option("--config", "-c", help="a TOML training config")],
-          model: Annotated[str | None, typer.Option(help="which model of the file (default: the last)")] = None,
+          model: Annotated[str | None, typer.Option(help="which model of the file (needed when it declares several)")] = None,
           resume: Annotated[bool, typer.Option(help="continue the run in the config's out_dir")] = False,
           limits: Limits = DEFAULT_LIMITS, params: dict[str, Any] | None = None) -> None:
     """Train the model of FILE as CONFIG says: progress bar, metrics, plots, checkpoints."""
@@ -207,13 +221,14 @@ def train(file: Annotated[Path, typer.Argument(help="the .ebm file of the model"
 
     from .compile import compile as compile_graph
     from .inference import ConvergenceWarning
-    from .training import CollapseWarning, TrainingStopped, load_config
+    from .training import CollapseWarning, TrainingStopped, import_plugins, load_config
     from .training import train as run_training
     from .training.data import DataError
     from .training.loop import init_distributed
 
     try:
         cfg = load_config(config)
+        import_plugins(cfg)
         # the config's limits, then the command line's (which win)
         given = {k: v for k, v in vars(limits).items() if v != getattr(DEFAULT_LIMITS, k)}
         graph = load(file, model=model, limits=cfg.limits.apply(DEFAULT_LIMITS).with_(**given),

@@ -186,6 +186,8 @@ def _find_call(m: d.ModelDecl, node: str) -> d.Call | None:
 
 def _check(prog: d.FileDecl, model: str | None, nodes: list[str]) -> tuple[d.FileDecl, str]:
     text = dumps_file(prog)
+    if model is None and len(prog.models) > 1:
+        model = prog.models[-1].name  # the canvas edits the last model
     graph, diags = analyze(text, "<canvas>", model)
     # a diagram being drawn is often incomplete (a latent not yet connected, an energy missing an
     # argument): those show as diagnostics; only broken rules refuse the edit

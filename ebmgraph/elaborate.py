@@ -18,6 +18,7 @@ from .graph import Application, Domain, EnergyTerm, FnDef, Graph, Infer, Regular
 from .inference.method import METHODS
 from .limits import DEFAULT, Limits
 from .options import Option
+from .plugins import unknown_part_hint
 from .shapes import infer_shapes
 from .syntax import parse
 
@@ -273,6 +274,12 @@ class Elaborator:
         if not fdecl.models:
             self.rep.error("E012", "the file declares no model", Span(1, 1), file=file,
                            hint="start with: model M { observed x : R[2] ... }")
+            return None
+        if model is None and len(fdecl.models) > 1:
+            names = [m.name for m in fdecl.models]
+            self.rep.error("E012", f"{file} declares {len(names)} models ({', '.join(names)}); say which one",
+                           fdecl.models[1].span, file=file, hint=f"load(path, model=\"{names[-1]}\") in Python, "
+                           f"--model {names[-1]} on the command line")
             return None
         if model is None:
             main = fdecl.models[-1]
@@ -725,7 +732,9 @@ class Elaborator:
             if stmt_cfg.func in ENERGIES:
                 hint = f"'{stmt_cfg.func}' is an energy: write energy E = {stmt_cfg.func}(...)"
             else:
-                hint = did_you_mean(stmt_cfg.func, FUNCTIONS) or "see ebmgraph.catalogue.FUNCTIONS for the choices"
+                hint = did_you_mean(stmt_cfg.func, FUNCTIONS) or unknown_part_hint() or (
+                    "`ebm show --parts` lists the functions; parts written in Python come in as plugins "
+                    "(entry-point group ebmgraph.parts, or plugins = [...] in a training config)")
             self.rep.error("E017", f"unknown function '{stmt_cfg.func}'", stmt_cfg.span, file=sc.file, hint=hint)
             raise _Bad
         if spec.name == "param":
@@ -814,7 +823,7 @@ class Elaborator:
             raise _Bad
         self.rep.error("E017", f"unknown function '{call.func}'", call.span, file=sc.file,
                        hint=did_you_mean(call.func, list(sc.fns) + [f for f, s in FUNCTIONS.items()
-                                                                    if not s.trainable]))
+                                                                    if not s.trainable]) or unknown_part_hint())
         raise _Bad
 
     def args(self, sc: _Scope, call: d.Call, env: dict[str, Any], owner: str) -> list[str]:
@@ -901,7 +910,7 @@ class Elaborator:
             term = EnergyTerm(name, "scalar", [anon], weight, span=stmt.span, file=sc.file)
         else:
             self.rep.error("E017", f"unknown energy '{call.func}'", call.span, file=sc.file,
-                           hint=did_you_mean(call.func, list(ENERGIES) + list(sc.fns)) or
+                           hint=did_you_mean(call.func, list(ENERGIES) + list(sc.fns)) or unknown_part_hint() or
                            "energies: " + ", ".join(sorted(ENERGIES)))
             raise _Bad
         self.require(term.args)

@@ -14,6 +14,7 @@ from .diagnostics import Diagnostic, EbmError, Reporter, Span
 from .elaborate import elaborate
 from .graph import Graph
 from .limits import DEFAULT, Limits
+from .plugins import load_entry_points
 from .syntax import parse
 
 
@@ -54,6 +55,7 @@ def _too_deep(file: str, text: str) -> list[Diagnostic]:
 def analyze(text: str, file: str = "<string>", model: str | None = None, roots: list[Path] | None = None,
             limits: Limits = DEFAULT, params: dict[str, Any] | None = None) -> tuple[Graph | None, list[Diagnostic]]:
     """Parse, elaborate and check; return the graph (None on errors) and every diagnostic."""
+    load_entry_points()  # parts installed packages register (plugins.py)
     try:
         with _no_gc_pauses():
             return _analyze(text, file, model, roots, limits, params)
@@ -123,6 +125,7 @@ def _at_use_sites(graph: Graph, rep: Reporter, roots: list[Path] | None, limits:
 def check_file(text: str, file: str = "<string>", roots: list[Path] | None = None,
                limits: Limits = DEFAULT) -> list[Diagnostic]:
     """Every diagnostic of every model in a file (what `ebm check` prints)."""
+    load_entry_points()
     try:
         with _no_gc_pauses():
             return _check_file(text, file, roots, limits)
@@ -157,7 +160,7 @@ def loads(text: str, *, file: str = "<string>", model: str | None = None, roots:
 
 def load(path: str | Path, *, model: str | None = None, roots: list[Path] | None = None,
          limits: Limits = DEFAULT, params: dict[str, Any] | None = None) -> Graph:
-    """Graph of a model in a `.ebm` file (by default the last model of the file)."""
+    """Graph of a model in a `.ebm` file; `model` names it when the file declares several."""
     p = Path(path)
     try:
         data = p.read_bytes()

@@ -12,6 +12,7 @@ import torch
 
 import ebmgraph
 from ebmgraph.draw import render, to_dot
+from ebmgraph.frontend import check_file
 
 from .conftest import LIBRARY, MODELS
 
@@ -85,7 +86,7 @@ def test_a_loop_folds_to_one_box_with_its_range() -> None:
 ])
 def test_outputs_are_read_in_dependency_order_whatever_the_order_written(body: str) -> None:
     g = ebmgraph.loads(WM + "model P {\n  observed s[0] : R[2]\n  observed a : R[2]\n  " + body +
-                       "\n  energy E = l2(s[3])\n}\n")
+                       "\n  energy E = l2(s[3])\n}\n", model="P")
     assert g.term("E").args == ["m[2].s_next"]
     assert g.application("m[1].s_next/cat1").args == ["m[0].s_next", "a"]
     assert sorted(g.fns) == ["cat", "m[0].f"]
@@ -93,14 +94,14 @@ def test_outputs_are_read_in_dependency_order_whatever_the_order_written(body: s
 
 def test_a_cycle_through_instances_is_reported_at_the_use() -> None:
     err = _one(WM + "model P {\n  observed a : R[2]\n\n  use m = WM() { s = s1, a = a }\n  s1 = m.s_next\n\n"
-               "  energy E = l2(s1)\n}\n")
+               "  energy E = l2(s1)\n}\n", model="P")
     assert (err.code, err.line) == ("E040", 12) and "'m' needs 's1', 's1' needs 'm'" in err.message
     assert "s[t + 1] = wm[t].s_next" in (err.hint or "")
 
 
 def test_an_unindexed_use_in_a_loop_is_reported_at_the_use_with_the_fix() -> None:
     err = _one(WM + "model P {\n  observed s : R[2]\n  observed a : R[2]\n  for t in 0..2 {\n"
-               "    use m = WM() { s = s, a = a }\n  }\n  energy E = l2(m.s_next)\n}\n")
+               "    use m = WM() { s = s, a = a }\n  }\n  energy E = l2(m.s_next)\n}\n", model="P")
     assert (err.code, err.line, err.file) == ("E015", 13, "<string>")
     assert "instance 'm' is defined twice (the loop around this `use` runs it more than once)" in err.message
     assert err.hint == "index it by the loop: use m[t] = WM(...)"
@@ -260,7 +261,18 @@ def test_every_new_statement_round_trips_through_the_printer() -> None:
 
 def test_a_cycle_closed_by_a_binding_is_reported_at_the_use() -> None:
     err = _one(WM + "model P {\n  observed a : R[2]\n\n  fn g = linear(2, 2)\n\n  use m = WM() { s = h, a = a }\n"
-               "  h = g(m.s_next)\n\n  energy E = l2(h)\n}\n")
+               "  h = g(m.s_next)\n\n  energy E = l2(h)\n}\n", model="P")
     assert (err.code, err.line, err.file) == ("E040", 14, "<string>")
     assert "h -> m.s_next" in err.message or "m.s_next -> h" in err.message
     assert err.notes == ["through the instance 'm' (WM)"]
+
+
+def test_a_file_with_several_models_needs_a_name(tmp_path: Path) -> None:
+    (tmp_path / "two.ebm").write_text(WM + "\nmodel P {\n  observed s : R[2]\n  energy E = l2(s)\n}\n")
+    with pytest.raises(ebmgraph.EbmError) as info:
+        ebmgraph.load(tmp_path / "two.ebm")
+    err = info.value.diagnostics[0]
+    assert err.code == "E012" and "declares 2 models (WM, P); say which one" in err.message
+    assert 'model="P"' in (err.hint or "") and "--model P" in (err.hint or "")
+    assert ebmgraph.load(tmp_path / "two.ebm", model="P").name == "P"
+    assert check_file((tmp_path / "two.ebm").read_text(), "two.ebm") == []  # `ebm check` checks each model

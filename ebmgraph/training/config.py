@@ -162,6 +162,7 @@ class TrainConfig(_Strict):
     plot: bool = True  # write metrics.png (loss parts and collapse monitor) at the end
     limits: LimitsConfig = LimitsConfig()
     params: dict[str, int | float] = {}  # the model's parameters, set without editing its text (ebm train)
+    plugins: list[str] = []  # modules to import first: they register parts (ebmgraph/plugins.py)
 
     @model_validator(mode="after")
     def _needs(self) -> TrainConfig:
@@ -290,3 +291,21 @@ def load_config(path: str | Path) -> TrainConfig:
     cfg.__dict__["_text"] = text
     cfg.__dict__["_file"] = str(path)
     return cfg
+
+
+def import_plugins(cfg: TrainConfig) -> None:
+    """Import the modules `plugins = [...]` names, before the model file is read; a module that
+    fails is a located config error (C001) saying why."""
+    from ..plugins import PluginError, import_modules
+
+    try:
+        import_modules(cfg.plugins)
+    except PluginError as exc:
+        text, file = cfg.__dict__.get("_text", ""), cfg.__dict__.get("_file", "<config>")
+        line, col = _locate(text, ("plugins",))
+        lines = text.splitlines()
+        raise EbmError([Diagnostic("error", "C001", str(exc), file, line, col,
+                                   source_line=lines[line - 1] if 0 < line <= len(lines) else None,
+                                   hint="the module must be importable (installed, or on PYTHONPATH) and register "
+                                        "its parts with ebmgraph.register(...)")]) from None
+
