@@ -181,7 +181,9 @@ def show(file: Annotated[Path | None, typer.Argument(help="the .ebm file")] = No
         from .catalogue import ENERGIES, FUNCTIONS, REGULARIZERS
         from .plugins import load_entry_points
         load_entry_points()
-        for title, table in (("functions", FUNCTIONS), ("energies", ENERGIES), ("regularizers", REGULARIZERS)):
+        tables: list[tuple[str, dict[str, Any]]] = [("functions", FUNCTIONS), ("energies", ENERGIES),
+                                                   ("regularizers", REGULARIZERS)]
+        for title, table in tables:
             typer.echo(f"{title}:")
             for name, spec in sorted(table.items()):
                 if name != "param":

@@ -475,6 +475,10 @@ class Elaborator:
         waiting: dict[str, list[tuple[int, Any, dict[str, Any]]]] = {}
         blocked: dict[int, str] = {}
         queue = list(reversed(items))
+        left = {}  # per `use` statement: how many of its instances are still to be made
+        for _, stmt, _ in items:
+            if isinstance(stmt, d.UseDecl):
+                left[id(stmt)] = left.get(id(stmt), 0) + 1
         while queue:
             item = queue.pop()
             _, stmt, env = item
@@ -488,6 +492,8 @@ class Elaborator:
                 continue
             blocked.pop(item[0], None)
             done: list[str] = []
+            assert self.graph is not None
+            size = len(self.graph)
             try:
                 if isinstance(stmt, d.UseDecl):
                     done = self.use(sc, stmt, env, chain)
@@ -495,11 +501,28 @@ class Elaborator:
                     done = [self.alias(sc, stmt, env)]
             except _Bad:
                 done = []
+            if isinstance(stmt, d.UseDecl):  # too many instances stop the model here (bounded work)
+                left[id(stmt)] -= 1
+                self.bound(sc, stmt, len(self.graph) - size, left[id(stmt)])
             for key in done:
                 queue.extend(reversed(waiting.pop(key, [])))
         stuck = [it for its in waiting.values() for it in its]
         if stuck:
             self.report_stuck(sc, stuck, blocked)
+
+    def bound(self, sc: _Scope, stmt: d.UseDecl, made: int, left: int) -> None:
+        """Refuse a loop of `use` whose instances would pass max_nodes, once the first one says how
+        large each is: before the others are built, at the `use` line."""
+        assert self.graph is not None
+        limit = self.limits.max_nodes
+        if len(self.graph) + made * left <= limit:
+            return
+        total = len(self.graph) + made * left
+        self.rep.error("E022", f"{left:,} more instances of {stmt.model} made here, of about {made:,} nodes each, "
+                       f"would bring the model to about {total:,} nodes, more than max_nodes = {limit:,}",
+                       stmt.span, file=sc.file, fields={"limit": "max_nodes", "expected": limit, "got": total},
+                       hint="lower the loop bounds or the model parameters, or " + self.limits.how_to_raise("max_nodes"))
+        raise _Bad
 
     def needs(self, sc: _Scope, stmt: Any, env: dict[str, Any]) -> str | None:
         """The name (an alias or an instance) a `use` or an alias must wait for, or None."""

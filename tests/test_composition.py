@@ -276,3 +276,14 @@ def test_a_file_with_several_models_needs_a_name(tmp_path: Path) -> None:
     assert 'model="P"' in (err.hint or "") and "--model P" in (err.hint or "")
     assert ebmgraph.load(tmp_path / "two.ebm", model="P").name == "P"
     assert check_file((tmp_path / "two.ebm").read_text(), "two.ebm") == []  # `ebm check` checks each model
+
+
+def test_a_loop_of_use_past_the_node_limit_is_refused_before_it_is_built() -> None:
+    src = (LIBRARY / "planner.ebm").read_text().replace("model Planner(T = 5", "model Planner(T = 12000")
+    err = _one(src, file=str(LIBRARY / "planner.ebm"))
+    assert (err.code, err.line) == ("E022", 14)
+    assert err.message.startswith("11,999 more instances of WorldModel made here, of about 4 nodes each, would")
+    assert "max_nodes = 50,000" in err.message
+    # the unrolled statements are bounded first when there are more than the limit
+    err = _one(src.replace("T = 12000", "T = 10000000"), file=str(LIBRARY / "planner.ebm"))
+    assert err.code == "E022" and "the limit is max_nodes = 50000" in err.message
