@@ -2,7 +2,9 @@
 
 Prints, per size, the time for a model written flat (every step spelled out, the parser's
 worst case) and for the same model written as a loop, and the ratio between consecutive
-sizes (target: each doubling costs at most 2.2x; a 10,000-node model under 1 s).
+sizes (target: each doubling costs at most 2.2x; a 10,000-node model under 1 s). Then the
+library's planner, which `use`s library/world_model.ebm inside its loop, at T = 125 .. 1,000
+steps (target: at most 2.2x per doubling).
 
     python benchmarks/bench_frontend.py [--repeat 3]
 """
@@ -13,8 +15,12 @@ import argparse
 import gc
 import time
 
+from pathlib import Path
+
 import ebmgraph
 from ebmgraph.limits import Limits
+
+LIBRARY = Path(__file__).resolve().parent.parent / "library"
 
 NO_WORK_LIMIT = Limits(max_work=10**12)  # the front end is measured here; the models are never inferred
 
@@ -45,12 +51,12 @@ def loop_model(steps: int) -> str:
 """
 
 
-def best_time(text: str, repeat: int) -> tuple[float, int]:
+def best_time(text: str, repeat: int, file: str = "<string>") -> tuple[float, int]:
     best, nodes = float("inf"), 0
     for _ in range(repeat):
         gc.collect()
         t0 = time.perf_counter()
-        g = ebmgraph.loads(text, limits=NO_WORK_LIMIT)
+        g = ebmgraph.loads(text, limits=NO_WORK_LIMIT, file=file)
         best = min(best, time.perf_counter() - t0)
         nodes = len(g)
     return best, nodes
@@ -76,6 +82,14 @@ def main() -> None:
     steps = round(10000 / per_step)
     t10, n10 = best_time(flat_model(steps), args.repeat)
     print(f"10k-node model ({n10} nodes), flat text: {t10:.3f} s (target < 1 s)")
+    print(f"\n{'planner T':>9} {'nodes':>7} {'use in loop s':>14} {'ratio':>6}")
+    src = (LIBRARY / "planner.ebm").read_text()
+    last = None
+    for T in (125, 250, 500, 1000):
+        text = src.replace("model Planner(T = 5", f"model Planner(T = {T}")
+        t, n = best_time(text, args.repeat, file=str(LIBRARY / "planner.ebm"))
+        print(f"{T:>9} {n:>7} {t:>14.3f} {t / last if last else float('nan'):>6.2f}", flush=True)
+        last = t
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,8 @@ TOKENS = ["model", "M", "observed", "latent", "fn", "energy", "for", "in", "use"
           "shares", "fresh", "x", "y", "z", "t", "R", "spins", "bits", "box", "sphere", "on", "{", "}", "(", ")",
           "[", "]", ":", "=", ",", ".", "..", "+", "-", "*", "/", "//", "%", "0", "1", "3", "64", "0.5", "1e400",
           "99999999999999999999", '"jepa.ebm"', '"../x.ebm"', "mlp", "sq_dist", "l1", "cat", "minimize",
-          "enumerate", "#", "\n", " ", "\t", "@", "\x00", "é"]
+          "enumerate", "#", "\n", " ", "\t", "@", "\x00", "é", "param", "wm", "wm[t]", "wm[0].s_next", "s[t + 1]",
+          "one_hot", "transpose", "gauss_diag", "scale", "-0.5 *"]
 SOURCES = [p.read_text() for p in LIBRARY_FILES]
 
 
@@ -74,6 +76,49 @@ def test_pathological_inputs(text: str, needle: str) -> None:
     with pytest.raises(ebmgraph.EbmError) as info:
         ebmgraph.loads(text)
     assert needle in str(info.value)
+
+
+WM = "model WM(d = 2) {\n  observed s : R[d]\n  fn f = linear(d, d)\n  s_next = f(s)\n}\n"
+
+
+@pytest.mark.parametrize("text,needle", [
+    # a model that uses itself, directly, in a loop, and through another model
+    ("model M { observed x : R[2] for i in 0..3 { use m[i] = M() { x = x } } energy E = l2(x) }", "uses itself"),
+    ("model A { observed x : R[2] use b = B() { x = x } energy E = l2(x) }\n"
+     "model B { observed x : R[2] use a = A() { x = x } }", "uses itself"),
+    # a loop of use far past the limits: refused before it is built
+    (WM + "model P(L = 1000000000) { observed s[0] : R[2]\n for l in 0..L - 1 {\n use m[l] = WM() { s = s[l] }\n"
+     " s[l + 1] = m[l].s_next }\n energy E = l2(s[L]) }", "the loop runs"),
+    (WM.replace("f(s)", "f(f(f(s)))") + "model P(L = 20000) { observed s[0] : R[2]\n for l in 0..L - 1 {\n use m[l] = WM() { s = s[l] }\n"
+     " s[l + 1] = m[l].s_next }\n energy E = l2(s[L]) }", "more instances of WM made here"),
+    # instances read before they exist, out of range, or unindexed
+    (WM + "model P { observed s : R[2]\n use m[0] = WM() { s = s }\n energy E = l2(m[1].s_next) }", "m[1].s_next"),
+    (WM + "model P { observed s : R[2]\n use m[0] = WM() { s = s }\n energy E = l2(m.s_next) }", "unknown"),
+    (WM + "model P { observed s : R[2]\n use m[0] = WM() { s = s } shares m[5]\n energy E = l2(m[0].s_next) }",
+     "no instance named 'm[5]'"),
+    (WM + "model P { observed s : R[2]\n use m = WM() { s = s, q = s }\n energy E = l2(m.s_next) }",
+     "has no variable 'q'"),
+])
+def test_composition_hazards_give_located_errors(text: str, needle: str) -> None:
+    with pytest.raises(ebmgraph.EbmError) as info:
+        ebmgraph.loads(text, model=re.findall(r"model (\w+)", text)[-1])
+    assert needle in str(info.value)
+    for e in info.value.errors:
+        assert e.line >= 1 and e.column >= 1
+
+
+def test_deep_instance_nesting_is_bounded(tmp_path: Path) -> None:
+    """300 models, each using the one before: elaborated, or refused as too deep, never a crash."""
+    models = ["model M0 {\n  observed x : R[2]\n  energy E = l2(x)\n}\n"]
+    for i in range(1, 300):
+        models.append(f"model M{i} {{\n  observed x : R[2]\n  use m = M{i - 1}() {{ x = x }}\n}}\n")
+    text = "\n".join(models)
+    try:
+        g = ebmgraph.loads(text, model="M299")
+    except ebmgraph.EbmError as exc:
+        assert exc.errors[0].code == "E002" and "too deeply" in exc.errors[0].message
+    else:
+        assert len(g.energies) == 1 and g.energies[0].name == "m." * 299 + "E"
 
 
 def test_huge_file_is_refused_cleanly() -> None:
