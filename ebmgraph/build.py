@@ -148,6 +148,11 @@ class Builder:
             _name(part, "a variable name")
         return d.VarRef(name=name, indices=[expr(i) for i in indices])
 
+    def port(self, instance: str, index: Any, name: str, *indices: Any) -> d.VarRef:
+        """A variable of an indexed instance: port("wm", t, "s_next") is wm[t].s_next."""
+        return d.VarRef(name=f"{_name(instance, 'an instance')}.{_name(name, 'a variable name')}",
+                        scopes=[[expr(index)]], indices=[expr(i) for i in indices])
+
     def call(self, func: str, *args: d.VarRef | d.Call, **options: Any) -> d.Call:
         return d.Call(func=_name(func, "a function"), args=list(args), options=_options(options))
 
@@ -192,11 +197,29 @@ class Builder:
     def regularize(self, name: str, method: str, *args: d.VarRef, **options: Any) -> None:
         self._add(d.RegularizeDecl(name=_name(name, "a regularizer"), call=self.call(method, *args, **options)))
 
-    def use(self, name: str, model: str, bind: dict[str, d.VarRef] | None = None, shares: str | None = None,
-            **params: Any) -> None:
+    def use(self, name: str, model: str, bind: dict[str, d.VarRef] | None = None,
+            shares: str | tuple[str, Any] | None = None, index: Any = None, **params: Any) -> None:
+        """`use name[index] = model(params) { port = var } shares other[i]` (index and shares' index optional)."""
+        other, other_index = (shares if isinstance(shares, tuple) else (shares, None))
         self._add(d.UseDecl(name=_name(name, "an instance"), model=_name(model, "a model"), options=_options(params),
                             bindings=[d.Binding(port=_name(k, "a port"), target=v) for k, v in (bind or {}).items()],
-                            shares=shares))
+                            shares=other, index=None if index is None else expr(index),
+                            shares_index=[] if other_index is None else [expr(other_index)]))
+
+    def alias(self, target: str | d.VarRef, source: d.VarRef) -> d.VarRef:
+        """`target = source`: another name for a variable, e.g. s[t + 1] = wm[t].s_next."""
+        ref = self.ref(target) if isinstance(target, str) else target
+        self._add(d.Alias(target=ref, source=source))
+        return ref
+
+    def param(self, name: str, domain: d.Domain) -> d.VarRef:
+        """`param name : R[...]`: a free trainable tensor."""
+        self._add(d.ParamDecl(name=_name(name, "a parameter tensor"), domain=domain))
+        return self.ref(name)
+
+    def infer(self, target: d.VarRef, spec: d.InferSpec) -> None:
+        """`infer lo.z METHOD(...)`: set a (sub-model's) latent's inference from here."""
+        self._add(d.InferDecl(target=target, spec=spec))
 
     @contextmanager
     def loop(self, var: str, lo: Any, hi: Any) -> Iterator[Sym]:
@@ -222,4 +245,4 @@ class Builder:
 
     def build(self, roots: list[Path] | None = None) -> Graph:
         """The checked Graph; raises EbmError located in the canonical text of the program."""
-        return loads(self.text(), file=f"<builder {self.name}>", roots=roots)
+        return loads(self.text(), file=f"<builder {self.name}>", roots=roots, model=self.name)

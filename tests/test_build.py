@@ -74,3 +74,24 @@ def test_builder_mistakes_are_located_diagnostics() -> None:
         b.observed("not a name", R(2))
     with pytest.raises(ValueError, match="finite"):
         b.energy("W", "l1", b.ref("x"), weight=float("inf"))
+
+
+def test_builder_writes_the_planner_that_uses_the_world_model_in_its_loop() -> None:
+    b = Builder("Planner", imports=["world_model.ebm"], T=5, ds=8, da=2, hidden=64)
+    T, ds, da, hidden = b.params("T", "ds", "da", "hidden")
+    b.observed("s", R(ds), index=0)
+    b.observed("goal", R(ds))
+    b.latent("a", R(da, box=(-1, 1)), index=(0, T - 1), infer=Infer("minimize", optimizer="adam", steps=50, lr=0.05))
+    b.fn("critic", "mlp", ds, hidden, 1)
+    with b.loop("t", 0, T - 1) as t:
+        b.use("wm", "WorldModel", {"s": b.ref("s", t), "a": b.ref("a", t)}, shares=("wm", 0), index=t,
+              ds=ds, da=da, hidden=hidden)
+        b.alias(b.ref("s", t + 1), b.port("wm", t, "s_next"))
+        b.energy("C", "sq_dist", b.ref("s", t + 1), b.ref("goal"), index=t)
+        b.energy("K", b.call("critic", b.ref("s", t + 1)), weight=0.1, index=t)
+    assert b.build(roots=[LIBRARY]) == ebmgraph.load(LIBRARY / "planner.ebm")
+    g = Builder("G", K=3)
+    g.observed("y", R(3))
+    g.param("w", R(3))
+    g.energy("D", "sq_dist", g.ref("y"), g.ref("w"), weight=-1)
+    assert "param w : R[3]" in g.text() and "energy D = -1 * sq_dist(y, w)" in g.text()
