@@ -308,11 +308,19 @@ def _syntax_hint(e: UnexpectedToken, prev: Token | None) -> str | None:
                 return guess
         if "REALS" in e.expected or str(tok) in {"Real", "real", "r"}:
             return "a domain is R[n, ...], {k} for a categorical, spins[n] or bits[n]"
+    if str(tok) == ".." and "RSQB" in e.expected and "use" in _line_words(e):
+        return "an instance is one element: write the loop around it, for i in 0..3 { use m[i] = M(...) }"
     if tok.type == "$END" and "RBRACE" in e.expected:
         return "a '{' is never closed: add '}' at the end of the model or loop"
     if tok.type == "EQUAL" and "COLON" in e.expected:
         return "declarations use ':' before the domain, as in 'observed x : R[4]'"
     return None
+
+
+def _line_words(e: UnexpectedToken) -> list[str]:
+    """The words before the unexpected token on the parser's stack (to tell what statement it is in)."""
+    stack = e.interactive_parser.parser_state.value_stack
+    return [str(t) for v in stack for t in ([v] if isinstance(v, Token) else []) if t.line == e.token.line]
 
 
 def _message(e: UnexpectedToken) -> str:

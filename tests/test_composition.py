@@ -287,3 +287,20 @@ def test_a_loop_of_use_past_the_node_limit_is_refused_before_it_is_built() -> No
     # the unrolled statements are bounded first when there are more than the limit
     err = _one(src.replace("T = 12000", "T = 10000000"), file=str(LIBRARY / "planner.ebm"))
     assert err.code == "E022" and "the limit is max_nodes = 50000" in err.message
+
+
+def test_pca_trained_on_its_energy_finds_sklearns_principal_subspace(tmp_path: Path) -> None:
+    import numpy as np
+    from sklearn.datasets import load_iris
+    from sklearn.decomposition import PCA
+
+    torch.manual_seed(0)
+    m = ebmgraph.compile(ebmgraph.load(LIBRARY / "pca.ebm"))
+    ebmgraph.train(m, {"epochs": 400, "batch_size": 150, "out_dir": str(tmp_path / "run"), "progress": False,
+                       "plot": False, "data": {"source": "iris", "map": {"y": "data"}, "standardize": True},
+                       "loss": {"kind": "energy"}, "optimizer": {"kind": "adam", "lr": 0.02}})  # full batch
+    x = load_iris().data
+    v = PCA(2).fit((x - x.mean(0)) / x.std(0)).components_
+    w = m.fns["enc"].weight.detach().double().numpy()
+    assert np.abs(w @ w.T - np.eye(2)).max() < 1e-4  # orthonormal rows, as the tied energy makes them
+    assert np.abs(w.T @ w - v.T @ v).max() < 1e-4  # the same projection as sklearn's PCA
