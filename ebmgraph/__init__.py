@@ -1,17 +1,40 @@
-"""ebmgraph: LeCun-style energy-based model diagrams as `.ebm` text, drawings and PyTorch modules."""
+"""ebmgraph: LeCun-style energy-based model diagrams as `.ebm` text, drawings and PyTorch modules.
+
+The front end (load, loads, dumps, Builder, the diagnostics) imports no torch, so `ebm check`,
+`fmt`, `show` and `render` start at once; `compile`, `train` and checkpoints import it on first use.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .build import Builder
 from .catalogue import register
-from .checkpoint import load as load_checkpoint
-from .checkpoint import save
-from .compile import CompiledModel, InputError, compile
-from .diagnostics import Diagnostic, EbmError
+from .diagnostics import Diagnostic, EbmError, InputError
 from .frontend import load, loads
 from .graph import Graph
 from .printer import dumps_file
-from .training import TrainConfig, train
+
+if TYPE_CHECKING:
+    from .checkpoint import load as load_checkpoint
+    from .checkpoint import save
+    from .compiled import CompiledModel, compile
+    from .training import TrainConfig, train
+
+_LAZY = {"CompiledModel": ("compiled", "CompiledModel"), "compile": ("compiled", "compile"),
+         "load_checkpoint": ("checkpoint", "load"), "save": ("checkpoint", "save"),
+         "TrainConfig": ("training", "TrainConfig"), "train": ("training", "train")}
+
+
+def __getattr__(name: str) -> Any:
+    """The parts that need torch, imported when first used: ebmgraph.compile, ebmgraph.train, ..."""
+    if name in _LAZY:
+        import importlib
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(f".{module}", __name__), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'ebmgraph' has no attribute '{name}'")
 
 
 def dumps(graph: Graph) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from .compile import CompiledModel, compile
+from .compiled import CompiledModel, compile
 from .decls import FileDecl
 from .diagnostics import EbmError
 from .files import write_atomic

@@ -14,7 +14,6 @@ from typing import Annotated, Any
 import typer
 
 from .diagnostics import Diagnostic, EbmError
-from .draw import render as render_graph
 from .files import OutputError, check_writable, write_atomic
 from .frontend import check_file, decode, load
 from .limits import DEFAULT as DEFAULT_LIMITS
@@ -151,6 +150,7 @@ def render(file: Annotated[Path, typer.Argument(help="the .ebm file")],
     try:
         check_writable(out)
         graph = load(file, model=model, limits=limits, params=params)
+        from .draw import render as render_graph  # graphviz is imported by the command that draws
         path = render_graph(graph, out, fold=fold, fold_loops=fold_loops)
     except EbmError as exc:
         typer.echo(exc.render(), err=True)
@@ -221,7 +221,7 @@ def train(file: Annotated[Path, typer.Argument(help="the .ebm file of the model"
     """Train the model of FILE as CONFIG says: progress bar, metrics, plots, checkpoints."""
     import warnings
 
-    from .compile import compile as compile_graph
+    from .compiled import compile as compile_graph
     from .inference import ConvergenceWarning
     from .training import CollapseWarning, TrainingStopped, import_plugins, load_config
     from .training import train as run_training

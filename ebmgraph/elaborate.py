@@ -475,7 +475,7 @@ class Elaborator:
         waiting: dict[str, list[tuple[int, Any, dict[str, Any]]]] = {}
         blocked: dict[int, str] = {}
         queue = list(reversed(items))
-        left = {}  # per `use` statement: how many of its instances are still to be made
+        left: dict[int, int] = {}  # per `use` statement: how many of its instances are still to be made
         for _, stmt, _ in items:
             if isinstance(stmt, d.UseDecl):
                 left[id(stmt)] = left.get(id(stmt), 0) + 1

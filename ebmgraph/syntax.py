@@ -43,7 +43,7 @@ def _grammar_text() -> str:
 _comments: list[Token] = []
 _lock = threading.Lock()
 _parser = Lark(
-    _grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True,
+    _grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True, cache=True,
     lexer_callbacks={"COMMENT": _comments.append},
 )
 

@@ -118,7 +118,10 @@ def _context() -> mp.context.ForkServerContext:
     global _CTX
     if _CTX is None:
         _CTX = mp.get_context("forkserver")
-        _CTX.set_forkserver_preload(["ebmgraph", "tests.pipeline_fuzz"])
+        # torch and the compiled model are imported once, in the server, not by every case
+        # (torch._dynamo too: torch.optim imports it on the first optimizer made, about 1.3 s)
+        _CTX.set_forkserver_preload(["ebmgraph", "ebmgraph.compiled", "ebmgraph.inference", "ebmgraph.training", "torch._dynamo",
+                                     "tests.pipeline_fuzz"])
     return _CTX
 
 

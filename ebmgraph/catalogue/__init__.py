@@ -106,7 +106,7 @@ def fmt_shape(shape: Shape) -> str:
 
 
 from . import energies as _energies  # noqa: E402,F401
-from . import functions as _functions  # noqa: E402,F401  (functions first: energies reuse its Lambda)
+from . import functions as _functions  # noqa: E402,F401
 from .regularizers import REGULARIZERS, RegularizerSpec  # noqa: E402
 
 __all__ = ["ENERGIES", "FUNCTIONS", "REGULARIZERS", "Config", "EnergySpec", "FunctionSpec", "RegularizerSpec",
@@ -137,7 +137,7 @@ def register(name: str, factory: Callable[..., Any], *, energy: bool = False, ar
         made = factory(*cfg.args, **cfg.options)
         if isinstance(made, torch.nn.Module):
             return made
-        from .functions import Lambda
+        from .modules import Lambda
         return Lambda(made, name)
 
     def probe(shapes: list[Shape], cfg: Config) -> Any:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
-
+from .._lazy import modules as _m  # a parameter-free energy is a function returning (batch,): modules.Lambda
 from ..options import Option
 from . import Config, EnergySpec, Shape, ShapeError, fmt_shape, register_energy
-from .functions import Lambda as EnergyFn  # a parameter-free energy is a function returning (batch,)
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+else:
+    from .._lazy import nn, torch
 
 
 def _flat(x: torch.Tensor) -> torch.Tensor:
@@ -30,16 +34,16 @@ def _any(shapes: list[Shape], cfg: Config) -> None:
 
 register_energy(EnergySpec(
     "sq_dist", "squared Euclidean distance sum_i (a_i - b_i)^2", 2, _same_shapes("sq_dist"),
-    lambda cfg, s: EnergyFn(lambda a, b: _flat(a - b).pow(2).sum(1), "sq_dist")))
+    lambda cfg, s: _m().Lambda(lambda a, b: _flat(a - b).pow(2).sum(1), "sq_dist")))
 register_energy(EnergySpec(
     "l1", "L1 norm sum_i |a_i| (sparsity regularizer)", 1, _any,
-    lambda cfg, s: EnergyFn(lambda a: _flat(a).abs().sum(1), "l1")))
+    lambda cfg, s: _m().Lambda(lambda a: _flat(a).abs().sum(1), "l1")))
 register_energy(EnergySpec(
     "l2", "squared L2 norm sum_i a_i^2", 1, _any,
-    lambda cfg, s: EnergyFn(lambda a: _flat(a).pow(2).sum(1), "l2")))
+    lambda cfg, s: _m().Lambda(lambda a: _flat(a).pow(2).sum(1), "l2")))
 register_energy(EnergySpec(
     "cosine", "cosine distance 1 - cos(a, b)", 2, _same_shapes("cosine"),
-    lambda cfg, s: EnergyFn(lambda a, b: 1 - nn.functional.cosine_similarity(_flat(a), _flat(b), dim=1), "cosine")))
+    lambda cfg, s: _m().Lambda(lambda a, b: 1 - nn.functional.cosine_similarity(_flat(a), _flat(b), dim=1), "cosine")))
 
 
 def _ce_shape(shapes: list[Shape], cfg: Config) -> None:
@@ -51,7 +55,7 @@ def _ce_shape(shapes: list[Shape], cfg: Config) -> None:
 
 register_energy(EnergySpec(
     "cross_entropy", "cross-entropy -log softmax(logits)[y] of a categorical y", 2, _ce_shape,
-    lambda cfg, s: EnergyFn(lambda lg, y: nn.functional.cross_entropy(lg, y.long(), reduction="none"),
+    lambda cfg, s: _m().Lambda(lambda lg, y: nn.functional.cross_entropy(lg, y.long(), reduction="none"),
                             "cross_entropy"), discrete_args=(1,)))
 
 
@@ -61,7 +65,7 @@ def _kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 register_energy(EnergySpec(
     "kl_prior", "KL(N(mu, exp(logvar)) || N(0, 1)), the variational latent penalty (002 sec. 4.2.2)", 2,
-    _same_shapes("kl_prior"), lambda cfg, s: EnergyFn(_kl, "kl_prior")))
+    _same_shapes("kl_prior"), lambda cfg, s: _m().Lambda(_kl, "kl_prior")))
 
 
 _LOG_2PI = math.log(2 * math.pi)
@@ -77,7 +81,7 @@ def _gauss_diag(constant: bool):  # type: ignore[no-untyped-def]
 register_energy(EnergySpec(
     "gauss_diag", "-log N(y; mu, diag(exp(logvar))) = 1/2 sum_i ((y_i - mu_i)^2 / sigma_i^2 + log sigma_i^2 "
     "+ log 2 pi): a normalized diagonal Gaussian, its log-determinant included", 3, _same_shapes("gauss_diag"),
-    lambda cfg, s: EnergyFn(_gauss_diag(bool(cfg.options.get("constant", True))), "gauss_diag"),
+    lambda cfg, s: _m().Lambda(_gauss_diag(bool(cfg.options.get("constant", True))), "gauss_diag"),
     options=(Option("constant", bool, True, "include the normalizing constant d/2 log 2 pi"),)))
 
 
@@ -88,23 +92,7 @@ def _scalar_shape(shapes: list[Shape], cfg: Config) -> None:
 
 register_energy(EnergySpec(
     "scalar", "a scalar-valued function output used as an energy term (user-built energy)", 1, _scalar_shape,
-    lambda cfg, s: EnergyFn(lambda a: _flat(a)[:, 0], "scalar")))
-
-
-class Hopfield(nn.Module):
-    """Hopfield energy -sum_ij y_i w_ij y_j with symmetric w, zero diagonal (002 eq. 6)."""
-
-    def __init__(self, n: int):
-        super().__init__()
-        self.weight = nn.Parameter(torch.zeros(n, n))
-
-    def symmetric(self) -> torch.Tensor:
-        w = 0.5 * (self.weight + self.weight.T)
-        return w - torch.diag(torch.diag(w))
-
-    def forward(self, y: torch.Tensor) -> torch.Tensor:
-        y = _flat(y)
-        return -torch.einsum("bi,ij,bj->b", y, self.symmetric(), y)
+    lambda cfg, s: _m().Lambda(lambda a: _flat(a)[:, 0], "scalar")))
 
 
 def _vector(name: str, n_args: int):  # type: ignore[no-untyped-def]
@@ -117,45 +105,15 @@ def _vector(name: str, n_args: int):  # type: ignore[no-untyped-def]
 
 register_energy(EnergySpec(
     "hopfield", "Hopfield energy -sum_ij y_i w_ij y_j, w symmetric and trainable (002 eq. 6)", 1,
-    _vector("hopfield", 1), lambda cfg, s: Hopfield(s[0][0]), trainable=True,
+    _vector("hopfield", 1), lambda cfg, s: _m().Hopfield(s[0][0]), trainable=True,
     cost=lambda cfg, s, out: (s[0][0] ** 2, 0)))
-
-
-class Bilinear(nn.Module):
-    """Interaction energy -sum_ij a_i w_ij b_j (002 eq. 8, the y-z term)."""
-
-    def __init__(self, na: int, nb: int):
-        super().__init__()
-        self.weight = nn.Parameter(torch.randn(na, nb) * 0.01)
-
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return -((_flat(a) @ self.weight) * _flat(b)).sum(1)
-
-    def coefficient(self, inputs: list[torch.Tensor], position: int) -> torch.Tensor:
-        """dE/d(input at `position`): the energy is linear in each argument."""
-        a, b = _flat(inputs[0]), _flat(inputs[1])
-        return -(b @ self.weight.T) if position == 0 else -(a @ self.weight)
 
 
 register_energy(EnergySpec(
     "bilinear", "interaction energy -sum_ij a_i w_ij b_j, w trainable (002 eq. 8)", 2, _vector("bilinear", 2),
-    lambda cfg, s: Bilinear(s[0][0], s[1][0]), trainable=True, cost=lambda cfg, s, out: (s[0][0] * s[1][0], 0)))
-
-
-class Bias(nn.Module):
-    """Unary energy -sum_i b_i a_i (the visible / hidden biases of a Boltzmann machine)."""
-
-    def __init__(self, n: int):
-        super().__init__()
-        self.bias = nn.Parameter(torch.zeros(n))
-
-    def forward(self, a: torch.Tensor) -> torch.Tensor:
-        return -(_flat(a) * self.bias).sum(1)
-
-    def coefficient(self, inputs: list[torch.Tensor], position: int) -> torch.Tensor:
-        return -self.bias.expand(inputs[0].shape[0], -1)
+    lambda cfg, s: _m().Bilinear(s[0][0], s[1][0]), trainable=True, cost=lambda cfg, s, out: (s[0][0] * s[1][0], 0)))
 
 
 register_energy(EnergySpec(
     "bias", "unary energy -sum_i b_i a_i, b trainable", 1, _vector("bias", 1),
-    lambda cfg, s: Bias(s[0][0]), trainable=True, cost=lambda cfg, s, out: (s[0][0], 0)))
+    lambda cfg, s: _m().Bias(s[0][0]), trainable=True, cost=lambda cfg, s, out: (s[0][0], 0)))

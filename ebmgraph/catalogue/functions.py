@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
-
+from .._lazy import modules as _m
 from ..options import Option
 from . import Config, FunctionSpec, Shape, ShapeError, fmt_shape, register_function
 
-ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "sigmoid": nn.Sigmoid, "silu": nn.SiLU,
-               "elu": nn.ELU}
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+else:  # shape rules and specs are torch-free; the modules are built (and torch imported) at compile time
+    from .._lazy import nn, torch
+
+ACTIVATIONS = {"relu": "ReLU", "tanh": "Tanh", "gelu": "GELU", "sigmoid": "Sigmoid", "silu": "SiLU", "elu": "ELU"}
 
 
 def _ints(cfg: Config, what: str) -> list[int]:
@@ -27,21 +30,6 @@ def _ints(cfg: Config, what: str) -> list[int]:
 def _last_dim(shape: Shape, expected: int, what: str) -> None:
     if not shape or shape[-1] != expected:
         raise ShapeError(f"{what} expects an input whose last dimension is {expected}, got {fmt_shape(shape)}")
-
-
-class Lambda(nn.Module):
-    """A parameter-free function as a module."""
-
-    def __init__(self, fn: Any, name: str):
-        super().__init__()
-        self.fn = fn
-        self.name = name
-
-    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
-        return self.fn(*xs)
-
-    def extra_repr(self) -> str:
-        return self.name
 
 
 # ---------------------------------------------------------------- trainable
@@ -70,7 +58,7 @@ def _mlp_shape(shapes: list[Shape], cfg: Config) -> Shape:
 
 def _mlp_build(cfg: Config, shapes: list[Shape]) -> nn.Module:
     sizes = list(cfg.args)
-    act = ACTIVATIONS[cfg.options.get("activation", "relu")]
+    act = getattr(nn, ACTIVATIONS[cfg.options.get("activation", "relu")])
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
         layers.append(nn.Linear(a, b))
@@ -109,15 +97,6 @@ register_function(FunctionSpec(
     sizes=True, cost=lambda cfg, s, out: (cfg.args[0] * cfg.args[1] * cfg.args[2] ** 2 + cfg.args[1], 0)))
 
 
-class _Embedding(nn.Module):
-    def __init__(self, n: int, d: int):
-        super().__init__()
-        self.table = nn.Embedding(n, d)
-
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        return self.table(idx.long())
-
-
 def _embedding_shape(shapes: list[Shape], cfg: Config) -> Shape:
     n, dim = _ints(cfg, "embedding(n, d)")
     return shapes[0] + (dim,)
@@ -125,17 +104,8 @@ def _embedding_shape(shapes: list[Shape], cfg: Config) -> Shape:
 
 register_function(FunctionSpec(
     "embedding", "lookup table embedding(n, d) from a categorical {n} to R[d]", 1, _embedding_shape,
-    lambda cfg, shapes: _Embedding(*cfg.args), trainable=True, config_args="n, d", min_args=2, max_args=2,
+    lambda cfg, shapes: _m().Embedding(*cfg.args), trainable=True, config_args="n, d", min_args=2, max_args=2,
     discrete_input=True, sizes=True, cost=lambda cfg, s, out: (cfg.args[0] * cfg.args[1], 0)))
-
-
-class _Attention(nn.Module):
-    def __init__(self, d: int, heads: int):
-        super().__init__()
-        self.block = nn.TransformerEncoderLayer(d, heads, dim_feedforward=4 * d, batch_first=True, dropout=0.0)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.block(x)
 
 
 def _attention_shape(shapes: list[Shape], cfg: Config) -> Shape:
@@ -150,19 +120,10 @@ def _attention_shape(shapes: list[Shape], cfg: Config) -> Shape:
 
 register_function(FunctionSpec(
     "attention", "transformer encoder block attention(d, heads) on a sequence R[L, d]", 1, _attention_shape,
-    lambda cfg, shapes: _Attention(*cfg.args), trainable=True, config_args="d, heads", min_args=2, max_args=2,
+    lambda cfg, shapes: _m().Attention(*cfg.args), trainable=True, config_args="d, heads", min_args=2, max_args=2,
     sizes=True,  # 12 d^2 + 13 d weights; per sample the heads' L x L attention maps and a 4 d feed-forward
     cost=lambda cfg, s, out: (12 * cfg.args[0] ** 2 + 13 * cfg.args[0],
                               cfg.args[1] * s[0][0] ** 2 + 8 * s[0][0] * cfg.args[0] if s else 0)))
-
-
-class _GRU(nn.Module):
-    def __init__(self, din: int, dh: int):
-        super().__init__()
-        self.gru = nn.GRU(din, dh, batch_first=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.gru(x)[1][-1]
 
 
 def _gru_shape(shapes: list[Shape], cfg: Config) -> Shape:
@@ -175,18 +136,9 @@ def _gru_shape(shapes: list[Shape], cfg: Config) -> Shape:
 
 register_function(FunctionSpec(
     "gru", "GRU over a sequence R[L, din], returning the last hidden state R[dh]", 1, _gru_shape,
-    lambda cfg, shapes: _GRU(*cfg.args), trainable=True, config_args="din, dh", min_args=2, max_args=2, sizes=True,
+    lambda cfg, shapes: _m().GRU(*cfg.args), trainable=True, config_args="din, dh", min_args=2, max_args=2, sizes=True,
     cost=lambda cfg, s, out: (3 * (cfg.args[0] * cfg.args[1] + cfg.args[1] ** 2 + 2 * cfg.args[1]),
                               4 * s[0][0] * cfg.args[1] if s else 0)))
-
-
-class _GRUCell(nn.Module):
-    def __init__(self, din: int, dh: int):
-        super().__init__()
-        self.cell = nn.GRUCell(din, dh)
-
-    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        return self.cell(x, h)
 
 
 def _gru_cell_shape(shapes: list[Shape], cfg: Config) -> Shape:
@@ -199,21 +151,9 @@ def _gru_cell_shape(shapes: list[Shape], cfg: Config) -> Shape:
 
 register_function(FunctionSpec(
     "gru_cell", "one GRU step gru_cell(din, dh): (input R[din], state R[dh]) -> state R[dh]", 2, _gru_cell_shape,
-    lambda cfg, shapes: _GRUCell(*cfg.args), trainable=True, config_args="din, dh", min_args=2, max_args=2,
+    lambda cfg, shapes: _m().GRUCell(*cfg.args), trainable=True, config_args="din, dh", min_args=2, max_args=2,
     sizes=True, cost=lambda cfg, s, out: (3 * (cfg.args[0] * cfg.args[1] + cfg.args[1] ** 2 + 2 * cfg.args[1]),
                                           4 * cfg.args[1])))
-
-
-class _Ellipse(nn.Module):
-    """Decoder z -> (r1 sin z, r2 cos z) with trainable radii (002 Fig. 4b)."""
-
-    def __init__(self, r1: float, r2: float):
-        super().__init__()
-        self.r1 = nn.Parameter(torch.tensor(float(r1)))
-        self.r2 = nn.Parameter(torch.tensor(float(r2)))
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.r1 * torch.sin(z), self.r2 * torch.cos(z)], dim=-1)
 
 
 def _ellipse_shape(shapes: list[Shape], cfg: Config) -> Shape:
@@ -224,44 +164,17 @@ def _ellipse_shape(shapes: list[Shape], cfg: Config) -> Shape:
 
 register_function(FunctionSpec(
     "ellipse", "point on an ellipse at angle z: (r1 sin z, r2 cos z), radii trainable (002 Fig. 4b)", 1,
-    _ellipse_shape, lambda cfg, shapes: _Ellipse(cfg.options.get("r1", 1.0), cfg.options.get("r2", 1.0)),
+    _ellipse_shape, lambda cfg, shapes: _m().Ellipse(cfg.options.get("r1", 1.0), cfg.options.get("r2", 1.0)),
     trainable=True, options=(Option("r1", float, 1.0, "the first radius (its starting value)"),
                              Option("r2", float, 1.0, "the second radius (its starting value)")),
     cost=lambda cfg, s, out: (2, 0)))
 
 
-class _Param(nn.Module):
-    """A free trainable tensor (`param w : R[K]`), the same for every sample; starts at zero."""
-
-    def __init__(self, shape: tuple[int, ...]):
-        super().__init__()
-        self.value = nn.Parameter(torch.zeros(shape))
-
-    def forward(self) -> torch.Tensor:
-        return self.value
-
-
 register_function(FunctionSpec(
     "param", "a free trainable tensor, declared with `param w : R[K]` (starts at zero)", 0,
-    lambda shapes, cfg: tuple(cfg.args), lambda cfg, shapes: _Param(tuple(cfg.args)), trainable=True,
+    lambda shapes, cfg: tuple(cfg.args), lambda cfg, shapes: _m().Param(tuple(cfg.args)), trainable=True,
     config_args="sizes", min_args=1, max_args=None, sizes=True,
     cost=lambda cfg, s, out: (math.prod(cfg.args), 0)))
-
-
-class _Transposed(nn.Module):
-    """x -> W^T x with the weight W of another `linear` (tied weights), plus an own bias if asked."""
-
-    def __init__(self, source: nn.Linear, bias: bool):
-        super().__init__()
-        object.__setattr__(self, "_source", source)  # not a sub-module: its parameters are counted once
-        self.bias = nn.Parameter(torch.zeros(source.in_features)) if bias else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        source: nn.Linear = self.__dict__["_source"]
-        return nn.functional.linear(x, source.weight.t(), self.bias)
-
-    def extra_repr(self) -> str:
-        return "tied to a linear's weight, transposed"
 
 
 def _transpose_shape(shapes: list[Shape], cfg: Config) -> Shape:
@@ -272,7 +185,7 @@ def _transpose_shape(shapes: list[Shape], cfg: Config) -> Shape:
 
 register_function(FunctionSpec(
     "transpose", "transpose(f) applies the transposed weight of linear f (tied weights: PCA, tied auto-encoders)",
-    1, _transpose_shape, lambda cfg, shapes: _Transposed(cfg.options["_source"], bool(cfg.options.get("bias"))),
+    1, _transpose_shape, lambda cfg, shapes: _m().Transposed(cfg.options["_source"], bool(cfg.options.get("bias"))),
     trainable=True, config_args="f", min_args=3, max_args=3,  # the elaborator stores (f, din, dout)
     options=(Option("bias", bool, False, "add an own trainable offset (the weight stays shared)"),),
     cost=lambda cfg, s, out: (cfg.args[1] if cfg.options.get("bias") else 0, 0)))
@@ -284,20 +197,28 @@ def _same(shapes: list[Shape], cfg: Config) -> Shape:
 
 
 def _elementwise(name: str, fn: Any, doc: str) -> None:
-    register_function(FunctionSpec(name, doc, 1, _same, lambda cfg, shapes: Lambda(fn, name)))
+    """A parameter-free elementwise function; `fn` a callable or the name of a torch function."""
+    def build(cfg: Config, shapes: list[Shape]) -> Any:
+        f = fn
+        if isinstance(fn, str):
+            f = torch
+            for part in fn.split("."):
+                f = getattr(f, part)
+        return _m().Lambda(f, name)
+    register_function(FunctionSpec(name, doc, 1, _same, build))
 
 
 register_function(FunctionSpec("identity", "the identity map", 1, _same,
-                               lambda cfg, shapes: Lambda(lambda x: x, "identity")))
-_elementwise("square", torch.square, "elementwise x^2")
-_elementwise("sin", torch.sin, "elementwise sine")
-_elementwise("cos", torch.cos, "elementwise cosine")
-_elementwise("tanh", torch.tanh, "elementwise tanh")
-_elementwise("relu", torch.relu, "elementwise max(x, 0)")
-_elementwise("sigmoid", torch.sigmoid, "elementwise logistic sigmoid")
-_elementwise("exp", torch.exp, "elementwise e^x")
-_elementwise("log", torch.log, "elementwise natural logarithm (of positive inputs; softplus keeps them so)")
-_elementwise("softplus", nn.functional.softplus, "elementwise log(1 + e^x), a smooth positive relu")
+                               lambda cfg, shapes: _m().Lambda(lambda x: x, "identity")))
+_elementwise("square", "square", "elementwise x^2")
+_elementwise("sin", "sin", "elementwise sine")
+_elementwise("cos", "cos", "elementwise cosine")
+_elementwise("tanh", "tanh", "elementwise tanh")
+_elementwise("relu", "relu", "elementwise max(x, 0)")
+_elementwise("sigmoid", "sigmoid", "elementwise logistic sigmoid")
+_elementwise("exp", "exp", "elementwise e^x")
+_elementwise("log", "log", "elementwise natural logarithm (of positive inputs; softplus keeps them so)")
+_elementwise("softplus", "nn.functional.softplus", "elementwise log(1 + e^x), a smooth positive relu")
 _elementwise("normalize", lambda x: torch.nn.functional.normalize(x, dim=-1),
              "project onto the unit sphere along the last dimension")
 
@@ -311,7 +232,7 @@ def _cat_shape(shapes: list[Shape], cfg: Config) -> Shape:
 
 
 register_function(FunctionSpec("cat", "concatenate along the last dimension", None, _cat_shape,
-                               lambda cfg, shapes: Lambda(lambda *xs: torch.cat(xs, dim=-1), "cat")))
+                               lambda cfg, shapes: _m().Lambda(lambda *xs: torch.cat(xs, dim=-1), "cat")))
 
 
 def _sum_shape(shapes: list[Shape], cfg: Config) -> Shape:
@@ -331,7 +252,7 @@ def _total(*xs: torch.Tensor) -> torch.Tensor:
 
 
 register_function(FunctionSpec("sum", "sum(x) adds up the entries of x (a scalar); sum(a, b, ...) adds inputs "
-                               "of one shape elementwise", None, _total_shape, lambda cfg, shapes: Lambda(_total, "sum")))
+                               "of one shape elementwise", None, _total_shape, lambda cfg, shapes: _m().Lambda(_total, "sum")))
 
 
 def _scale_shape(shapes: list[Shape], cfg: Config) -> Shape:
@@ -342,20 +263,8 @@ def _scale_shape(shapes: list[Shape], cfg: Config) -> Shape:
 
 register_function(FunctionSpec(
     "scale", "multiply by a constant c: fn half = scale(0.5), then half(x)", 1, _scale_shape,
-    lambda cfg, shapes: Lambda(lambda x, c=float(cfg.args[0]): c * x, f"scale({cfg.args[0]})"),
+    lambda cfg, shapes: _m().Lambda(lambda x, c=float(cfg.args[0]): c * x, f"scale({cfg.args[0]})"),
     config_args="c", min_args=1, max_args=1))
-
-
-class _OneHot(nn.Module):
-    def __init__(self, k: int):
-        super().__init__()
-        self.k = k
-
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        return nn.functional.one_hot(idx.long(), self.k).to(torch.get_default_dtype())
-
-    def extra_repr(self) -> str:
-        return f"k={self.k}"
 
 
 def _one_hot_shape(shapes: list[Shape], cfg: Config) -> Shape:
@@ -367,9 +276,9 @@ def _one_hot_shape(shapes: list[Shape], cfg: Config) -> Shape:
 
 register_function(FunctionSpec(
     "one_hot", "a categorical {k} as a vector R[k] with a 1 at its value", 1, _one_hot_shape,
-    lambda cfg, shapes: _OneHot(int(cfg.categories[0] or 1)), discrete_input=True))
+    lambda cfg, shapes: _m().OneHot(int(cfg.categories[0] or 1)), discrete_input=True))
 register_function(FunctionSpec("mul", "elementwise product of inputs of one shape", None, _sum_shape,
-                               lambda cfg, shapes: Lambda(lambda *xs: math.prod(xs), "mul")))
+                               lambda cfg, shapes: _m().Lambda(lambda *xs: math.prod(xs), "mul")))
 
 
 def _sub_shape(shapes: list[Shape], cfg: Config) -> Shape:
@@ -377,7 +286,7 @@ def _sub_shape(shapes: list[Shape], cfg: Config) -> Shape:
 
 
 register_function(FunctionSpec("sub", "elementwise difference a - b", 2, _sub_shape,
-                               lambda cfg, shapes: Lambda(lambda a, b: a - b, "sub")))
+                               lambda cfg, shapes: _m().Lambda(lambda a, b: a - b, "sub")))
 
 
 def _pool_shape(shapes: list[Shape], cfg: Config) -> Shape:
@@ -387,7 +296,7 @@ def _pool_shape(shapes: list[Shape], cfg: Config) -> Shape:
 
 
 register_function(FunctionSpec("mean_pool", "average over the first (sequence) dimension", 1, _pool_shape,
-                               lambda cfg, shapes: Lambda(lambda x: x.mean(1), "mean_pool")))
+                               lambda cfg, shapes: _m().Lambda(lambda x: x.mean(1), "mean_pool")))
 
 
 def _flatten_shape(shapes: list[Shape], cfg: Config) -> Shape:
@@ -395,4 +304,4 @@ def _flatten_shape(shapes: list[Shape], cfg: Config) -> Shape:
 
 
 register_function(FunctionSpec("flatten", "flatten to a vector", 1, _flatten_shape,
-                               lambda cfg, shapes: Lambda(lambda x: x.flatten(1), "flatten")))
+                               lambda cfg, shapes: _m().Lambda(lambda x: x.flatten(1), "flatten")))

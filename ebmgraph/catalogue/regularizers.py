@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING, Any
 
 from ..options import Option
+
+if TYPE_CHECKING:
+    import torch
+    import torch.nn.functional as F
+else:  # torch is imported when this code first runs, not by the front end
+    from .._lazy import F, torch
 
 
 def _flat(x: torch.Tensor) -> torch.Tensor:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from ..graph import Domain
+
+if TYPE_CHECKING:
+    import torch
+else:  # torch is imported when this code first runs, not by the front end
+    from .._lazy import torch
 
 
 def domain_values(dom: Domain, device: torch.device) -> torch.Tensor:

@@ -11,8 +11,6 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import torch
-
 from ..catalogue import ENERGIES, Config
 from ..diagnostics import InputError
 from ..graph import Variable
@@ -24,7 +22,12 @@ from .minimize import minimize
 from .sample import draw
 
 if TYPE_CHECKING:
-    from ..compile import CompiledModel
+    import torch
+else:  # torch is imported when this code first runs, not by the front end
+    from .._lazy import torch
+
+if TYPE_CHECKING:
+    from ..compiled import CompiledModel
 
 
 @dataclass

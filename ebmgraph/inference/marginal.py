@@ -10,14 +10,17 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-import torch
-
 from ..graph import Graph, Variable
 from .enumerate import MAX_ENUMERATION, count
 from .method import Method, Option, Report, Resolved, register_method
 
 if TYPE_CHECKING:
-    from ..compile import CompiledModel
+    import torch
+else:  # torch is imported when this code first runs, not by the front end
+    from .._lazy import torch
+
+if TYPE_CHECKING:
+    from ..compiled import CompiledModel
 
 FACTORIZING = {"bilinear", "bias", "l1", "l2"}
 

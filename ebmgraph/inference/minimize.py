@@ -16,16 +16,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import torch
-
 from ..graph import Domain, EnergyTerm, Graph, Variable
 from .domains import initial, project
 from .method import ConvergenceWarning, Method, Option, Progress, Report, Resolved, register_method
 
 if TYPE_CHECKING:
-    from ..compile import CompiledModel
+    import torch
+else:  # torch is imported when this code first runs, not by the front end
+    from .._lazy import torch
 
-EnergyFn = Callable[[dict[str, torch.Tensor]], torch.Tensor]
+if TYPE_CHECKING:
+    from ..compiled import CompiledModel
+
+EnergyFn = Callable[[dict[str, "torch.Tensor"]], "torch.Tensor"]
 
 # the step size each optimizer starts from when `lr` is not given (ISTA/FISTA backtrack from it)
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.05, "sgd": 0.1, "ista": 1.0, "fista": 1.0}

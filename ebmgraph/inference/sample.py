@@ -10,16 +10,19 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import torch
-
 from ..graph import Domain, Graph, Variable
 from .domains import domain_values, initial, project
 from .method import ConvergenceWarning, Method, Option, Progress, Report, Resolved, register_method
 
 if TYPE_CHECKING:
-    from ..compile import CompiledModel
+    import torch
+else:  # torch is imported when this code first runs, not by the front end
+    from .._lazy import torch
 
-EnergyFn = Callable[[dict[str, torch.Tensor]], torch.Tensor]
+if TYPE_CHECKING:
+    from ..compiled import CompiledModel
+
+EnergyFn = Callable[[dict[str, "torch.Tensor"]], "torch.Tensor"]
 
 
 class Sample(Method):

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..compile import CompiledModel
+from ..compiled import CompiledModel
 from .config import Augment, DataConfig
 
 SKLEARN_SETS = ("digits", "iris", "moons", "swiss_roll", "circles", "wine", "breast_cancer")

@@ -21,7 +21,7 @@ from ..catalogue import regularizers as R
 from ..catalogue.regularizers import REGULARIZERS
 from ..checkpoint import CheckpointError, load_into, save
 from ..checkpoint import read as read_checkpoint
-from ..compile import CompiledModel, _key
+from ..compiled import CompiledModel, _key
 from ..diagnostics import Diagnostic, EbmError, did_you_mean
 from ..files import OutputError, check_writable, describe, write_atomic
 from ..inference import free_energy

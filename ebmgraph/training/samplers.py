@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from ..compile import CompiledModel
+from ..compiled import CompiledModel
 from ..graph import Variable
 from ..inference.domains import domain_values, initial, project
 from ..inference.marginal import factorizes

@@ -18,6 +18,7 @@ from torch import nn
 
 from . import inference
 from .catalogue import ENERGIES, FUNCTIONS, Config
+from .codegen import generate
 from .diagnostics import EbmError, InputError, Span
 from .graph import Application, EnergyTerm, Graph, Variable
 
@@ -41,6 +42,12 @@ class Parts(nn.ModuleDict):
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and super().__contains__(_key(name))
 
+    def __setitem__(self, name: str, module: nn.Module) -> None:
+        super().__setitem__(_key(name), module)
+        owner = self.__dict__.get("_owner")
+        if owner is not None:
+            owner._generated.clear()  # the generated code bound the old module
+
 
 @dataclass
 class Energies:
@@ -54,11 +61,15 @@ class Energies:
 class CompiledModel(nn.Module):
     """A compiled diagram: `energy`, `free_energy`, `infer`, `sample`."""
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, backend: str | None = None):
         super().__init__()
         self.graph = graph
+        self.backend = backend  # torch.compile's backend for the generated code, or None (plain Python)
+        self._generated: dict[tuple[int, str], tuple[list[Any], Any]] = {}
         self.fns = Parts()
         self.energy_terms = Parts()
+        self.fns.__dict__["_owner"] = self
+        self.energy_terms.__dict__["_owner"] = self
         shapes = {v.name: v.domain.shape for v in graph.variables}
         cats = {v.name: v.domain.k for v in graph.variables if v.domain.kind == "categorical"}
         first_app: dict[str, Application] = {}
@@ -192,9 +203,41 @@ class CompiledModel(nn.Module):
             out[k] = t.to(device)
         return out
 
+    def __getstate__(self) -> dict[str, Any]:
+        """A copy (copy.deepcopy, pickle) generates its own code: the cached functions bind this
+        model's modules."""
+        state = dict(self.__dict__)
+        state["_generated"] = {}
+        return state
+
+    def _code(self, plan: list[Any] | None, kind: str) -> Any:
+        """The generated function of a plan (codegen.py), made once per plan and kind:
+        "full" (total, terms, values), "total" (total, terms, None), "values" (no energies)."""
+        plan = self._plan if plan is None else plan
+        hit = self._generated.get((id(plan), kind))
+        if hit is not None and hit[0] is plan:
+            return hit[1]
+        fn, _ = generate(plan, self.fns, self.energy_terms, self.weights, energies=kind != "values",
+                         device=self._device, values_out=kind != "total")
+        if self.backend is not None:
+            fn = torch.compile(fn, backend=self.backend, dynamic=True)
+        self._generated[(id(plan), kind)] = (plan, fn)  # the plan is kept, so its id is not reused
+        return fn
+
+    def source(self, plan: list[Any] | None = None) -> str:
+        """The Python code an evaluation runs (for reading, as torch.fx's GraphModule.code)."""
+        return generate(self._plan if plan is None else plan, self.fns, self.energy_terms, self.weights,
+                        energies=True, device=self._device)[1]
+
     def evaluate(self, values: dict[str, torch.Tensor], plan: list[Any] | None = None) -> Energies:
         """The fast path: no checks. Computes every variable and every weighted energy term
-        (or only the steps of `plan`, when the others' results are among `values` already)."""
+        (or only the steps of `plan`, when the others' results are among `values` already),
+        as one generated function with no per-node dispatch."""
+        total, terms, vals = self._code(plan, "full")(values)
+        return Energies(total, terms, vals)
+
+    def interpret(self, values: dict[str, torch.Tensor], plan: list[Any] | None = None) -> Energies:
+        """`evaluate` step by step (the reference the generated code is tested against)."""
         vals = dict(values)
         terms: dict[str, torch.Tensor] = {}
         total: torch.Tensor | None = None
@@ -246,6 +289,8 @@ class CompiledModel(nn.Module):
                  ) -> dict[str, torch.Tensor]:
         """Apply the functions of a (partial) plan; energy steps are skipped, and with
         `available_only` so are functions whose inputs are not among the values."""
+        if not available_only:
+            return dict(self._code(plan, "values")(values))
         vals = dict(values)
         fns = self.fns
         for kind, key, args, out in plan:
@@ -255,7 +300,7 @@ class CompiledModel(nn.Module):
 
     def total_energy(self, values: dict[str, torch.Tensor], plan: list[Any] | None = None) -> torch.Tensor:
         """The total energy only (what inference loops differentiate)."""
-        return self.evaluate(values, plan).total
+        return self._code(plan, "total")(values)[0]
 
     def partial(self, values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Every variable computable from the given ones (e.g. an encoder's proposal)."""
@@ -318,6 +363,8 @@ def _built(build: Any, cfg: Config, shapes: list[tuple[int, ...]], what: str, sp
     return module
 
 
-def compile(graph: Graph) -> CompiledModel:  # noqa: A001 - the public name mirrors torch.compile
-    """A torch.nn.Module for the graph (one parameter set per fn)."""
-    return CompiledModel(graph)
+def compile(graph: Graph, backend: str | None = None) -> CompiledModel:  # noqa: A001 - mirrors torch.compile
+    """A torch.nn.Module for the graph (one parameter set per fn). Its evaluations run generated
+    straight-line Python; `backend="inductor"` (or another torch.compile backend) compiles that
+    code further, which pays off for large models run many times (see benchmarks/)."""
+    return CompiledModel(graph, backend=backend)

@@ -1,0 +1,96 @@
+"""A compiled model's plan as straight-line Python (the way torch.fx's GraphModule does it): one
+function per plan, with every module bound once and every value in a local, so an evaluation
+does no per-node dispatch. The generated text names only identifiers made here; the graph's
+names appear as string literals (repr), so a `.ebm` file never puts code of its own in it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+else:
+    from ._lazy import torch
+
+Step = tuple[str, Any, tuple[str, ...], str]  # (kind, module key or k, inputs, output)
+
+
+def generate(plan: list[Step], fns: Any, ets: Any, weights: dict[str, float], energies: bool,
+             device: Callable[[], Any], values_out: bool = True) -> tuple[Callable[..., Any], str]:
+    """The function for `plan` and its source. With `energies`, it returns (total, terms, values)
+    (values: the inputs and every computed variable); without, only the values."""
+    env: dict[str, Any] = {"torch": torch, "_W": weights, "_device": device,
+                           "_one_hot": torch.nn.functional.one_hot, "_dtype": torch.get_default_dtype}
+    local: dict[str, str] = {}  # graph name -> local identifier
+    inputs: list[str] = []
+    body: list[str] = []
+    bound: dict[Any, str] = {}
+
+    def module(table: Any, key: str, prefix: str) -> str:
+        ident = bound.get((prefix, key))
+        if ident is None:
+            ident = f"{prefix}{len(bound)}"
+            bound[(prefix, key)] = ident
+            env[ident] = table[key]
+        return ident
+
+    def read(name: str) -> str:
+        if name not in local:
+            local[name] = f"v{len(local)}"
+            inputs.append(name)
+        return local[name]
+
+    def out(name: str) -> str:
+        local[name] = f"v{len(local)}"
+        return local[name]
+
+    terms: list[tuple[str, str]] = []
+    first_input: str | None = None
+    for kind, key, args, name in plan:
+        if kind == "energy" and not energies:
+            continue
+        a = ", ".join(read(x) for x in args)
+        if kind == "apply":
+            body.append(f"{out(name)} = {module(fns, key, 'f')}({a})")
+        elif kind == "param":
+            m = module(fns, key, "f")
+            batch = "_batch(vals)"
+            body.append(f"_p = {m}()")
+            body.append(f"{out(name)} = _p.expand({batch}, *_p.shape)")
+        elif kind == "one_hot":
+            body.append(f"{out(name)} = _one_hot({a}.long(), {int(key)}).to(_dtype())")
+        else:
+            e = f"e{len(terms)}"
+            body.append(f"{e} = {module(ets, key, 't')}({a})")
+            body.append(f"_w = _W[{name!r}]")
+            body.append(f"if _w != 1.0:\n        {e} = {e} * _w")
+            terms.append((name, e))
+    lines = ["def _run(vals):"]
+    for name in inputs:
+        lines.append(f"    {local[name]} = vals[{name!r}]")
+        first_input = first_input or local[name]
+    lines += [f"    {b}" for b in body]
+    computed = [(n, v) for n, v in local.items() if n not in inputs]
+    if values_out:
+        lines.append("    values = dict(vals)")
+        lines += [f"    values[{n!r}] = {v}" for n, v in computed]
+    else:
+        lines.append("    values = None")
+    if energies:
+        if terms:
+            lines.append("    total = " + " + ".join(e for _, e in terms))
+        else:
+            lines.append("    total = torch.zeros(_batch(vals), device=_device())")
+        lines.append("    return total, {" + ", ".join(f"{n!r}: {e}" for n, e in terms) + "}, values")
+    else:
+        lines.append("    return values")
+    src = "\n".join(lines) + "\n"
+    env["_batch"] = _batch
+    code = compile(src, "<ebmgraph plan>", "exec")
+    exec(code, env)  # noqa: S102 - our own generated text (see the module docstring)
+    return env["_run"], src
+
+
+def _batch(vals: dict[str, Any]) -> int:
+    return next(iter(vals.values())).shape[0] if vals else 1
