@@ -217,6 +217,9 @@ def train(file: Annotated[Path, typer.Argument(help="the .ebm file of the model"
           config: Annotated[Path, typer.Option("--config", "-c", help="a TOML training config")],
           model: Annotated[str | None, typer.Option(help="which model of the file (needed when it declares several)")] = None,
           resume: Annotated[bool, typer.Option(help="continue the run in the config's out_dir")] = False,
+          threads: Annotated[int | None, typer.Option(min=1, help="torch threads (default: the config's threads, "
+                                                      "else 1 on a machine of 4 cores or fewer)")] = None,
+          device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 (default: the config's device)")] = None,
           limits: Limits = DEFAULT_LIMITS, params: dict[str, Any] | None = None) -> None:
     """Train the model of FILE as CONFIG says: progress bar, metrics, plots, checkpoints."""
     import warnings
@@ -226,10 +229,15 @@ def train(file: Annotated[Path, typer.Argument(help="the .ebm file of the model"
     from .training import CollapseWarning, TrainingStopped, import_plugins, load_config
     from .training import train as run_training
     from .training.data import DataError
-    from .training.loop import init_distributed
+    from .training.loop import _dist, finish_distributed, init_distributed
 
+    ok = False
     try:
         cfg = load_config(config)
+        if threads is not None:
+            cfg.threads = threads
+        if device is not None:
+            cfg.device = device
         import_plugins(cfg)
         # the config's limits, then the command line's (which win)
         given = {k: v for k, v in vars(limits).items() if v != getattr(DEFAULT_LIMITS, k)}
@@ -247,14 +255,20 @@ def train(file: Annotated[Path, typer.Argument(help="the .ebm file of the model"
             if issubclass(w.category, CollapseWarning | ConvergenceWarning) and str(w.message) not in shown:
                 shown.add(str(w.message))
                 typer.echo(f"warning: {w.message}", err=True)
+        ok = True
+        reporter = _dist()[0] == 0  # in a data-parallel run, rank 0 reports
     except EbmError as exc:
         typer.echo(exc.render(), err=True)
         raise typer.Exit(1) from None
     except (DataError, FileExistsError, TrainingStopped, ValueError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
-    from .training.loop import _dist
-    if _dist()[0] != 0:  # another process of a data-parallel run: rank 0 reports
+    except KeyboardInterrupt as exc:
+        typer.echo(f"stopped: {exc}" if str(exc) else "interrupted (Ctrl-C)", err=True)
+        raise typer.Exit(130) from None
+    finally:  # every path leaves the process group (its threads joined), so the process exits cleanly
+        finish_distributed(ok)
+    if not reporter:
         return
     last = result.history[-1] if result.history else {}
     typer.echo(f"trained {graph.name} for {last.get('step', 0)} steps; final loss {last.get('loss', float('nan')):.4g}",

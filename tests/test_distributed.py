@@ -52,3 +52,23 @@ def test_two_processes_equal_one(tmp_path: Path) -> None:
     assert one["extra"]["step"] == two["extra"]["step"] == 5
     for k, a in one["state_dict"].items():
         torch.testing.assert_close(two["state_dict"][k], a, atol=1e-5, rtol=1e-4, msg=k)
+
+
+def test_two_process_runs_exit_cleanly_every_time(tmp_path: Path) -> None:
+    """The process group is left on every path, so no run ends in SIGABRT ('terminate called without
+    an active exception'); a failure on one rank stops the run with its message."""
+    bin_dir = Path(sys.executable).parent
+    model = str(LIBRARY / "joint_embedding.ebm")
+    for i in range(3):
+        (tmp_path / f"r{i}.toml").write_text(CONFIG.format(out=tmp_path / f"r{i}").replace("max_steps = 5",
+                                                                                           "max_steps = 2"))
+        out = subprocess.run([str(bin_dir / "torchrun"), "--standalone", "--nproc_per_node", "2", "-m", "ebmgraph.cli",
+                              "train", model, "--config", str(tmp_path / f"r{i}.toml")],
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0 and "terminate called" not in out.stderr, out.stderr
+    # a config error on every rank: each says it, the run exits non-zero, and nothing hangs
+    (tmp_path / "bad.toml").write_text(CONFIG.format(out=tmp_path / "bad").replace("max_steps = 5", "max_steps = 0"))
+    out = subprocess.run([str(bin_dir / "torchrun"), "--standalone", "--nproc_per_node", "2", "-m", "ebmgraph.cli",
+                          "train", model, "--config", str(tmp_path / "bad.toml")], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode != 0 and "max_steps" in out.stderr and "terminate called" not in out.stderr

@@ -7,6 +7,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
+import threading
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,11 +74,27 @@ def _gather(x: torch.Tensor) -> torch.Tensor:
     return torch.cat(all_gather(x.contiguous()), dim=0)
 
 
-def init_distributed() -> None:
-    """Join the process group that torchrun describes in the environment (gloo on CPU, nccl on GPU)."""
+def init_distributed(timeout_s: float = 300.0) -> None:
+    """Join the process group that torchrun describes in the environment (gloo on CPU, nccl on GPU).
+    A rank that waits longer than `timeout_s` for the others (one failed) stops with an error."""
     if "RANK" in os.environ and "WORLD_SIZE" in os.environ and not torch.distributed.is_initialized():
+        import datetime
         backend = "nccl" if torch.cuda.is_available() else "gloo"
-        torch.distributed.init_process_group(backend)
+        torch.distributed.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s))
+
+
+def finish_distributed(ok: bool = True) -> None:
+    """Leave the process group on every path (success, error, Ctrl-C), which joins gloo's threads
+    (without it a process could end in 'terminate called without an active exception', SIGABRT).
+    After a success a barrier comes first, so no rank tears down what another still uses; after a
+    failure there is none (the others are in a collective this rank will not join: torchrun stops them)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        if ok:
+            try:
+                torch.distributed.barrier()
+            except RuntimeError:
+                pass  # another rank failed meanwhile: leave anyway
+        torch.distributed.destroy_process_group()
 
 
 # ------------------------------------------------------------------ validation against the graph
@@ -408,8 +427,60 @@ def seed_step(seed: int) -> None:
 
 
 def _grad_norm(params: list[nn.Parameter]) -> float:
-    norms = [p.grad.detach().norm() for p in params if p.grad is not None]
-    return float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
+    grads = [p.grad for p in params if p.grad is not None]
+    return float(torch.nn.utils.get_total_norm(grads)) if grads else 0.0  # one fused (foreach) norm
+
+
+class _GracefulStop:
+    """Ctrl-C during training: the step in progress finishes, a checkpoint is written, then the run
+    stops (KeyboardInterrupt, saying how to resume). A second Ctrl-C stops at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: Any = None
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def restore(self) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+            self._old = None
+
+
+def _config_error(cfg: TrainConfig, loc: tuple[str, ...], message: str) -> EbmError:
+    text, file = cfg.__dict__.get("_text") or "", cfg.__dict__.get("_file", "<config>")
+    line, col = _locate(text, loc)
+    lines = text.splitlines()
+    return EbmError([Diagnostic("error", "C001", message, file, line, col,
+                                source_line=lines[line - 1] if 0 < line <= len(lines) else None)])
+
+
+def set_threads(threads: int | None) -> int:
+    """torch's intra-op threads: as asked, or 1 on a machine of 4 cores or fewer, where torch's
+    default (one per core) made the small models of benchmarks/ up to 20x slower on a loaded machine."""
+    n = threads if threads is not None else (1 if (os.cpu_count() or 1) <= 4 else min(8, os.cpu_count() or 1))
+    torch.set_num_threads(n)
+    return n
+
+
+def resolve_device(name: str) -> torch.device:
+    """The device a config names; a clear error when it is not there."""
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"device = \"{name}\" is not a device; write \"cpu\" or \"cuda\" (or \"cuda:1\")") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device = \"{name}\" but torch sees no CUDA device here; use device = \"cpu\"")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"device = \"{name}\" but there are {torch.cuda.device_count()} CUDA device(s)")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device = \"{name}\" is not supported; write \"cpu\" or \"cuda\"")
+    return dev
 
 
 def _collapse(values: dict[str, torch.Tensor], names: list[str], initial: dict[str, float]
@@ -475,6 +546,12 @@ def train(model: CompiledModel, config: TrainConfig | dict[str, Any], data: Data
     with a checkpoint written."""
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.model_validate(config)
     check_config(model, cfg, cfg.__dict__.get("_text"), cfg.__dict__.get("_file", "<config>"))
+    try:
+        device = resolve_device(cfg.device)
+    except ValueError as exc:
+        raise _config_error(cfg, ("device",), str(exc)) from None
+    set_threads(cfg.threads)
+    model.to(device)
     rank, world = _dist()
     out = Path(cfg.out_dir)
     ckpt, metrics_path = out / CHECKPOINT, out / METRICS
@@ -529,6 +606,30 @@ def train(model: CompiledModel, config: TrainConfig | dict[str, Any], data: Data
         bar = tqdm(total=total, initial=trainer.step, desc=f"train {model.graph.name}", unit="step",
                    dynamic_ncols=True)
     last_good: Path | None = ckpt if ckpt.exists() else None
+    pending: list[str] = []  # metrics rows not yet written: they go out with each checkpoint (a resume
+    # replays the steps after the last checkpoint and drops their rows anyway), and at the end
+    last_save = time.monotonic()
+    stop = _GracefulStop() if rank == 0 or world == 1 else None
+
+    def flush() -> None:
+        if rank != 0 or not pending:
+            return
+        try:
+            with metrics_path.open("a") as fh:
+                fh.write("".join(pending))
+        except OSError as exc:
+            kept = f"the last good checkpoint, {last_good}, is kept" if last_good else "no checkpoint was written"
+            raise TrainingStopped(f"step {trainer.step}: cannot write '{metrics_path}': {describe(exc)}; "
+                                  f"{kept}. Free some space and continue with --resume") from None
+        pending.clear()
+
+    def checkpoint() -> None:
+        nonlocal last_good, last_save
+        flush()
+        if rank == 0:
+            last_good = _save(model, ckpt, trainer, stats, last_good)
+        last_save = time.monotonic()
+
     model.train()
     # the data arrives standardized: the model takes it as it is during training, and raw values
     # (standardized by the data's statistics, which every checkpoint keeps) afterwards
@@ -546,6 +647,8 @@ def train(model: CompiledModel, config: TrainConfig | dict[str, Any], data: Data
             batch = data.batch(idx)  # the global batch, augmented the same way in every process
             if world > 1:
                 batch = {k: v[rank::world] for k, v in batch.items()}
+            if device.type != "cpu":
+                batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             for group in trainer.opt.param_groups:
                 group["lr"] = trainer.lr_at(trainer.step, total)
             trainer.opt.zero_grad(set_to_none=True)
@@ -592,32 +695,38 @@ def train(model: CompiledModel, config: TrainConfig | dict[str, Any], data: Data
                                       stacklevel=2)
             history.append(row)
             if rank == 0:
-                try:
-                    with metrics_path.open("a") as fh:
-                        fh.write(json.dumps(row) + "\n")
-                except OSError as exc:
-                    kept = f"the last good checkpoint, {last_good}, is kept" if last_good else "no checkpoint was written"
-                    raise TrainingStopped(f"step {trainer.step}: cannot write '{metrics_path}': {describe(exc)}; "
-                                          f"{kept}. Free some space and continue with --resume") from None
-                if trainer.step % cfg.checkpoint_every == 0 or end_of_epoch:
-                    last_good = _save(model, ckpt, trainer, stats, last_good)
+                pending.append(json.dumps(row) + "\n")
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{value:.4g}", epoch=epoch)
-            if on_step is not None and on_step(row) is False:
-                if rank == 0:
-                    last_good = _save(model, ckpt, trainer, stats, last_good)
+                bar.set_postfix(loss=f"{value:.4g}", epoch=epoch, refresh=False)
+            asked = on_step is not None and on_step(row) is False
+            interrupted = stop is not None and stop.requested  # Ctrl-C during this step: it is complete now
+            if asked or interrupted:
+                checkpoint()
+                if interrupted:
+                    raise KeyboardInterrupt(f"interrupted after step {trainer.step}; the checkpoint {last_good} "
+                                            "is complete: continue with --resume")
                 break
+            if (trainer.step % cfg.checkpoint_every == 0 or trainer.step == total
+                    or time.monotonic() - last_save >= cfg.checkpoint_seconds):
+                checkpoint()
     except BaseException:
         # a run that failed before its first checkpoint leaves nothing in the way of a rerun
         if rank == 0 and not started and last_good is None:
+            pending.clear()
             metrics_path.unlink(missing_ok=True)
             if made_dir and out.exists() and not any(out.iterdir()):
                 out.rmdir()
         raise
     finally:
         model.standardization = stats
+        if stop is not None:
+            stop.restore()
         if bar is not None:
             bar.close()
+        try:
+            flush()  # the rows of the steps run (a resume drops those after its checkpoint)
+        except TrainingStopped:
+            pass
     plot = plot_metrics(history, out / PLOT) if rank == 0 and cfg.plot else None
     return TrainResult(history, out, last_good, metrics_path, plot, collapse_msgs)
