@@ -50,6 +50,7 @@ app: $(STAMP) graphviz
 	$(BIN)/streamlit run app/app.py --browser.gatherUsageStats false -- $(DEFAULT_MODEL)
 
 bench: $(STAMP) graphviz
+	$(BIN)/python benchmarks/bench_startup.py
 	$(BIN)/python benchmarks/bench_frontend.py
 	$(BIN)/python benchmarks/bench_compiled_vs_handwritten.py
 	$(BIN)/python benchmarks/bench_training.py

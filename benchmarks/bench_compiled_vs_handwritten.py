@@ -1,9 +1,10 @@
 """Compiled models vs the same math written by hand in plain PyTorch, interleaved in one run.
 
-Prints the median and best (min) time of each and the ratios ours / hand-written (targets:
+Prints the median and best (min) time of each, the ratios ours / hand-written (targets:
 <= 1.05 for the JEPA training step and the ellipse inference, <= 1.1 for enumeration over
 k = 64 values). On a shared CPU the median carries allocator and scheduler noise; the best
-time is the steadier comparison (as timeit advises).
+time is the steadier comparison (as timeit advises). Then the peak memory of one run of each
+(target <= 1.1x), from benchmarks/_measure.py.
 
     python benchmarks/bench_compiled_vs_handwritten.py [--rounds 15] [--device cpu|cuda]
 """
@@ -11,9 +12,7 @@ time is the steadier comparison (as timeit advises).
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
+import sys
 from pathlib import Path
 
 import torch
@@ -21,28 +20,10 @@ from torch import nn
 
 import ebmgraph
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _measure import interleaved, peak_mb  # noqa: E402
+
 LIBRARY = Path(__file__).resolve().parent.parent / "library"
-
-
-def sync(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.synchronize()
-
-
-def interleaved(a: Callable[[], None], b: Callable[[], None], rounds: int, device: str
-                ) -> tuple[float, float, float, float]:
-    ta, tb = [], []
-    for f in (a, b):  # warm-up
-        f()
-    for r in range(rounds):
-        order = (a, b) if r % 2 == 0 else (b, a)
-        for f in order:
-            sync(device)
-            t0 = time.perf_counter()
-            f()
-            sync(device)
-            (ta if f is a else tb).append(time.perf_counter() - t0)
-    return statistics.median(ta), statistics.median(tb), min(ta), min(tb)
 
 
 def mlp(a: int, h: int, b: int) -> nn.Sequential:
@@ -77,7 +58,7 @@ def jepa_step(device: str, rounds: int) -> tuple[float, ...]:
             e.mean().backward()
             opt_b.step()
 
-    return interleaved(run_ours, run_hand, rounds, device)
+    return (*interleaved(run_ours, run_hand, rounds, device), peak_mb(run_ours, device), peak_mb(run_hand, device))
 
 
 def ellipse_inference(device: str, rounds: int) -> tuple[float, ...]:
@@ -105,7 +86,7 @@ def ellipse_inference(device: str, rounds: int) -> tuple[float, ...]:
         z = z.detach()
         ((y[:, 0] - r1 * torch.sin(z[:, 0])) ** 2 + (y[:, 1] - r2 * torch.cos(z[:, 0])) ** 2)
 
-    return interleaved(run_ours, run_hand, rounds, device)
+    return (*interleaved(run_ours, run_hand, rounds, device), peak_mb(run_ours, device), peak_mb(run_hand, device))
 
 
 def enumeration(device: str, rounds: int) -> tuple[float, ...]:
@@ -127,7 +108,7 @@ def enumeration(device: str, rounds: int) -> tuple[float, ...]:
             e = ((yy - table[k]) ** 2).sum(1).reshape(4096, 64)
             e.min(1)
 
-    return interleaved(run_ours, run_hand, rounds, device)
+    return (*interleaved(run_ours, run_hand, rounds, device), peak_mb(run_ours, device), peak_mb(run_hand, device))
 
 
 def main() -> None:
@@ -139,13 +120,13 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f"device: {args.device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
     print(f"{'benchmark':44} {'ours ms':>9} {'hand ms':>9} {'ratio':>6} {'best':>7} {'best':>7} {'ratio':>6} "
-          f"{'target':>6}")
+          f"{'target':>6} {'ours MB':>8} {'hand MB':>8} {'ratio':>6}")
     for name, fn, target in (("JEPA training step x20 (batch 256)", jepa_step, 1.05),
                              ("ellipse inference (batch 4096, 100 steps)", ellipse_inference, 1.05),
                              ("enumeration k = 64 (batch 4096)", enumeration, 1.10)):
-        a, b, amin, bmin = fn(args.device, args.rounds)
+        a, b, amin, bmin, ma, mb = fn(args.device, args.rounds)
         print(f"{name:44} {a * 1e3:9.2f} {b * 1e3:9.2f} {a / b:6.3f} {amin * 1e3:7.2f} {bmin * 1e3:7.2f} "
-              f"{amin / bmin:6.3f} {target:6.2f}", flush=True)
+              f"{amin / bmin:6.3f} {target:6.2f} {ma:8.1f} {mb:8.1f} {ma / max(mb, 0.1):6.2f}", flush=True)
 
 
 if __name__ == "__main__":
