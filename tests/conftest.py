@@ -21,6 +21,12 @@ def _graphviz_present() -> None:
     assert shutil.which("dot"), "Graphviz 'dot' is missing: run 'make test' (it installs graphviz with apt-get)"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _dataset_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # bundled data sets are cached once made (training/data.py): one cache per test session, not ~/.cache
+    os.environ["EBMGRAPH_CACHE"] = str(tmp_path_factory.mktemp("ebmgraph-cache"))
+
+
 @pytest.fixture
 def in_tmp(tmp_path: Path) -> Path:
     old = os.getcwd()

@@ -96,3 +96,24 @@ def test_threads_and_device_come_from_the_config(tmp_path: Path) -> None:
     err = info.value.diagnostics[0]
     assert (err.file, err.line, err.code) == ("gpu.toml", 3, "C001") and 'device = "cuda:7"' in err.message
     assert not (tmp_path / "gpu").exists()
+
+
+def test_bundled_sets_are_cached_once_made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ebmgraph.training.config import DataConfig
+    from ebmgraph.training.data import cache_dir, load_arrays
+
+    monkeypatch.setenv("EBMGRAPH_CACHE", str(tmp_path / "cache"))
+    cfg = DataConfig(source="moons", map={"x": "data"}, n_samples=100, noise=0.1)
+    first = load_arrays(cfg, seed=3)
+    files = list(cache_dir().glob("moons-n100-noise0.1-seed3-sklearn*.npz"))
+    assert len(files) == 1
+    from sklearn.datasets import make_moons
+    x, t = make_moons(100, noise=0.1, random_state=3)
+    assert (first["data"] == x.astype("float32")).all() and (first["target"] == t).all()
+    again = load_arrays(cfg, seed=3)
+    assert (again["data"] == first["data"]).all()
+    files[0].write_bytes(b"not an npz")  # a broken cache file is made again, never an error
+    assert (load_arrays(cfg, seed=3)["data"] == first["data"]).all()
+    assert load_arrays(DataConfig(source="moons", map={"x": "data"}, n_samples=100, noise=0.1), seed=4)["data"].shape \
+        == (100, 2)
+    assert len(list(cache_dir().glob("moons-*.npz"))) == 2  # another seed, another file

@@ -3,6 +3,7 @@ onto the graph's observed variables, and augmentations for joint-embedding views
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,17 +26,55 @@ def load_arrays(cfg: DataConfig, seed: int = 0) -> dict[str, np.ndarray]:
     the stored names for .npz files."""
     src = cfg.source
     if src in SKLEARN_SETS:
-        from sklearn import datasets
-        if src in ("digits", "iris", "wine", "breast_cancer"):
-            ds = getattr(datasets, f"load_{src}")()
-            return {"data": np.asarray(ds.data, dtype=np.float32), "target": np.asarray(ds.target)}
-        if src == "moons":
-            x, t = datasets.make_moons(cfg.n_samples, noise=cfg.noise, random_state=seed)
-        elif src == "circles":
-            x, t = datasets.make_circles(cfg.n_samples, noise=cfg.noise, factor=0.5, random_state=seed)
-        else:
-            x, t = datasets.make_swiss_roll(cfg.n_samples, noise=cfg.noise, random_state=seed)
-        return {"data": x.astype(np.float32), "target": np.asarray(t)}
+        return _cached(src, cfg, seed)
+    return _read_file(src)
+
+
+def cache_dir() -> Path:
+    """Where bundled data sets are kept once made ($EBMGRAPH_CACHE, else ~/.cache/ebmgraph/datasets)."""
+    env = os.environ.get("EBMGRAPH_CACHE")
+    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ebmgraph"
+    return base / "datasets"
+
+
+def _cached(src: str, cfg: DataConfig, seed: int) -> dict[str, np.ndarray]:
+    """A scikit-learn set, kept in the cache after the first use: importing scikit-learn costs more
+    than a second, paid once per machine instead of once per run. A cache that cannot be written or
+    read is skipped silently: the set is made again, the same (it is seeded)."""
+    from importlib.metadata import version
+
+    key = f"{src}-n{cfg.n_samples}-noise{cfg.noise!r}-seed{seed}" if src in ("moons", "circles", "swiss_roll") else src
+    path = cache_dir() / f"{key}-sklearn{version('scikit-learn')}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError):
+        pass
+    arrays = _make(src, cfg, seed)
+    try:
+        from ..files import write_atomic
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, lambda fh: np.savez(fh, **arrays))  # type: ignore[arg-type]
+    except Exception:  # noqa: BLE001 - a cache is an optimization; the data is here either way
+        pass
+    return arrays
+
+
+def _make(src: str, cfg: DataConfig, seed: int) -> dict[str, np.ndarray]:
+    from sklearn import datasets
+    if src in ("digits", "iris", "wine", "breast_cancer"):
+        ds = getattr(datasets, f"load_{src}")()
+        return {"data": np.asarray(ds.data, dtype=np.float32), "target": np.asarray(ds.target)}
+    if src == "moons":
+        x, t = datasets.make_moons(cfg.n_samples, noise=cfg.noise, random_state=seed)
+    elif src == "circles":
+        x, t = datasets.make_circles(cfg.n_samples, noise=cfg.noise, factor=0.5, random_state=seed)
+    else:
+        x, t = datasets.make_swiss_roll(cfg.n_samples, noise=cfg.noise, random_state=seed)
+    return {"data": x.astype(np.float32), "target": np.asarray(t)}
+
+
+def _read_file(src: str) -> dict[str, np.ndarray]:
     path = Path(src)
     if not path.exists():
         raise DataError(f"data source '{src}' is neither a file nor one of {', '.join(SKLEARN_SETS)}")
