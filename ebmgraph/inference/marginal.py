@@ -65,8 +65,11 @@ def linear_coefficients(model: CompiledModel, vals: dict[str, torch.Tensor], v: 
     terms = model.graph.terms_on(v.name)
     modules = [model.term_module(t.name) for t in terms]
     if all(hasattr(m, "coefficient") for m in modules):
-        full = model.run_plan(model._plan, {**vals, v.name: zero})
-        c = model.total_energy(full) if need_c else None
+        if need_c:  # one pass gives the energy at u = 0 and every input of the terms
+            ev = model.evaluate({**vals, v.name: zero})
+            full, c = ev.values, ev.total
+        else:
+            full, c = model.run_plan(model._plan, {**vals, v.name: zero}), None
         a = torch.zeros(rows, max(v.domain.numel, 1), device=device)
         for t, m in zip(terms, modules, strict=True):
             w = model.weights[t.name]

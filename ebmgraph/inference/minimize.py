@@ -103,8 +103,9 @@ class _Best:
         """Keep, per row, `point` where its energy is lower (no host sync: it runs every step)."""
         better = energy < self.energy
         torch.minimum(self.energy, energy, out=self.energy)
-        for k, t in point.items():
-            self.point[k] = torch.where(better.reshape(-1, *([1] * (t.dim() - 1))), t.detach(), self.point[k])
+        for k, t in point.items():  # in place: no new tensor per step
+            old = self.point[k]
+            torch.where(better.view(-1, *([1] * (t.dim() - 1))), t.detach(), old, out=old)
 
 
 def _starts(v: Variable, o: Resolved, rows: int, R: int, S: int, device: torch.device) -> torch.Tensor:

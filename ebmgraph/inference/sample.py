@@ -77,9 +77,14 @@ class Trace:
         if 2 * i < self.steps:
             return
         flat = x.detach().reshape(x.shape[0], -1).float()
-        self.means.append(flat.mean(0))
-        self.sum = flat.sum(0) if self.sum is None else self.sum + flat.sum(0)
-        self.sq = flat.pow(2).sum(0) if self.sq is None else self.sq + flat.pow(2).sum(0)
+        total = flat.sum(0)  # two reductions a step, accumulated in place
+        squares = torch.einsum("ij,ij->j", flat, flat)
+        self.means.append(total / flat.shape[0])
+        if self.sum is None or self.sq is None:
+            self.sum, self.sq = total, squares
+        else:
+            self.sum.add_(total)
+            self.sq.add_(squares)
         self.count += flat.shape[0]
 
     def drift(self) -> tuple[float, float] | None:

@@ -637,10 +637,14 @@ def train(model: CompiledModel, config: TrainConfig | dict[str, Any], data: Data
     model.standardization = {}
     started = last_good is not None
     try:
+        orders: dict[int, torch.Tensor] = {}  # the epoch's shuffle, made once per epoch (not per step)
         while trainer.step < total:
             epoch = trainer.step // steps_per_epoch
             trainer.epoch = epoch
-            order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 7919 + epoch))
+            if epoch not in orders:
+                orders.clear()
+                orders[epoch] = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 7919 + epoch))
+            order = orders[epoch]
             i = trainer.step % steps_per_epoch
             idx = order[i * gb:(i + 1) * gb]
             seed_step(cfg.seed * 1_000_003 + trainer.step)  # every random draw of a step: exact resume
