@@ -48,6 +48,8 @@ def peak_mb(f: Callable[[], None], device: str = "cpu") -> float:
         f()
         sync(device)
         return (torch.cuda.max_memory_allocated() - before) / 2**20
+    if torch.get_num_threads() != 1:  # a forked child of a process with a thread pool can deadlock
+        raise RuntimeError("peak_mb forks: call torch.set_num_threads(1) before any computation")
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: measure, report, leave without running the parent's handlers

@@ -141,8 +141,19 @@ class CompiledModel(nn.Module):
         return self.energy_terms[term]
 
     def _device(self) -> torch.device:
-        p = next(self.parameters(), None)
-        return p.device if p is not None else torch.device("cpu")
+        """Where the parameters are (kept until the model is moved: `.to()` goes through _apply)."""
+        dev = self.__dict__.get("_device_cache")
+        if dev is None:
+            p = next(self.parameters(), None)
+            dev = p.device if p is not None else torch.device("cpu")
+            self.__dict__["_device_cache"] = dev
+        return dev
+
+    def _apply(self, fn: Any, recurse: bool = True) -> CompiledModel:
+        self.__dict__["_device_cache"] = None
+        out = super()._apply(fn, recurse)
+        self.__dict__["_device_cache"] = None
+        return out  # type: ignore[return-value]
 
     def check_inputs(self, values: Mapping[str, Any], required: set[str] | None = None,
                      allowed: set[str] | None = None) -> dict[str, torch.Tensor]:

@@ -62,3 +62,35 @@ def test_a_replaced_module_and_a_changed_weight_reach_the_generated_code() -> No
     c = copy.deepcopy(m)  # a copy runs its own modules
     c.fns["f"] = torch.nn.Linear(2, 2)
     torch.testing.assert_close(m.evaluate(x).total, 2 * (x["x"] ** 2).sum(1))
+
+
+PEAKS = """
+import sys, warnings
+import torch
+torch.set_num_threads(1)  # before any parallel region: the measuring child is forked (benchmarks/_measure.py)
+sys.path.insert(0, sys.argv[1])
+from _measure import peak_mb
+import ebmgraph
+warnings.simplefilter("ignore")
+for steps in (100, 400):
+    text = ("model E {\\n  observed y : R[2]\\n  latent z : R[1] infer minimize(optimizer = adam, steps = "
+            f"{steps}, lr = 0.1)\\n\\n  fn f = ellipse()\\n\\n  energy D = sq_dist(y, f(z))\\n}}\\n")
+    m = ebmgraph.compile(ebmgraph.loads(text))
+    y = torch.randn(4096, 2)
+    m.free_energy(y=y)
+    print(peak_mb(lambda: m.free_energy(y=y)))
+"""
+
+
+def test_inference_does_not_keep_the_graph_of_every_step() -> None:
+    """Peak memory of 100 and 400 descent steps on 4096 rows is the same: each step's autograd graph
+    is freed when the next begins (measured as the benchmarks do, in a fresh process)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bench = str(Path(__file__).resolve().parent.parent / "benchmarks")
+    r = subprocess.run([sys.executable, "-c", PEAKS, bench], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    peaks = [float(x) for x in r.stdout.split()]
+    assert len(peaks) == 2 and peaks[1] <= peaks[0] * 1.1 + 1.0, peaks
