@@ -62,43 +62,34 @@ register_method(Sample())
 
 class Trace:
     """What a chain's settling report needs: the mean over rows at every step of the run's last
-    half, and the pooled spread of the values there."""
+    half (one reduction a step), and the spread of the values across rows at its last step."""
 
     def __init__(self, steps: int):
         self.steps = steps
         self.means: list[torch.Tensor] = []
-        self.sq: torch.Tensor | None = None
-        self.sum: torch.Tensor | None = None
-        self.count = 0
+        self.last: torch.Tensor | None = None
         self.steps_done = 0
 
     def add(self, i: int, x: torch.Tensor) -> None:
         self.steps_done = i + 1
         if 2 * i < self.steps:
             return
-        flat = x.detach().reshape(x.shape[0], -1).float()
-        total = flat.sum(0)  # two reductions a step, accumulated in place
-        squares = torch.einsum("ij,ij->j", flat, flat)
-        self.means.append(total / flat.shape[0])
-        if self.sum is None or self.sq is None:
-            self.sum, self.sq = total, squares
-        else:
-            self.sum.add_(total)
-            self.sq.add_(squares)
-        self.count += flat.shape[0]
+        self.last = x.detach().reshape(x.shape[0], -1)
+        self.means.append(self.last.float().mean(0))
 
     def drift(self) -> tuple[float, float] | None:
         """(drift, z): how far the chains' mean moved between the last two quarters, in units of the
         values' spread, and that move over its standard error from batch means (Geweke-style)."""
         n = len(self.means)
-        if n < 10 or self.sum is None or self.sq is None:
+        if n < 10 or self.last is None:
             return None
         trace = torch.stack(self.means)  # (steps in the last half, dims)
         half = n // 2
         q3, q4 = trace[:half], trace[half:2 * half]
         move = (q4.mean(0) - q3.mean(0)).abs()
-        mean = self.sum / self.count
-        spread = (self.sq / self.count - mean.pow(2)).clamp_min(0).sqrt() + 1e-12
+        # the values' spread: across the chains at the last step (one chain: across its last-half steps)
+        spread = (self.last.float().std(0, correction=0) if self.last.shape[0] > 1 else trace.std(0, correction=0)) \
+            + 1e-12
         batches = torch.stack([b.mean(0) for q in (q3, q4) for b in q.chunk(5)])  # 10 batch means
         within = (batches[:5].var(0) + batches[5:].var(0)) / 2
         se = torch.sqrt(2 * within / 5) + 1e-12
