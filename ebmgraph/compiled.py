@@ -278,6 +278,16 @@ class CompiledModel(nn.Module):
             return value.expand(batch, *value.shape)
         return nn.functional.one_hot(vals[args[0]].long(), key).to(torch.get_default_dtype())
 
+    def plan_without(self, terms: set[str]) -> list[Any]:
+        """The plan without the energy steps of `terms` (kept, so its generated code is reused)."""
+        key = frozenset(terms)
+        cache = self.__dict__.setdefault("_plans_without", {})
+        plan = cache.get(key)
+        if plan is None:
+            plan = [s for s in self._plan if not (s[0] == "energy" and s[3] in key)]
+            cache[key] = plan
+        return plan
+
     def split_plan(self, unknown: frozenset[str]) -> tuple[list[Any], list[Any]]:
         """The plan split into what does not depend on `unknown` (computed once) and what does."""
         cached = self._split_plans.get(unknown)
