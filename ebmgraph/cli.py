@@ -229,7 +229,7 @@ def train(file: Annotated[Path, typer.Argument(help="the .ebm file of the model"
     from .training import CollapseWarning, TrainingStopped, import_plugins, load_config
     from .training import train as run_training
     from .training.data import DataError
-    from .training.loop import _dist, finish_distributed, init_distributed
+    from .training.loop import _dist, finish_distributed, init_distributed, set_threads
 
     ok = False
     try:
@@ -244,6 +244,7 @@ def train(file: Annotated[Path, typer.Argument(help="the .ebm file of the model"
         graph = load(file, model=model, limits=cfg.limits.apply(DEFAULT_LIMITS).with_(**given),
                      params={**cfg.params, **(params or {})})  # the command line's win
         init_distributed()
+        set_threads(cfg.threads)  # the config's, --threads, or the default for this machine
         import torch
         torch.manual_seed(cfg.seed)  # the initial weights follow the config's seed
         compiled = compile_graph(graph)

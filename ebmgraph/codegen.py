@@ -46,7 +46,6 @@ def generate(plan: list[Step], fns: Any, ets: Any, weights: dict[str, float], en
         return local[name]
 
     terms: list[tuple[str, str]] = []
-    first_input: str | None = None
     for kind, key, args, name in plan:
         if kind == "energy" and not energies:
             continue
@@ -69,7 +68,6 @@ def generate(plan: list[Step], fns: Any, ets: Any, weights: dict[str, float], en
     lines = ["def _run(vals):"]
     for name in inputs:
         lines.append(f"    {local[name]} = vals[{name!r}]")
-        first_input = first_input or local[name]
     lines += [f"    {b}" for b in body]
     computed = [(n, v) for n, v in local.items() if n not in inputs]
     if values_out:

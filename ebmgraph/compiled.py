@@ -21,6 +21,7 @@ from .catalogue import ENERGIES, FUNCTIONS, Config
 from .codegen import generate
 from .diagnostics import EbmError, InputError, Span
 from .graph import Application, EnergyTerm, Graph, Variable
+from .graph import key as node_key
 
 __all__ = ["CompiledModel", "Energies", "InputError", "compile"]
 
@@ -110,13 +111,13 @@ class CompiledModel(nn.Module):
                 if not o.args:  # a `param`: one tensor, the same for every sample
                     plan.append(("param", _key(o.fn), (), o.output))
                 else:
-                    plan.append(("apply", _key(o.fn), inputs(("function", o.name), o.args), o.output))
+                    plan.append(("apply", _key(o.fn), inputs(node_key(o), o.args), o.output))
             elif isinstance(o, EnergyTerm):
                 self.energy_terms[_key(o.name)] = _built(
                     ENERGIES[o.energy].build, Config((), dict(o.options), tuple(cats.get(a) for a in o.args)),
                     [shapes[a] for a in o.args], f"energy '{o.name}' = {o.energy}", o.span, o.file, graph)
                 self.weights[o.name] = o.weight
-                plan.append(("energy", _key(o.name), inputs(("energy", o.name), o.args), o.name))
+                plan.append(("energy", _key(o.name), inputs(node_key(o), o.args), o.name))
         self._plan = plan
         self.inputs: dict[str, Variable] = {v.name: v for v in graph.variables if not v.computed}
         self.latent_names = [v.name for v in graph.latents()]

@@ -14,6 +14,7 @@ from typing import Any
 import graphviz
 
 from . import decls as d
+from .elaborate import loop_bound
 from .files import check_writable, write_atomic
 from .graph import Application, EnergyTerm, Graph, Node, NodeKey, Variable, key
 from .inference.amortized import proposal_name
@@ -50,11 +51,8 @@ def loop_boxes(g: Graph) -> tuple[dict[NodeKey, int], list[str]]:
     main = g.program.path
     labels = []
     for lp, _ in loops:
-        try:
-            lo, hi = (_value(e, g.params) for e in (lp.lo, lp.hi))
-            times = f" ({hi - lo + 1} times)"
-        except (KeyError, TypeError, ZeroDivisionError):
-            times = ""
+        lo, hi = (loop_bound(e, g.params) for e in (lp.lo, lp.hi))
+        times = f" ({hi - lo + 1} times)" if isinstance(lo, int) and isinstance(hi, int) else ""
         labels.append(f"for {lp.var} in {expr(lp.lo)}..{expr(lp.hi)}{times}\n" + _template(lp.body))
 
     def where(file: str | None, span: Any) -> int | None:
@@ -90,18 +88,6 @@ def _template(body: list[Any]) -> str:
         elif isinstance(st, d.VarDecl | d.ParamDecl | d.FnDecl | d.RegularizeDecl):
             lines.append(f"{st.kind} {st.name}")
     return "\n".join(lines[:8] + ([f"... ({len(lines)} statements)"] if len(lines) > 8 else []))
-
-
-def _value(e: Any, env: dict[str, Any]) -> Any:
-    """A loop bound from the model's parameters (the elaborator checked it already)."""
-    if isinstance(e, d.Num):
-        return e.value
-    if isinstance(e, d.Name):
-        return env[e.id]
-    if isinstance(e, d.Neg):
-        return -_value(e.operand, env)
-    a, b = _value(e.left, env), _value(e.right, env)
-    return {"+": a + b, "-": a - b, "*": a * b, "/": a / b, "//": a // b, "%": a % b}[e.op]
 
 
 def to_dot(g: Graph, *, fold: bool = False, fold_loops: bool = False, values: dict[str, float] | None = None) -> str:

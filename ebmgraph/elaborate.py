@@ -548,7 +548,6 @@ class Elaborator:
 
     def report_stuck(self, sc: _Scope, stuck: list[tuple[int, Any, dict[str, Any]]], blocked: dict[int, str]) -> None:
         """`use` statements and aliases that wait on each other: a cycle, reported at the `use`."""
-        by_need = {blocked[i]: (i, s, e) for i, s, e in stuck}
         reported: set[int] = set()
         for i, stmt, env in stuck:
             if i in reported:
@@ -569,7 +568,6 @@ class Elaborator:
             self.rep.error("E040", "cycle through sub-model instances: " + ", ".join(path), site.span, file=sc.file,
                            hint="an instance's output cannot feed back into its own inputs; unroll over time "
                                 "with an index (use wm[t] ... { s = s[t] }, s[t + 1] = wm[t].s_next)")
-        del by_need
 
     def ref_key(self, sc: _Scope, ref: d.VarRef, env: dict[str, Any]) -> str:
         """The scope key a reference names: wm[t].s_next with t = 2 -> 'wm[2].s_next'."""
@@ -1070,14 +1068,32 @@ class Elaborator:
         return dict(self.file_models.get(file, {}))
 
 
+_OUTPUTS: dict[int, tuple[d.ModelDecl, set[str]]] = {}
+
+
+def loop_bound(e: d.Expr, params: dict[str, Any]) -> Any:
+    """A loop bound evaluated with the model's parameters, as elaboration did (None if it cannot be)."""
+    try:
+        return Elaborator(Reporter("<bound>", "")).eval(e, params, "<bound>")
+    except _Bad:
+        return None
+
+
 def _computed_names(model: d.ModelDecl) -> set[str]:
-    """A model's output ports: the variables it computes (assignments, aliases, params)."""
+    """A model's output ports: the variables it computes (assignments, aliases, params); found once
+    per declaration (every `use` of a loop asks)."""
+    hit = _OUTPUTS.get(id(model))
+    if hit is not None and hit[0] is model:
+        return hit[1]
     out = set()
     for s in d.walk_statements(model.body):
         if isinstance(s, d.Assign | d.Alias):
             out.add(s.target.name)
         elif isinstance(s, d.ParamDecl):
             out.add(s.name)
+    if len(_OUTPUTS) > 256:
+        _OUTPUTS.clear()
+    _OUTPUTS[id(model)] = (model, out)
     return out
 
 

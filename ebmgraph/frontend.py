@@ -98,11 +98,8 @@ def _at_use_sites(graph: Graph, rep: Reporter, roots: list[Path] | None, limits:
             continue
         inner = (diag.file, chain[0].group(2))
         if inner not in own:
-            try:
-                text = Path(diag.file).read_text(encoding="utf-8")
-                _, alone = analyze(text, diag.file, model=inner[1], roots=roots, limits=limits)
-            except (OSError, UnicodeDecodeError):
-                alone = []
+            text = "\n".join(rep.sources.get(diag.file, [])) + "\n"  # as the elaborator read it
+            _, alone = analyze(text, diag.file, model=inner[1], roots=roots, limits=limits)
             own[inner] = {(x.code, x.line, x.column) for x in alone if x.file == diag.file}
         if (diag.code, diag.line, diag.column) in own[inner]:
             kept.append(diag)

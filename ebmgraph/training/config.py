@@ -156,7 +156,8 @@ class TrainConfig(_Strict):
     out_dir: str = "runs/run"
     checkpoint_every: int = Field(100, ge=1)  # steps between checkpoints ...
     checkpoint_seconds: float = Field(60.0, gt=0)  # ... or seconds, whichever comes first; always at the end
-    threads: int | None = Field(None, ge=1)  # torch's intra-op threads; None: 1 on a machine of <= 4 cores
+    threads: int | None = Field(None, ge=1)  # torch's intra-op threads; None: `ebm train` uses 1 on a machine
+    # of <= 4 cores (loop.set_threads), ebmgraph.train leaves torch's setting as the caller made it
     device: str = "cpu"  # "cpu", "cuda", "cuda:1", ...: where the model and its batches live
     monitor: list[str] = []  # representations watched for collapse (default: the regularizers' variables)
     divergence: float = Field(1e6, gt=0)  # stop when |loss| exceeds this

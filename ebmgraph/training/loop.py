@@ -550,7 +550,8 @@ def train(model: CompiledModel, config: TrainConfig | dict[str, Any], data: Data
         device = resolve_device(cfg.device)
     except ValueError as exc:
         raise _config_error(cfg, ("device",), str(exc)) from None
-    set_threads(cfg.threads)
+    if cfg.threads is not None:  # from Python, torch's own setting stands unless the config names one;
+        set_threads(cfg.threads)  # `ebm train` applies the default (set_threads(None)) itself
     model.to(device)
     rank, world = _dist()
     out = Path(cfg.out_dir)
@@ -609,7 +610,9 @@ def train(model: CompiledModel, config: TrainConfig | dict[str, Any], data: Data
     pending: list[str] = []  # metrics rows not yet written: they go out with each checkpoint (a resume
     # replays the steps after the last checkpoint and drops their rows anyway), and at the end
     last_save = time.monotonic()
-    stop = _GracefulStop() if rank == 0 or world == 1 else None
+    # one process: Ctrl-C finishes the step and saves; in a data-parallel run every rank gets the signal
+    # at its own step, so it interrupts at once (torchrun stops the group) rather than let ranks diverge
+    stop = _GracefulStop() if world == 1 else None
 
     def flush() -> None:
         if rank != 0 or not pending:
