@@ -55,6 +55,7 @@ bench: $(STAMP) graphviz
 	$(BIN)/python benchmarks/bench_compiled_vs_handwritten.py
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_sparse_coding.py
+	$(BIN)/python benchmarks/bench_distributed.py
 
 clean:
 	rm -rf $(VENV) out build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
