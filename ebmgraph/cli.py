@@ -237,6 +237,12 @@ def train(file: Annotated[Path, typer.Argument(help="the .ebm file of the model"
         if threads is not None:
             cfg.threads = threads
         if device is not None:
+            from .training.loop import resolve_device
+            try:
+                resolve_device(device)  # said of --device here, not located in a config that does not name it
+            except ValueError as exc:
+                typer.echo(f"error: --device: {exc}", err=True)
+                raise typer.Exit(2) from None
             cfg.device = device
         import_plugins(cfg)
         # the config's limits, then the command line's (which win)

@@ -117,3 +117,17 @@ def test_bundled_sets_are_cached_once_made(tmp_path: Path, monkeypatch: pytest.M
     assert load_arrays(DataConfig(source="moons", map={"x": "data"}, n_samples=100, noise=0.1), seed=4)["data"].shape \
         == (100, 2)
     assert len(list(cache_dir().glob("moons-*.npz"))) == 2  # another seed, another file
+
+
+def test_a_device_that_is_not_there_on_the_command_line_is_named_as_such(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ebmgraph.cli import app
+
+    (tmp_path / "c.toml").write_text(f'epochs = 1\nout_dir = "{tmp_path / "run"}"\n[data]\nsource = "moons"\n'
+                                     'map = { x = "data[:, 0:1]", y = "data[:, 1:2]" }\n[loss]\n'
+                                     'kind = "pairwise_hinge"\ntarget = "y"\n[sampler]\nkind = "corruption"\n')
+    r = CliRunner().invoke(app, ["train", str(LIBRARY / "energy_net.ebm"), "-c", str(tmp_path / "c.toml"),
+                                 "--device", "cuda:7"])
+    assert r.exit_code == 2 and "error: --device: " in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "run").exists()
