@@ -190,21 +190,30 @@ LOCAL_DEPTH = 12  # the collapse patterns of Fig. 10 are local: encoders and pre
 def _upstream(g: Graph, start: Node) -> dict[str, bool]:
     """Variables within LOCAL_DEPTH steps upstream of `start` (itself included when a variable),
     each with whether the way from it to `start` passes through a trainable function (a bounded
-    reverse breadth-first search)."""
+    reverse breadth-first search, on node keys: it runs once per energy term)."""
+    trainable = _trainable_apps(g)
     seen: dict[NodeKey, bool] = {key(start): False}
-    frontier: list[tuple[Node, bool]] = [(start, False)]
+    frontier: list[tuple[NodeKey, bool]] = [(key(start), False)]
     for _ in range(LOCAL_DEPTH):
         nxt = []
-        for o, trained in frontier:
-            trained = trained or (isinstance(o, Application) and o.fn in g.fns
-                                   and FUNCTIONS[g.fns[o.fn].func].trainable)
-            for p in g.inputs_of(o):
-                k = key(p)
+        for k0, trained in frontier:
+            trained = trained or k0 in trainable
+            for k in g.input_keys(k0):
                 if k not in seen or (trained and not seen[k]):
                     seen[k] = trained
-                    nxt.append((p, trained))
+                    nxt.append((k, trained))
         frontier = nxt
     return {name: t for (kind, name), t in seen.items() if kind == "variable"}
+
+
+def _trainable_apps(g: Graph) -> frozenset[NodeKey]:
+    """The keys of the applications of a trainable function (kept on the graph while it is unchanged)."""
+    cached = g.cache.get("trainable_apps")
+    if cached is None:
+        cached = frozenset(key(o) for o in g.applications
+                           if o.fn in g.fns and FUNCTIONS[g.fns[o.fn].func].trainable)
+        g.cache["trainable_apps"] = cached
+    return cached  # type: ignore[no-any-return]
 
 
 def _declared_inputs(g: Graph, start: Node) -> set[str]:

@@ -540,7 +540,7 @@ def parse(text: str, file: str = "<string>", reporter: Reporter | None = None) -
     if tree is None or (rep.has_errors and not repaired):
         return d.FileDecl(path=file)
     try:
-        result = _Build().transform(tree)
+        result = _Build(visit_tokens=False).transform(tree)  # no token callbacks: skip their lookups
     except RecursionError:
         rep.error("E002", "the file nests too deeply to parse", Span(1, 1))
         rep.raise_if_errors()
