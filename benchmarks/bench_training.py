@@ -3,7 +3,8 @@
 1. one epoch of JEPA on the digits with VICReg on (s_x, s_y) and z inferred by 10 Adam steps;
 2. one epoch of CD-1 on an RBM (64 visible bits, 32 hidden) on the binarized digits;
 3. Langevin sampler steps per second on a 2-D Gaussian energy, 4096 chains.
-Targets: ratio <= 1.10 for the VICReg epoch, <= 1.25 for CD-1, <= 1.05 for Langevin. Prints median and
+Both sides save what they learned at the end (ours: the run's checkpoint; the hand loop: torch.save of
+its weights and optimizer), as any training script does. Targets: ratio <= 1.10 for the VICReg epoch, <= 1.25 for CD-1, <= 1.05 for Langevin. Prints median and
 best times and the peak memory of one run of each (target <= 1.1x).
 
     python benchmarks/bench_training.py [--rounds 5]
@@ -86,6 +87,8 @@ def jepa_epoch(rounds: int) -> tuple[float, ...]:
             opt.zero_grad()
             loss.backward()
             opt.step()
+        torch.save({"enc_x": enc_x.state_dict(), "enc_y": enc_y.state_dict(), "pred": pred.state_dict(),
+                    "optimizer": opt.state_dict()}, f"{tmp}/hand.pt")  # a training script keeps what it learned
 
     return (*interleaved(ours, hand, rounds), peak_mb(ours), peak_mb(hand))
 
@@ -130,6 +133,7 @@ def rbm_epoch(rounds: int) -> tuple[float, ...]:
             opt.zero_grad()
             loss.backward()
             opt.step()
+        torch.save({"W": W, "b": b, "c": c, "optimizer": opt.state_dict()}, f"{tmp}/hand.pt")
 
     return (*interleaved(ours, hand, rounds), peak_mb(ours), peak_mb(hand))
 

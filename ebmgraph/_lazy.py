@@ -23,7 +23,12 @@ class LazyModule(types.ModuleType):
         return mod
 
     def __getattr__(self, attr: str) -> Any:
-        return getattr(self._load(), attr)
+        value = getattr(self._load(), attr)
+        if not attr.startswith("__"):
+            # kept here: the next read is a plain attribute hit, not a call (an inner loop reads
+            # torch.randn, torch.no_grad, ... every step)
+            self.__dict__[attr] = value
+        return value
 
     def __call__(self) -> types.ModuleType:
         return self._load()

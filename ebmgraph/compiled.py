@@ -48,6 +48,7 @@ class Parts(nn.ModuleDict):
         owner = self.__dict__.get("_owner")
         if owner is not None:
             owner._generated.clear()  # the generated code bound the old module
+            owner.__dict__.pop("_terms_on_cache", None)
 
 
 @dataclass

@@ -200,6 +200,10 @@ class _Problem:
 
     def run(self) -> Inference:
         s, model = self.s, self.model
+        if s.closed and not (s.enumerated or s.minimized or s.sampled or s.amortized or s.drawn):
+            # every latent summed out in closed form (an RBM's F(v)): one evaluation, no rows to reduce
+            F = self.energy_fn()(dict(self.vals))
+            return Inference(F, {}, F)
         vals, K, R, S, log_q = self.expand()
         rows = self.batch * K * R * S
         energy = self.energy_fn()

@@ -8,9 +8,9 @@ box), weighted by exp(-beta E) / q(z)."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ..graph import Graph, Variable
+from ..graph import EnergyTerm, Graph, Variable
 from .enumerate import MAX_ENUMERATION, count
 from .method import Method, Option, Report, Resolved, register_method
 
@@ -54,6 +54,16 @@ class Marginal(Method):
 register_method(Marginal())
 
 
+def _terms_of(model: CompiledModel, v: Variable) -> tuple[list[EnergyTerm], list[Any]]:
+    """The terms on `v` and their modules, found once per model (a Gibbs chain asks every step)."""
+    cache = model.__dict__.setdefault("_terms_on_cache", {})
+    hit = cache.get(v.name)
+    if hit is None:  # cleared when a module is replaced (Parts.__setitem__)
+        terms = model.graph.terms_on(v.name)
+        hit = cache[v.name] = (terms, [model.term_module(t.name) for t in terms])
+    return hit  # type: ignore[no-any-return]
+
+
 def linear_coefficients(model: CompiledModel, vals: dict[str, torch.Tensor], v: Variable, need_c: bool = True
                         ) -> tuple[torch.Tensor | None, torch.Tensor]:
     """E = c + sum_i a_i u_i for a variable u every term of which is linear in each unit:
@@ -62,22 +72,26 @@ def linear_coefficients(model: CompiledModel, vals: dict[str, torch.Tensor], v: 
     rows = next(iter(vals.values())).shape[0] if vals else 1
     device = model._device()
     zero = torch.zeros(rows, *v.domain.shape, device=device)
-    terms = model.graph.terms_on(v.name)
-    modules = [model.term_module(t.name) for t in terms]
+    terms, modules = _terms_of(model, v)
     if all(hasattr(m, "coefficient") for m in modules):
         # the terms with analytic coefficients (bilinear, bias) are linear in u with no offset, so they
         # vanish at u = 0: c is the energy of the other terms alone (one matmul saved per call)
+        given = {**vals, v.name: zero}
         if need_c:
-            ev = model.evaluate({**vals, v.name: zero}, model.plan_without({t.name for t in terms}))
+            ev = model.evaluate(given, model.plan_without({t.name for t in terms}))
             full, c = ev.values, ev.total
+        elif all(x in given for t in terms for x in t.args):  # an RBM's terms read declared variables only
+            full, c = given, None
         else:
-            full, c = model.run_plan(model._plan, {**vals, v.name: zero}), None
-        a = torch.zeros(rows, max(v.domain.numel, 1), device=device)
+            full, c = model.run_plan(model._plan, given), None
+        a: torch.Tensor | None = None
         for t, m in zip(terms, modules, strict=True):
             w = model.weights[t.name]
-            inputs = [full[x] for x in t.args]
-            a = a + w * getattr(m, "coefficient")(inputs, t.args.index(v.name))  # noqa: B009
-        return c, a
+            coef = getattr(m, "coefficient")([full[x] for x in t.args], t.args.index(v.name))  # noqa: B009
+            coef = coef if w == 1.0 else w * coef
+            a = coef if a is None else a + coef
+        assert a is not None
+        return c, a.reshape(rows, max(v.domain.numel, 1))
     with torch.enable_grad():
         u = zero.clone().requires_grad_(True)
         c = model.total_energy({**vals, v.name: u})

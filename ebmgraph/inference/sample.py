@@ -61,21 +61,26 @@ register_method(Sample())
 
 
 class Trace:
-    """What a chain's settling report needs: the mean over rows at every step of the run's last
-    half (one reduction a step), and the spread of the values across rows at its last step."""
+    """What a chain's settling report needs: the mean over rows along the run's last half, thinned
+    to at most MEANS evenly spaced steps (one reduction each), and the values at its last step."""
+
+    MEANS = 40  # enough for two quarters of 5 batch means each; more steps only cost reductions
 
     def __init__(self, steps: int):
         self.steps = steps
+        self.start = (steps + 1) // 2  # the first step of the last half
+        self.stride = max(1, -(-(steps - self.start) // self.MEANS))
         self.means: list[torch.Tensor] = []
         self.last: torch.Tensor | None = None
         self.steps_done = 0
 
     def add(self, i: int, x: torch.Tensor) -> None:
         self.steps_done = i + 1
-        if 2 * i < self.steps:
+        if i < self.start:
             return
         self.last = x.detach().reshape(x.shape[0], -1)
-        self.means.append(self.last.float().mean(0))
+        if (i - self.start) % self.stride == 0:
+            self.means.append(self.last.float().mean(0))
 
     def drift(self) -> tuple[float, float] | None:
         """(drift, z): how far the chains' mean moved between the last two quarters, in units of the
