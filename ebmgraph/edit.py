@@ -24,6 +24,7 @@ from .printer import dumps_file
 REFUSING = {"cycle", "shape_mismatch", "duplicate", "unknown_variable", "unknown_part", "syntax"}
 RULES = {"cycle": "cycle through deterministic functions", "shape_mismatch": "shape mismatch",
          "arity": "too many inputs"}
+PRIORITY = ["cycle", "shape_mismatch", "duplicate", "unknown_variable", "unknown_part", "arity", "syntax"]
 NodeKind = Literal["observed", "latent", "computed", "function", "energy", "submodel"]
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -184,6 +185,38 @@ def _find_call(m: d.ModelDecl, node: str) -> d.Call | None:
     return None
 
 
+def _path_back(m: d.ModelDecl, start: str, target: str) -> list[str] | None:
+    """The chain of assignments by which `start` is computed from `target` (target -> ... -> start,
+    `target` left out), or None when it is not: a connection from `start` into `target`'s function
+    would close a loop."""
+    deps: dict[str, set[str]] = {}
+
+    def refs(a: Any) -> set[str]:
+        if isinstance(a, d.VarRef):
+            return {_base(a.name)}
+        return set().union(*(refs(x) for x in a.args)) if isinstance(a, d.Call) else set()
+
+    for st in d.walk_statements(m.body):
+        if isinstance(st, d.Assign):
+            deps.setdefault(_base(st.target.name), set()).update(refs(st.value))
+    parent: dict[str, str | None] = {start: None}
+    frontier = [start]
+    while frontier:
+        n = frontier.pop()
+        if n == target:
+            chain = []
+            k: str | None = n
+            while k is not None:
+                chain.append(k)
+                k = parent[k]
+            return chain[1:]  # from target's consumer down to start
+        for p in sorted(deps.get(n, ())):
+            if p not in parent:
+                parent[p] = n
+                frontier.append(p)
+    return None
+
+
 def _check(prog: d.FileDecl, model: str | None, nodes: list[str]) -> tuple[d.FileDecl, str]:
     text = dumps_file(prog)
     if model is None and len(prog.models) > 1:
@@ -193,9 +226,13 @@ def _check(prog: d.FileDecl, model: str | None, nodes: list[str]) -> tuple[d.Fil
     # argument): those show as diagnostics; only broken rules refuse the edit
     errors = [x for x in diags if x.severity == "error" and (x.kind in REFUSING or _too_many_inputs(x))]
     if errors:
-        first = errors[0]
+        # the most telling rule first: a cycle also leaves a function with an input too many
+        first = min(errors, key=lambda x: PRIORITY.index(x.kind) if x.kind in PRIORITY else len(PRIORITY))
         rule = RULES.get(first.kind, "invalid diagram")
-        raise EditError(rule, first.message + (f" ({first.hint})" if first.hint else ""), nodes, errors)
+        message = first.message
+        if message.startswith(rule + ":"):  # the diagnostic already names the rule
+            message = message[len(rule) + 1:].strip()
+        raise EditError(rule, message + (f" ({first.hint})" if first.hint else ""), nodes, errors)
     return prog, text
 
 
@@ -253,6 +290,13 @@ def apply_edit(prog: d.FileDecl, op: dict[str, Any], model: str | None = None) -
         call = _find_call(m, dst)
         if call is None:
             raise EditError("unknown node", f"no function or energy term '{dst}'", nodes)
+        if dst.startswith("fn:"):
+            out = dst[3:].split("/")[0]
+            loop = _path_back(m, _base(src_name), out)
+            if loop is not None:
+                raise EditError("cycle through deterministic functions",
+                                f"{' -> '.join([out, *loop])} -> {out}: '{src_name}' is computed from "
+                                f"'{out}', so it cannot feed the function computing '{out}'", nodes)
         call.args.append(d.VarRef(name=src_name))
     elif kind == "disconnect":
         src, dst = str(op["source"]), str(op["target"])

@@ -41,10 +41,14 @@ def test_text_edits_update_the_graph_and_mistakes_keep_the_last_good_one(at: App
     body = at.session_state.last_good_program.models[0].body
     assert any(getattr(s, "name", "") == "R" and s.weight.value == 0.5 for s in body)
     at.text_area(key="editor").set_value(text.replace("sq_dist(sy, sy_hat)", "sq_dist(sy, sy_hatt)")).run()
-    assert any("1 error(s)" in e for e in _errors(at))
-    assert "jepa.ebm:18:26: error[E016]: unknown variable 'sy_hatt'" in at.code[0].value
+    assert any("1 error(s) on line 18" in e for e in _errors(at))
+    # every message whole, in its own wrapped box beside the text (not a clipped code block)
+    assert any("jepa.ebm:18:26: error[E016]: unknown variable 'sy_hatt'" in e for e in _errors(at))
     at.text_area(key="editor").set_value("model Broken { observed x R[2] }").run()
-    assert any("error" in e for e in _errors(at))
+    # another model typed: the file name, the errors and the download follow it
+    assert any(e.startswith("broken.ebm:1:") for e in _errors(at)), _errors(at)
+    assert "broken.ebm" in at.caption[0].value and "not saved" in at.caption[0].value
+    assert "Download broken.ebm" in [b.label for b in at.get("download_button")]
     assert at.session_state.last_good_program.models[0].name == "JEPA"  # the canvas keeps the last good graph
     assert at.text_area(key="editor").value == "model Broken { observed x R[2] }"  # nothing typed is lost
 
@@ -85,8 +89,10 @@ def test_palette_adds_nodes(at: AppTest) -> None:
 
 
 def test_drawing_inspector_and_files(at: AppTest) -> None:
-    charts = at.get("graphviz_chart")
-    assert charts and "fillcolor=\"#e06666\"" in charts[0].proto.spec
+    # the drawing is the SVG at its own size (times the zoom) in a scrolling box, not stretched
+    imgs = [m.value for m in at.markdown if "data:image/svg+xml;base64," in m.value]
+    assert imgs and "zoom: 1.0" in imgs[0] and "max-width: none" in imgs[0]
+    assert any("fillcolor=\"#e06666\"" in c.value for c in at.code)  # its DOT, energy terms in red
     at.selectbox(key="inspect_node").set_value("variable sx").run()
     table = at.table[0].value
     rows = dict(zip(table["property"], table["value"], strict=True))
@@ -135,3 +141,64 @@ def test_bad_data_mapping_and_divergence_are_messages(at: AppTest) -> None:
     assert not at.exception, at.exception
     assert any("step 0: the loss" in e and "exceeds divergence" in e and "Lower optimizer.lr" in e for e in _errors(at))
     assert "model Regression" in at.text_area(key="editor").value  # the app keeps working
+
+
+def test_a_refusal_stays_until_the_next_action(at: AppTest) -> None:
+    at.session_state.canvas_ops = [{"op": "connect", "source": "energy:D", "target": "energy:R"}]
+    at.run()
+    assert any("energy to energy" in e for e in _errors(at))
+    at.run()  # reruns that are no action (a drag, a click on the canvas' pane) keep it
+    at.run()
+    assert any("energy to energy" in e for e in _errors(at))
+    assert set(at.session_state.marked) == {"energy:D", "energy:R"}
+    text = at.text_area(key="editor").value
+    at.text_area(key="editor").set_value(text.replace("0.1 * l1(z)", "0.2 * l1(z)")).run()  # the next action
+    assert not any("energy to energy" in e for e in _errors(at))
+
+
+def test_inference_refuses_data_of_another_width_naming_both(at: AppTest) -> None:
+    _open(at, "ellipse.ebm")  # y : R[2]; the dataset is still the digits (64 values a row)
+    errors = _errors(at)
+    assert any("the dataset 'digits' has 64 values per row but 'y' is R[2] (2 values)" in e and "data[:, 0:2]" in e
+               for e in errors), errors
+    assert not any(b.key == "run_inference" for b in at.button)  # nothing runs on data that does not fit
+
+
+def test_results_are_marked_stale_when_their_inputs_change(at: AppTest) -> None:
+    _open(at, "ellipse.ebm")
+    at.selectbox(key="dataset").set_value("moons").run()
+    at.button(key="run_inference").click().run()
+    assert not any("stale" in w.value for w in at.warning)
+    at.slider(key="infer_sample").set_value(3).run()
+    assert any("stale" in w.value for w in at.warning)
+    at.button(key="run_inference").click().run()
+    assert not any("stale" in w.value for w in at.warning)
+
+
+def test_save_writes_the_opened_file_atomically_keeping_its_mode(at: AppTest, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    target = tmp_path / "jepa.ebm"
+    target.write_text(at.text_area(key="editor").value)
+    target.chmod(0o640)
+    at.session_state.file_path = str(target)  # as `streamlit run app/app.py -- jepa.ebm` opens it
+    at.run()
+    text = at.text_area(key="editor").value.replace("0.1 * l1(z)", "0.3 * l1(z)")
+    at.text_area(key="editor").set_value(text).run()
+    at.button(key="save_file").click().run()
+    assert target.read_text() == text
+    assert (target.stat().st_mode & 0o777) == 0o640
+    assert not [p for p in tmp_path.iterdir() if p.name != "jepa.ebm"]  # no temporary file left
+    assert any(f"saved {target}" in s.value for s in at.success)
+
+
+def test_the_app_names_only_declared_session_keys() -> None:
+    import re
+
+    from app.state import STATE, WIDGETS
+    used: set[str] = set()
+    for f in (ROOT / "app").rglob("*.py"):
+        src = f.read_text()
+        used |= set(re.findall(r"\bss\.([a-z_]+)\b", src)) - {"get", "pop"}
+        used |= set(re.findall(r"ss\.(?:get|pop)\(\"([a-z_]+)\"", src))
+        used |= set(re.findall(r"key=f?\"([a-z_]+)", src))
+    undeclared = sorted(k for k in used if k not in STATE and k not in WIDGETS)
+    assert not undeclared, f"declare these in app/state.py: {undeclared}"

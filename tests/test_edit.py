@@ -54,6 +54,17 @@ def test_cycle_through_functions_is_refused_with_its_nodes() -> None:
     assert set(info.value.nodes) == {"b", "fn:a"}
 
 
+def test_a_cycle_into_an_encoder_is_named_a_cycle_once() -> None:
+    """sx -> enc_x closes enc_x's loop and also gives it a second input: the cycle is the rule named,
+    and its message does not repeat the rule's name."""
+    with pytest.raises(EditError) as info:
+        apply_edit(parse(JEPA), {"op": "connect", "source": "sx", "target": "fn:sx"})
+    assert info.value.rule == "cycle through deterministic functions"
+    text = str(info.value)
+    assert text.count("cycle through deterministic functions") == 1, text
+    assert "sx" in text
+
+
 def test_edits_keep_comments_loops_and_imports() -> None:
     prog = parse((LIBRARY / "planner.ebm").read_text())
     _, text = apply_edit(prog, {"op": "add_variable", "name": "w", "role": "latent", "shape": ["da"]})

@@ -507,33 +507,12 @@ def _collapse(values: dict[str, torch.Tensor], names: list[str], initial: dict[s
 
 
 def plot_metrics(history: list[dict[str, float]], path: Path) -> Path | None:
-    """Loss parts and collapse monitor against the step, as a PNG."""
-    if not history:
+    """Loss parts and collapse monitor against the step, as a PNG (plots.training_curves)."""
+    from ..plots import training_curves
+    fig = training_curves(history)
+    if fig is None:
         return None
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    keys = sorted({k for h in history for k in h if k not in ("step", "epoch", "lr")})
-    loss_keys = [k for k in keys if not k.startswith("collapse.")]
-    col_keys = [k for k in keys if k.startswith("collapse.") and k.endswith(("std_mean", "effective_rank"))]
-    fig, axes = plt.subplots(1, 2 if col_keys else 1, figsize=(12 if col_keys else 7, 4.5), squeeze=False)
-    ax = axes[0][0]
-    for k in loss_keys:
-        pts = [(h["step"], h[k]) for h in history if k in h and math.isfinite(h[k])]
-        if pts:
-            ax.plot(*zip(*pts, strict=True), label=k, lw=1)
-    ax.set_xlabel("step")
-    ax.set_title("loss parts and energies")
-    ax.legend(fontsize=7)
-    if col_keys:
-        ax2 = axes[0][1]
-        for k in col_keys:
-            pts = [(h["step"], h[k]) for h in history if k in h]
-            ax2.plot(*zip(*pts, strict=True), label=k, marker="o", lw=1)
-        ax2.set_xlabel("step")
-        ax2.set_title("collapse monitor")
-        ax2.legend(fontsize=7)
-    fig.tight_layout()
     write_atomic(path, lambda fh: fig.savefig(fh, dpi=90, format="png"))
     plt.close(fig)
     return path

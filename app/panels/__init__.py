@@ -1,0 +1,2 @@
+"""One module per panel of the composer: sidebar (files, palette, data), editor, drawing,
+inspector, inference, training."""

@@ -1,0 +1,142 @@
+"""Figures people look at, for the composer and for notebooks: energy landscapes (002 Fig. 3b, 4b)
+and training curves with the collapse monitor. Each returns a matplotlib Figure (Agg backend),
+so it can be shown (`st.pyplot(fig)`, a notebook cell) or saved (`fig.savefig(...)`)."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+    from matplotlib.figure import Figure
+
+    from .compiled import CompiledModel
+else:
+    from ._lazy import torch
+
+__all__ = ["landscape_1d", "landscape_2d", "training_curves", "collapse_table", "robust_limits"]
+
+
+def _figure(w: float = 4.8, h: float = 3.8) -> tuple[Figure, Any]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(w, h))
+    return fig, ax
+
+
+def landscape_1d(model: CompiledModel, given: dict[str, torch.Tensor], var: str, best: torch.Tensor) -> Figure:
+    """E over one inferred scalar, the others given, with the minimizer marked (002 Fig. 4b's z)."""
+    v = model.inputs[var]
+    center = float(best.flatten()[0])
+    lo, hi = v.domain.box if v.domain.box else (center - 3, center + 3)
+    grid = torch.linspace(lo, hi, 400)[:, None].reshape(400, *v.domain.shape)
+    others = {k: t.expand(400, *t.shape[1:]) for k, t in given.items() if k != var}
+    with torch.no_grad():
+        e = model.energy(**others, **{var: grid}).total if not (set(model.inputs) - set(others) - {var}) else \
+            model.free_energy(**others, **{var: grid}).free_energy
+    fig, ax = _figure()
+    ax.plot(grid.flatten().numpy(), e.numpy())
+    ax.axvline(center, color="red", ls="--", label=f"minimizer {var} = {center:.3f}")
+    ax.set_xlabel(var)
+    ax.set_ylabel("E")
+    ax.set_title(f"energy over {var}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def landscape_2d(model: CompiledModel, given: dict[str, torch.Tensor], var: str,
+                 closest: torch.Tensor | None, n: int = 50) -> Figure:
+    """F over a 2-D given variable, the latents eliminated at every point (002 Fig. 3b, 4b)."""
+    v = model.inputs[var]
+    point = given[var].flatten()
+    span = max(3.0, float(point.abs().max()) * 1.5)
+    a = torch.linspace(-span, span, n)
+    A, B = torch.meshgrid(a, a, indexing="xy")
+    grid = torch.stack([A.flatten(), B.flatten()], 1).reshape(n * n, *v.domain.shape)
+    others = {k: t.expand(n * n, *t.shape[1:]) for k, t in given.items() if k != var}
+    with torch.no_grad():
+        e = model.free_energy(**others, **{var: grid}).free_energy.reshape(n, n)
+    fig, ax = _figure()
+    cs = ax.contourf(A.numpy(), B.numpy(), e.numpy(), levels=30, cmap="viridis")
+    fig.colorbar(cs, ax=ax, label="F")
+    ax.plot(float(point[0]), float(point[1]), "o", color="lime", ms=9, label=f"{var} (the sample)")
+    if closest is not None:
+        c = closest.flatten()
+        ax.plot(float(c[0]), float(c[1]), "r*", ms=14, label="at the minimizer")
+    ax.set_xlabel(f"{var}[0]")
+    ax.set_ylabel(f"{var}[1]")
+    ax.set_title(f"free energy over {var}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def robust_limits(values: list[float], pad: float = 0.08) -> tuple[float, float] | None:
+    """y limits holding the bulk of a curve: the 2nd..98th percentile of its finite values, padded
+    (a first step's spike or one outlier does not squash the rest into a line)."""
+    xs = sorted(x for x in values if math.isfinite(x))
+    if not xs:
+        return None
+    lo = xs[int(0.02 * (len(xs) - 1))]
+    hi = xs[int(math.ceil(0.98 * (len(xs) - 1)))]
+    if hi - lo < 1e-12:
+        lo, hi = lo - max(abs(lo), 1.0) * 0.05, hi + max(abs(hi), 1.0) * 0.05
+    span = hi - lo
+    return lo - pad * span, hi + pad * span
+
+
+def training_curves(history: list[dict[str, float]], keys: list[str] | None = None) -> Figure | None:
+    """Loss parts against the step (left) and the collapse monitor's spread and effective rank
+    (right, when the run recorded them); x runs over the steps run, y over the bulk of the values."""
+    if not history:
+        return None
+    all_keys = sorted({k for h in history for k in h if k not in ("step", "epoch", "lr")})
+    loss_keys = keys or [k for k in all_keys if not k.startswith("collapse.") and k != "grad_norm"]
+    col_keys = [k for k in all_keys if k.startswith("collapse.") and k.endswith(("std_mean", "effective_rank"))]
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2 if col_keys else 1, figsize=(11 if col_keys else 6.5, 3.8), squeeze=False)
+    ax = axes[0][0]
+    shown: list[float] = []
+    for k in loss_keys:
+        pts = [(h["step"], h[k]) for h in history if k in h and math.isfinite(h[k])]
+        if pts:
+            ax.plot(*zip(*pts, strict=True), label=k, lw=1)
+            shown.extend(y for _, y in pts)
+    steps = [h["step"] for h in history]
+    ax.set_xlim(min(steps) - 0.5, max(steps) + 0.5)
+    lim = robust_limits(shown)
+    if lim is not None:
+        ax.set_ylim(*lim)
+    ax.set_xlabel("step")
+    ax.set_title("loss parts and energies")
+    if shown:
+        ax.legend(fontsize=7)
+    if col_keys:
+        ax2 = axes[0][1]
+        for k in col_keys:
+            pts = [(h["step"], h[k]) for h in history if k in h]
+            ax2.plot(*zip(*pts, strict=True), label=k.removeprefix("collapse."), marker="o", lw=1)
+        ax2.set_xlim(min(steps) - 0.5, max(steps) + 0.5)
+        ax2.set_xlabel("step")
+        ax2.set_title("collapse monitor")
+        ax2.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def collapse_table(history: list[dict[str, float]]) -> dict[str, list[Any]]:
+    """The collapse monitor as a small table: per measure, its first and last value and the change."""
+    keys = sorted({k for h in history for k in h if k.startswith("collapse.")})
+    rows: dict[str, list[Any]] = {"measure": [], "first": [], "last": [], "change": []}
+    for k in keys:
+        vals = [h[k] for h in history if k in h]
+        rows["measure"].append(k.removeprefix("collapse."))
+        rows["first"].append(round(vals[0], 4))
+        rows["last"].append(round(vals[-1], 4))
+        rows["change"].append(round(vals[-1] - vals[0], 4))
+    return rows

@@ -1,0 +1,64 @@
+"""The composer's parts outside Streamlit's page: the canvas layout, a stopped training run."""
+
+from __future__ import annotations
+
+import pytest
+
+from ebmgraph.edit import canvas_graph
+from ebmgraph.syntax import parse
+
+from .conftest import LIBRARY
+
+
+@pytest.mark.parametrize("path", sorted(LIBRARY.glob("*.ebm")), ids=lambda p: p.name)
+def test_no_two_canvas_nodes_overlap_and_labels_stay_readable(path) -> None:  # type: ignore[no-untyped-def]
+    from app.canvas import FONT_PX, MIN_ZOOM, layout, overlaps, size_of
+    cg = canvas_graph(parse(path.read_text(), str(path)))
+    pos = layout(cg, {})
+    assert set(pos) == set(cg.nodes)
+    boxes = {nid: (*pos[nid], *size_of(cg.nodes[nid])) for nid in cg.nodes}
+    ids = sorted(boxes)
+    clashes = [(a, b) for i, a in enumerate(ids) for b in ids[i + 1:] if overlaps(boxes[a], boxes[b])]
+    assert not clashes
+    assert FONT_PX * MIN_ZOOM >= 11  # the canvas fits the view but never zooms labels below 11 px
+
+
+def test_new_nodes_are_laid_out_clear_of_dragged_ones() -> None:
+    from app.canvas import layout, overlaps, size_of
+    cg = canvas_graph(parse((LIBRARY / "jepa.ebm").read_text()))
+    auto = layout(cg, {})
+    # the user drags x onto where the energy D would go: D is moved clear of it, x stays put
+    placed = {"x": auto["energy:D"]}
+    pos = layout(cg, placed)
+    assert pos["x"] == placed["x"]
+    box = {n: (*pos[n], *size_of(cg.nodes[n])) for n in cg.nodes}
+    assert not any(overlaps(box["x"], box[n]) for n in cg.nodes if n != "x")
+
+
+def test_stop_keeps_a_loadable_checkpoint_and_says_where(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import torch
+    from streamlit.runtime.scriptrunner_utils.exceptions import StopException
+
+    import ebmgraph
+    from app.panels.training import run_until_stopped
+    from ebmgraph.training.data import Dataset
+
+    torch.manual_seed(0)
+    model = ebmgraph.compile(ebmgraph.load(LIBRARY / "autoencoder.ebm"))
+    width = model.inputs["y"].domain.numel
+    data = Dataset({"y": torch.randn(64, width)}, {})
+    seen = []
+
+    def ui_step(row: dict[str, float]) -> None:
+        seen.append(row["step"])
+        if row["step"] == 3:
+            raise StopException()  # what Streamlit raises in a running script when Stop is clicked
+
+    cfg = {"epochs": 5, "batch_size": 8, "progress": False, "plot": False, "out_dir": str(tmp_path / "run")}
+    result, interruption = run_until_stopped(model, cfg, data, ui_step)
+    assert isinstance(interruption, StopException)
+    assert seen == [1, 2, 3] and len(result.history) == 3
+    assert result.checkpoint is not None and result.checkpoint.exists()
+    again = ebmgraph.load_checkpoint(result.checkpoint)
+    for k, v in model.state_dict().items():
+        assert torch.equal(again.state_dict()[k], v), k
