@@ -64,9 +64,11 @@ def main() -> None:
         ss.last_good_program = program
     models = program.models if program is not None else []
     # the canvas composes the file's last model; with several, it is named (load() would ask which)
-    graph, diags = analyze(text, name, model=models[-1].name if len(models) > 1 else None)
-    if graph is not None:
+    graph, diags = analyze(text, name, model=models[-1].name if len(models) > 1 else None, partial=True,
+                           program=program)
+    if graph is not None and not graph.missing:
         ss.last_good_graph = graph
+    complete = graph if graph is not None and not graph.missing else None  # what inference and training need
     sidebar.show()
     st.markdown("<style>textarea {font-family: ui-monospace, Menlo, Consolas, monospace !important; "
                 "font-size: 13px !important}</style>", unsafe_allow_html=True)
@@ -81,7 +83,7 @@ def main() -> None:
     with tabs[0]:
         left, right = st.columns([2, 3])
         with left:
-            editor.show(diags, name)
+            editor.show(diags, name, graph)
         with right:
             if ss.last_good_program is not None:
                 try:
@@ -92,13 +94,17 @@ def main() -> None:
                        "right-click a node to delete or rename it; right-click the canvas and type a statement "
                        "(e.g. `latent w : R[4]`) to add one.")
     with tabs[1]:
+        editor.next_step(graph)
         drawing.show(graph, name)
     with tabs[2]:
+        editor.next_step(graph)
         inspector.show(graph, text)
     with tabs[3]:
-        inference.show(graph, text)
+        editor.next_step(graph, waits="inference")
+        inference.show(complete, text)
     with tabs[4]:
-        training.show(graph, text)
+        editor.next_step(graph, waits="training")
+        training.show(complete, text)
 
 
 if __name__ == "__main__":

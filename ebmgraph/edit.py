@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from . import decls as d
 from .catalogue import ENERGIES, FUNCTIONS
-from .diagnostics import Diagnostic
+from .diagnostics import Diagnostic, EbmError
 from .frontend import analyze
 from .printer import dumps_file
 
@@ -249,20 +249,35 @@ def apply_edit(prog: d.FileDecl, op: dict[str, Any], model: str | None = None) -
     m = _model(new, model)
     kind = op.get("op")
     nodes: list[str] = [str(x) for x in (op.get("source"), op.get("target"), op.get("node")) if x]
-    if kind == "add_variable":
+    if kind == "new_model":  # the model header: a new, empty model in place of the text's
+        name = str(op["name"])
+        _valid_name(name)
+        comments = [c.strip().removeprefix("#").strip() for c in str(op.get("comment", "")).splitlines() if c.strip()]
+        new.imports, new.models = [], [d.ModelDecl(name=name, comments=comments)]
+        _set_params(new.models[0], op.get("params", {}))
+        return _check(new, None, nodes)
+    if kind == "params":  # add or change the model's parameters: {"r1": "1.0"}
+        _set_params(m, op.get("params", {}))
+    elif kind == "add_variable":
         name, role = str(op["name"]), op.get("role", "observed")
         _valid_name(name)
-        dims = op.get("shape", [1])
-        dom = d.Real(shape=[_expr(x) for x in dims])
+        if role not in ("observed", "latent"):
+            raise EditError("bad role", f"'{role}': a variable is observed or latent", nodes)
+        how = _infer_spec(op.get("infer")) if role == "latent" else None
+        if op.get("infer") and role != "latent":
+            raise EditError("infer on observed", f"'{name}' is observed: only a latent is inferred", nodes)
         at = _last_index(m.body, d.VarDecl) + 1
-        m.body.insert(at, d.VarDecl(role=role, name=name, domain=dom))
+        m.body.insert(at, d.VarDecl(role=role, name=name, domain=_domain(op), infer=how))
     elif kind == "add_energy":
         name, energy = str(op["name"]), str(op["energy"])
         _valid_name(name)
         if energy not in ENERGIES:
             raise EditError("unknown energy", f"'{energy}'; choose one of {', '.join(sorted(ENERGIES))}", nodes)
         args: list[d.Arg] = [d.VarRef(name=a) for a in op.get("args", [])]
-        m.body.append(d.EnergyDecl(name=name, call=d.Call(func=energy, args=args)))
+        w = op.get("weight")
+        weight = None if w in (None, "", 1, 1.0, "1", "1.0") else _value(w)
+        m.body.append(d.EnergyDecl(name=name, weight=weight,
+                                   call=d.Call(func=energy, args=args, options=_options(op.get("options")))))
     elif kind == "add_function":
         target, func = str(op["target"]), str(op["function"])
         _valid_name(target)
@@ -273,9 +288,20 @@ def apply_edit(prog: d.FileDecl, op: dict[str, Any], model: str | None = None) -
         fn_name = func
         if spec.trainable:
             fn_name = str(op.get("fn_name") or f"{func}_{target}")
-            cfg = [_expr(x) for x in op.get("config", [])]
-            m.body.insert(_last_index(m.body, d.FnDecl, d.VarDecl) + 1, d.FnDecl(name=fn_name, func=func, args=cfg))
-        m.body.append(d.Assign(target=d.VarRef(name=target), value=d.Call(func=fn_name, args=args)))
+            _valid_name(fn_name)
+            cfg = [_value(x) for x in op.get("config", [])]
+            m.body.insert(_last_index(m.body, d.FnDecl, d.VarDecl) + 1,
+                          d.FnDecl(name=fn_name, func=func, args=cfg, options=_options(op.get("options"))))
+            app = d.Call(func=fn_name, args=args)
+        else:
+            app = d.Call(func=fn_name, args=args, options=_options(op.get("options")))
+        m.body.append(d.Assign(target=d.VarRef(name=target), value=app))
+    elif kind == "set_infer":  # the Inspector: a latent's inference method and options, in place
+        var = next((s for s in d.walk_statements(m.body) if isinstance(s, d.VarDecl) and s.name == op.get("node")),
+                   None)
+        if var is None or var.role != "latent":
+            raise EditError("unknown node", f"no latent '{op.get('node')}'", nodes)
+        var.infer = _infer_spec(op.get("infer"))
     elif kind == "connect":
         src, dst = str(op["source"]), str(op["target"])
         if src.startswith("energy:"):
@@ -321,6 +347,74 @@ def _valid_name(name: str) -> None:
     from .syntax import KEYWORDS
     if not _NAME.match(name) or name in KEYWORDS or name in ("R", "spins", "bits"):
         raise EditError("bad name", f"'{name}' is not a name: use letters, digits and '_', not a keyword")
+
+
+def _value(x: Any) -> d.Expr:
+    """A value typed in a form field (a number, a name, an expression such as `d * 2` or `-3.1416`,
+    a quoted string), read by the language's own parser."""
+    if isinstance(x, bool):
+        return d.Bool(value=x)
+    if isinstance(x, int | float):
+        return d.Num(value=x)
+    from .syntax import parse
+    text = str(x).strip()
+    try:
+        fn = parse(f"model M {{\n  fn f = identity(v = {text})\n}}\n").models[0].body[0]
+        opt = fn.options[0]  # type: ignore[union-attr]
+    except (EbmError, IndexError, AttributeError):
+        raise EditError("bad value", f"'{text}' is not a number, a name or an expression") from None
+    return opt.value  # type: ignore[no-any-return]
+
+
+def _options(opts: Any) -> list[d.Option]:
+    if not opts:
+        return []
+    out = []
+    for k, v in dict(opts).items():
+        if v is None or (isinstance(v, str) and not v.strip()):
+            continue  # a form field left empty: the option's default
+        _valid_name(str(k))
+        out.append(d.Option(key=str(k), value=_value(v)))
+    return out
+
+
+def _infer_spec(spec: Any) -> d.InferSpec | None:
+    if not spec:
+        return None
+    if isinstance(spec, str):
+        spec = {"method": spec}
+    return d.InferSpec(method=str(spec["method"]), options=_options(spec.get("options")))
+
+
+def _domain(op: dict[str, Any]) -> Any:
+    """A variable's domain from a form: real (with a box or a sphere), categorical {k}, spins, bits."""
+    kind = op.get("domain", "real")
+    dims = [_value(x) for x in op.get("shape", [1])]
+    if kind == "real":
+        box = op.get("box")
+        if box:
+            if len(box) != 2:
+                raise EditError("bad domain", "a box has a lower and an upper bound")
+            return d.Real(shape=dims, box=(_value(box[0]), _value(box[1])))
+        if op.get("sphere") not in (None, ""):
+            return d.Real(shape=dims, sphere=_value(op["sphere"]), on_sphere=bool(op.get("on_sphere", True)))
+        return d.Real(shape=dims)
+    if kind == "categorical":
+        return d.Categorical(k=_value(op["k"]), shape=[_value(x) for x in op.get("shape", [])])
+    if kind in ("spins", "bits"):
+        return (d.Spins if kind == "spins" else d.Bits)(shape=dims)
+    raise EditError("bad domain", f"'{kind}': choose real, categorical, spins or bits")
+
+
+def _set_params(m: d.ModelDecl, params: dict[str, Any]) -> None:
+    for k, v in dict(params).items():
+        _valid_name(str(k))
+        value = _value(v)
+        old = next((p for p in m.params if p.name == k), None)
+        if old is not None:
+            old.default = value
+        else:
+            m.params.append(d.Param(name=str(k), default=value))
 
 
 def _expr(x: Any) -> d.Expr:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .check import check
+from .decls import FileDecl
 from .diagnostics import Diagnostic, EbmError, Reporter, Span
 from .elaborate import elaborate
 from .graph import Graph
@@ -53,20 +54,37 @@ def _too_deep(file: str, text: str) -> list[Diagnostic]:
 
 
 def analyze(text: str, file: str = "<string>", model: str | None = None, roots: list[Path] | None = None,
-            limits: Limits = DEFAULT, params: dict[str, Any] | None = None) -> tuple[Graph | None, list[Diagnostic]]:
-    """Parse, elaborate and check; return the graph (None on errors) and every diagnostic."""
+            limits: Limits = DEFAULT, params: dict[str, Any] | None = None, *, partial: bool = False,
+            program: FileDecl | None = None) -> tuple[Graph | None, list[Diagnostic]]:
+    """Parse, elaborate and check; return the graph (None on errors) and every diagnostic.
+
+    `partial=True` is for a diagram still being drawn: when every error only says something is
+    missing (a latent no energy term touches yet, a function or energy with inputs still to
+    connect), the graph of what is there comes back too, with `graph.missing` holding those
+    errors. `program` is the text's declarations when the caller parsed it already."""
     load_entry_points()  # parts installed packages register (plugins.py)
     try:
         with _no_gc_pauses():
-            return _analyze(text, file, model, roots, limits, params)
+            return _analyze(text, file, model, roots, limits, params, partial, program)
     except RecursionError:
         return None, _too_deep(file, text)
 
 
+def is_missing(diag: Diagnostic) -> bool:
+    """An error that says a part of the diagram is not drawn yet, not that a rule is broken."""
+    f = diag.fields
+    return diag.kind == "untouched_latent" or (diag.kind == "arity" and isinstance(f.get("got"), int)
+                                               and isinstance(f.get("expected"), int) and f["got"] < f["expected"])
+
+
 def _analyze(text: str, file: str, model: str | None, roots: list[Path] | None, limits: Limits,
-             params: dict[str, Any] | None) -> tuple[Graph | None, list[Diagnostic]]:
+             params: dict[str, Any] | None, partial: bool = False,
+             program: FileDecl | None = None) -> tuple[Graph | None, list[Diagnostic]]:
     rep = Reporter(file, text)
-    fdecl = parse(text, file, rep)
+    if program is not None and program.path == file and not program.repaired:
+        fdecl = program  # parsed by the caller from this text, without errors
+    else:
+        fdecl = parse(text, file, rep)
     graph = None
     if not rep.has_errors or fdecl.repaired:
         graph = elaborate(fdecl, file, rep, model, roots, limits, params)
@@ -75,6 +93,12 @@ def _analyze(text: str, file: str, model: str | None, roots: list[Path] | None, 
             _at_use_sites(graph, rep, roots, limits)
     diags = rep.sorted()
     if rep.has_errors:
+        errors = [x for x in diags if x.severity == "error"]
+        if partial and graph is not None and all(is_missing(x) for x in errors):
+            graph.missing = errors
+            graph.warnings = [dg for dg in diags if dg.severity == "warning"]
+            graph.sources = dict(rep.sources)
+            return graph, diags
         return None, diags
     assert graph is not None
     graph.warnings = [dg for dg in diags if dg.severity == "warning"]

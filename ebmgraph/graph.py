@@ -260,6 +260,7 @@ class Graph:
     overrides: dict[str, Any] = field(default_factory=dict)  # parameters set from outside the text (params=)
     imported: dict[str, FileDecl] = field(default_factory=dict)
     warnings: list[Any] = field(default_factory=list)
+    missing: list[Any] = field(default_factory=list)  # analyze(partial=True): what a diagram being drawn lacks
     limits: Limits = DEFAULT  # the bounds it was checked against; compile and inference keep to them
     _sorted: list[Node] | None = field(default=None, repr=False, compare=False)
     cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # derived facts; cleared by add()

@@ -202,3 +202,58 @@ def test_the_app_names_only_declared_session_keys() -> None:
         used |= set(re.findall(r"key=f?\"([a-z_]+)", src))
     undeclared = sorted(k for k in used if k not in STATE and k not in WIDGETS)
     assert not undeclared, f"declare these in app/state.py: {undeclared}"
+
+
+README_ELLIPSE = (ROOT / "README.md").read_text().split("Write `ellipse.ebm`:\n\n```\n")[1].split("```")[0]
+
+
+def test_the_palette_builds_the_readme_ellipse_from_an_empty_model(at: AppTest) -> None:
+    """Every statement of the README's first model from the palette's forms; the two
+    connections as the canvas makes them (AppTest cannot drag; the browser test does)."""
+    at.selectbox(key="palette_kind").set_value("new model").run()
+    at.text_input(key="palette_name").set_value("Ellipse").run()
+    at.text_input(key="palette_params").set_value("r1 = 1.0, r2 = 2.0").run()
+    at.text_area(key="palette_comment").set_value(
+        "# E(y, z) = (y1 - r1 sin z)^2 + (y2 - r2 cos z)^2   (Dawid & LeCun 2023, Fig. 4b)").run()
+    at.button(key="palette_add").click().run()
+    assert at.text_area(key="editor").value.startswith("# E(y, z)")
+    at.selectbox(key="palette_kind").set_value("observed").run()
+    at.text_input(key="palette_name").set_value("y").run()
+    at.text_input(key="palette_shape").set_value("2").run()
+    at.button(key="palette_add").click().run()
+    at.selectbox(key="palette_kind").set_value("latent").run()
+    at.text_input(key="palette_name").set_value("z").run()
+    at.text_input(key="palette_shape").set_value("1").run()
+    at.text_input(key="palette_box_lo").set_value("-3.1416").run()
+    at.text_input(key="palette_box_hi").set_value("3.1416").run()
+    at.selectbox(key="palette_infer").set_value("minimize").run()
+    at.selectbox(key="palette_infer_optimizer").set_value("adam").run()
+    for k, v in (("steps", "60"), ("lr", "0.2"), ("restarts", "8")):
+        at.text_input(key=f"palette_infer_{k}").set_value(v).run()
+    at.button(key="palette_add").click().run()
+    at.selectbox(key="palette_kind").set_value("function").run()
+    at.selectbox(key="palette_function").set_value("ellipse").run()
+    at.text_input(key="palette_name").set_value("y_hat").run()
+    at.text_input(key="palette_fn_name").set_value("dec").run()
+    at.text_input(key="palette_opt_r1").set_value("r1").run()
+    at.text_input(key="palette_opt_r2").set_value("r2").run()
+    at.button(key="palette_add").click().run()
+    at.selectbox(key="palette_kind").set_value("energy").run()
+    at.selectbox(key="palette_energy").set_value("sq_dist").run()
+    at.text_input(key="palette_name").set_value("E").run()
+    at.button(key="palette_add").click().run()
+    # composing is not an error: the drawing shows what is there, and the next step is named
+    assert any("data:image/svg+xml;base64," in m.value for m in at.markdown)
+    infos = [i.value for i in at.info]
+    assert any(i.startswith("Next step: ") and "connect 1 more input to 'y_hat'" in i for i in infos), infos
+    assert any("connect 2 more inputs to 'E'" in i for i in infos), infos
+    assert any(i.startswith("inference waits for a complete model") for i in infos), infos
+    assert not _errors(at), _errors(at)
+    at.session_state.canvas_ops = [{"op": "connect", "source": "z", "target": "fn:y_hat"},
+                                   {"op": "connect", "source": "y", "target": "energy:E"},
+                                   {"op": "connect", "source": "y_hat", "target": "energy:E"}]
+    at.run()
+    assert not at.exception, at.exception
+    assert at.text_area(key="editor").value == README_ELLIPSE
+    assert at.caption[0].value.startswith("ellipse.ebm")
+    assert not any(i.value.startswith("Next step") for i in at.info)  # complete: nothing waits

@@ -39,6 +39,9 @@ def show(graph: ebmgraph.Graph | None, text: str) -> None:
         return
     shown_nodes = [o for o in graph.nodes if not (isinstance(o, Variable) and o.anonymous)]
     labels = [f"{o.kind} {o.name}" for o in shown_nodes]
+    if not labels:
+        st.info("the model has no nodes yet: add one from the palette")
+        return
     wanted = wanted_label(st.session_state.selected or "", labels, shown_nodes)
     label = st.selectbox("Node", labels, index=labels.index(wanted) if wanted in labels else 0, key="inspect_node")
     o = shown_nodes[labels.index(label)]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
 from ebmgraph.diagnostics import EbmError
 from ebmgraph.files import OutputError, write_atomic
 from ebmgraph.frontend import decode
+from ebmgraph.options import Option
 from ebmgraph.training.config import DataConfig
 from ebmgraph.training.data import DataError, load_arrays
 
@@ -114,28 +116,93 @@ def files() -> None:
         st.rerun()
 
 
-def palette() -> None:
-    st.sidebar.header("Palette")
-    kind = st.sidebar.selectbox("Add", ["observed", "latent", "energy", "function"], key="palette_kind")
-    name = st.sidebar.text_input("Name", key="palette_name")
-    if kind in ("observed", "latent"):
-        shape = st.sidebar.text_input("Shape", value="4", key="palette_shape")
-    elif kind == "energy":
-        from ebmgraph.catalogue import ENERGIES
-        energy = st.sidebar.selectbox("Energy", sorted(ENERGIES), key="palette_energy")
-    else:
-        from ebmgraph.catalogue import FUNCTIONS
-        func = st.sidebar.selectbox("Function", sorted(FUNCTIONS), key="palette_function")
-        config = st.sidebar.text_input("Sizes (for linear/mlp)", value="4, 4", key="palette_config")
-    if st.sidebar.button("Add to the diagram", key="palette_add"):
-        if kind in ("observed", "latent"):
-            op = {"op": "add_variable", "role": kind, "name": name,
-                  "shape": [s.strip() for s in shape.split(",") if s.strip()]}
-        elif kind == "energy":
-            op = {"op": "add_energy", "name": name, "energy": energy}
+def _option_fields(prefix: str, options: tuple[Any, ...], where: Any) -> dict[str, str]:
+    """One form field per option of a registry entry, its default as placeholder, its doc as help;
+    empty fields keep the default (the text then leaves the option out)."""
+    out: dict[str, str] = {}
+    for o in options:
+        name = o if isinstance(o, str) else o.name
+        default = "" if isinstance(o, str) else o.default
+        doc = "" if isinstance(o, str) else o.doc
+        if isinstance(o, Option) and isinstance(o.kind, tuple):
+            choice = where.selectbox(name, ["(default)", *map(str, o.kind)], key=f"{prefix}{name}", help=doc)
+            out[name] = "" if choice == "(default)" else choice
         else:
-            op = {"op": "add_function", "target": name, "function": func,
-                  "config": [c.strip() for c in config.split(",") if c.strip()]}
+            out[name] = where.text_input(name, key=f"{prefix}{name}", placeholder=str(default), help=doc)
+    return out
+
+
+def _sizes(text: str) -> list[str]:
+    return [c.strip() for c in text.split(",") if c.strip()]
+
+
+def _pairs(text: str) -> dict[str, str]:
+    """`r1 = 1.0, r2 = 2.0` as a dict (the parameters' field)."""
+    out: dict[str, str] = {}
+    for part in _sizes(text):
+        k, _, v = part.partition("=")
+        out[k.strip()] = v.strip()
+    return out
+
+
+def palette() -> None:
+    """Everything the language can say, from the registries: the model header and its parameters,
+    variables with their domain and inference, functions and energies with their options."""
+    from ebmgraph.catalogue import ENERGIES, FUNCTIONS
+    from ebmgraph.inference.method import METHODS
+    sb = st.sidebar
+    sb.header("Palette")
+    kind = sb.selectbox("Add", ["observed", "latent", "function", "energy", "parameters", "new model"],
+                        key="palette_kind")
+    op: dict[str, Any] | None = None
+    box = sb.container()
+    if kind == "new model":
+        name = box.text_input("Model name", key="palette_name", placeholder="Ellipse")
+        params = box.text_input("Parameters", key="palette_params", placeholder="r1 = 1.0, r2 = 2.0")
+        comment = box.text_area("Comment above it", key="palette_comment", height=68)
+        op = {"op": "new_model", "name": name, "params": _pairs(params), "comment": comment}
+    elif kind == "parameters":
+        params = box.text_input("Parameters (added or changed)", key="palette_params", placeholder="r1 = 1.0")
+        op = {"op": "params", "params": _pairs(params)}
+    elif kind in ("observed", "latent"):
+        name = box.text_input("Name", key="palette_name")
+        dom = box.selectbox("Domain", ["real", "categorical", "spins", "bits"], key="palette_domain")
+        shape = box.text_input("Shape" if dom != "categorical" else "Shape (empty: one category)",
+                               value="4" if dom != "categorical" else "", key="palette_shape")
+        op = {"op": "add_variable", "role": kind, "name": name, "domain": dom, "shape": _sizes(shape)}
+        if dom == "categorical":
+            op["k"] = box.text_input("Categories k", value="10", key="palette_k")
+        if dom == "real":
+            lo = box.text_input("Box: lower bound (empty: unbounded)", key="palette_box_lo")
+            hi = box.text_input("Box: upper bound", key="palette_box_hi")
+            if lo.strip() or hi.strip():
+                op["box"] = [lo, hi]
+        if kind == "latent":
+            method = box.selectbox("Infer", ["(domain's default)", *sorted(METHODS)], key="palette_infer")
+            if method != "(domain's default)":
+                opts = _option_fields("palette_infer_", METHODS[method].options, box)
+                op["infer"] = {"method": method, "options": opts}
+    elif kind == "function":
+        func = box.selectbox("Function", sorted(FUNCTIONS), key="palette_function",
+                             format_func=lambda f: f"{f}: {FUNCTIONS[f].doc[:40]}")
+        spec = FUNCTIONS[func]
+        target = box.text_input("Output variable", key="palette_name", placeholder="y_hat")
+        op = {"op": "add_function", "target": target, "function": func}
+        if spec.trainable:
+            op["fn_name"] = box.text_input("Function name (its parameters)", key="palette_fn_name",
+                                           placeholder=f"{func}_{target or 'out'}") or None
+        if spec.max_args != 0:
+            op["config"] = _sizes(box.text_input(f"Sizes ({spec.config_args or 'positional'})",
+                                                 key="palette_config"))
+        op["options"] = _option_fields("palette_opt_", spec.options, box)
+    else:
+        energy = box.selectbox("Energy", sorted(ENERGIES), key="palette_energy",
+                               format_func=lambda e: f"{e}: {ENERGIES[e].doc[:40]}")
+        name = box.text_input("Name", key="palette_name")
+        weight = box.text_input("Weight", key="palette_weight", placeholder="1.0")
+        op = {"op": "add_energy", "name": name, "energy": energy, "weight": weight,
+              "options": _option_fields("palette_eopt_", ENERGIES[energy].options, box)}
+    if sb.button("Add to the diagram", key="palette_add", type="primary"):
         apply_ops([op])
         st.rerun()
 
@@ -159,6 +226,6 @@ def data() -> None:
 
 
 def show() -> None:
+    palette()  # first: its button is in view without scrolling
     files()
-    palette()
     data()
