@@ -91,7 +91,8 @@ def main() -> None:
                 except EditError as exc:
                     st.info(str(exc))
             st.caption("Drag to move; drag from a node's right handle to another node's left handle to connect; "
-                       "right-click a node to delete or rename it; right-click the canvas and type a statement "
+                       "click a node to inspect, rename or delete it in the Inspector (Backspace deletes the selected "
+                       "node); right-click the canvas and type a statement "
                        "(e.g. `latent w : R[4]`) to add one.")
     with tabs[1]:
         editor.next_step(graph)

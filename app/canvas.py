@@ -128,7 +128,7 @@ def show(cg: CanvasGraph, text: str) -> None:
         ss.flow_for = built_for
         ss.flow_known = ({n.id for n in ss.flow.nodes}, {(e.source, e.target) for e in ss.flow.edges})
     new = streamlit_flow("canvas", ss.flow, height=520, fit_view=True, min_zoom=MIN_ZOOM, allow_new_edges=True,
-                         enable_pane_menu=True, enable_node_menu=True, enable_edge_menu=True,
+                         enable_pane_menu=True, enable_node_menu=False, enable_edge_menu=True,
                          get_node_on_click=True, hide_watermark=True)
     if new is ss.flow or (new.timestamp or 0) <= ss.flow_seen or (new.timestamp or 0) <= ss.flow.timestamp:
         return  # no new event: the component still reports a state from before our last change

@@ -257,3 +257,17 @@ def test_the_palette_builds_the_readme_ellipse_from_an_empty_model(at: AppTest) 
     assert at.text_area(key="editor").value == README_ELLIPSE
     assert at.caption[0].value.startswith("ellipse.ebm")
     assert not any(i.value.startswith("Next step") for i in at.info)  # complete: nothing waits
+
+
+def test_the_inspector_edits_the_selected_node_in_place(at: AppTest) -> None:
+    at.selectbox(key="inspect_node").set_value("variable z").run()
+    steps = at.text_input(key="inspect_infer_z_minimize_steps")
+    assert steps.value == "20"  # the fields start from the text's own options
+    steps.set_value("33").run()
+    at.button(key="inspect_infer_go").click().run()
+    assert not at.exception, at.exception
+    assert "infer minimize(optimizer = adam, steps = 33, lr = 0.1)" in at.text_area(key="editor").value
+    at.text_input(key="inspect_rename").set_value("code").run()
+    at.button(key="inspect_rename_go").click().run()
+    text = at.text_area(key="editor").value
+    assert "latent code : R[dz]" in text and "cat(sx, code)" in text and "l1(code)" in text

@@ -33,6 +33,61 @@ def wanted_label(sel: str, labels: list[str], nodes: list[Any]) -> str:
     return wanted
 
 
+def _node_id(graph: ebmgraph.Graph, o: Any) -> str | None:
+    """The canvas id of a graph node at the template level (None for unrolled or inlined ones)."""
+    if graph.cluster_of(o) or "[" in o.name:
+        return None
+    if isinstance(o, EnergyTerm):
+        return f"energy:{o.name}"
+    if isinstance(o, Application):
+        return f"fn:{o.output}"
+    return str(o.name)
+
+
+def _declared_infer(graph: ebmgraph.Graph, name: str) -> list[Any]:
+    """The options the text's `infer` clause of latent `name` gives (template level)."""
+    from ebmgraph.decls import VarDecl, walk_statements
+    for s in walk_statements(graph.model.body):
+        if isinstance(s, VarDecl) and s.name == name and s.infer is not None:
+            return list(s.infer.options)
+    return []
+
+
+def edit_in_place(graph: ebmgraph.Graph, o: Any) -> None:
+    """The selected node's settings, edited here (the canvas' own node dialog is not used):
+    rename or delete it; a latent's inference method and options."""
+    from ebmgraph.inference.method import METHODS
+
+    from ..canvas import apply_ops
+    from ..forms import option_fields
+    nid = _node_id(graph, o)
+    if nid is None:
+        st.caption("this node comes from a loop or a sub-model: edit it in the text (or open the sub-model)")
+        return
+    with st.expander(f"Edit {o.kind} {o.name}"):
+        c1, c2 = st.columns(2)
+        new = c1.text_input("New name", key="inspect_rename", placeholder=o.name)
+        if c1.button("Rename", key="inspect_rename_go") and new.strip():
+            apply_ops([{"op": "rename", "node": nid, "name": new.strip()}])
+            st.rerun()
+        if c2.button("Delete", key="inspect_delete"):
+            apply_ops([{"op": "delete", "node": nid}])
+            st.rerun()
+        if isinstance(o, Variable) and o.role == "latent" and not o.computed:
+            now = o.infer.method if o.infer else "(domain's default)"
+            names = ["(domain's default)", *sorted(METHODS)]
+            method = st.selectbox("Infer", names, index=names.index(now) if now in names else 0,
+                                  key="inspect_infer")
+            from ebmgraph.printer import expr
+            declared = {opt.key: expr(opt.value) for opt in _declared_infer(graph, o.name)} if method == now else {}
+            opts = option_fields(f"inspect_infer_{o.name}_{method}_", METHODS[method].options, st, declared) \
+                if method in METHODS else {}
+            if st.button("Apply", key="inspect_infer_go"):
+                spec = None if method not in METHODS else {"method": method, "options": opts}
+                apply_ops([{"op": "set_infer", "node": nid, "infer": spec}])
+                st.rerun()
+
+
 def show(graph: ebmgraph.Graph | None, text: str) -> None:
     if graph is None:
         st.info("fix the errors to inspect the graph")
@@ -67,6 +122,7 @@ def show(graph: ebmgraph.Graph | None, text: str) -> None:
         rows.update({"energy": o.energy + (f"({opts})" if opts else ""), "variables": ", ".join(o.args),
                      "weight": model.weights[o.name]})
     st.table({"property": list(rows), "value": [str(v) for v in rows.values()]})
+    edit_in_place(graph, o)
     try:
         arrs = arrays()
         if arrs is None:

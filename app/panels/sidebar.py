@@ -12,12 +12,12 @@ import streamlit as st
 from ebmgraph.diagnostics import EbmError
 from ebmgraph.files import OutputError, write_atomic
 from ebmgraph.frontend import decode
-from ebmgraph.options import Option
 from ebmgraph.training.config import DataConfig
 from ebmgraph.training.data import DataError, load_arrays
 
 from ..canvas import apply_ops
 from ..data import DATASETS
+from ..forms import option_fields
 from ..state import model_name, notify, set_text, shown_name
 
 LIBRARY = Path(__file__).resolve().parent.parent.parent / "library"
@@ -116,22 +116,6 @@ def files() -> None:
         st.rerun()
 
 
-def _option_fields(prefix: str, options: tuple[Any, ...], where: Any) -> dict[str, str]:
-    """One form field per option of a registry entry, its default as placeholder, its doc as help;
-    empty fields keep the default (the text then leaves the option out)."""
-    out: dict[str, str] = {}
-    for o in options:
-        name = o if isinstance(o, str) else o.name
-        default = "" if isinstance(o, str) else o.default
-        doc = "" if isinstance(o, str) else o.doc
-        if isinstance(o, Option) and isinstance(o.kind, tuple):
-            choice = where.selectbox(name, ["(default)", *map(str, o.kind)], key=f"{prefix}{name}", help=doc)
-            out[name] = "" if choice == "(default)" else choice
-        else:
-            out[name] = where.text_input(name, key=f"{prefix}{name}", placeholder=str(default), help=doc)
-    return out
-
-
 def _sizes(text: str) -> list[str]:
     return [c.strip() for c in text.split(",") if c.strip()]
 
@@ -180,12 +164,12 @@ def palette() -> None:
         if kind == "latent":
             method = box.selectbox("Infer", ["(domain's default)", *sorted(METHODS)], key="palette_infer")
             if method != "(domain's default)":
-                opts = _option_fields("palette_infer_", METHODS[method].options, box)
+                opts = option_fields("palette_infer_", METHODS[method].options, box)
                 op["infer"] = {"method": method, "options": opts}
     elif kind == "function":
-        func = box.selectbox("Function", sorted(FUNCTIONS), key="palette_function",
-                             format_func=lambda f: f"{f}: {FUNCTIONS[f].doc[:40]}")
+        func = box.selectbox("Function", sorted(FUNCTIONS), key="palette_function")
         spec = FUNCTIONS[func]
+        box.caption(spec.doc)
         target = box.text_input("Output variable", key="palette_name", placeholder="y_hat")
         op = {"op": "add_function", "target": target, "function": func}
         if spec.trainable:
@@ -194,14 +178,14 @@ def palette() -> None:
         if spec.max_args != 0:
             op["config"] = _sizes(box.text_input(f"Sizes ({spec.config_args or 'positional'})",
                                                  key="palette_config"))
-        op["options"] = _option_fields("palette_opt_", spec.options, box)
+        op["options"] = option_fields("palette_opt_", spec.options, box)
     else:
-        energy = box.selectbox("Energy", sorted(ENERGIES), key="palette_energy",
-                               format_func=lambda e: f"{e}: {ENERGIES[e].doc[:40]}")
+        energy = box.selectbox("Energy", sorted(ENERGIES), key="palette_energy")
+        box.caption(ENERGIES[energy].doc)
         name = box.text_input("Name", key="palette_name")
         weight = box.text_input("Weight", key="palette_weight", placeholder="1.0")
         op = {"op": "add_energy", "name": name, "energy": energy, "weight": weight,
-              "options": _option_fields("palette_eopt_", ENERGIES[energy].options, box)}
+              "options": option_fields("palette_eopt_", ENERGIES[energy].options, box)}
     if sb.button("Add to the diagram", key="palette_add", type="primary"):
         apply_ops([op])
         st.rerun()
