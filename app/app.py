@@ -73,6 +73,8 @@ def main() -> None:
     st.markdown("<style>textarea {font-family: ui-monospace, Menlo, Consolas, monospace !important; "
                 "font-size: 13px !important}</style>", unsafe_allow_html=True)
     st.title("ebmgraph composer")
+    ss.runs += 1  # for benchmarks/bench_app.py: whether an action reran the page
+    st.markdown(f'<span data-ebm-runs="{ss.runs}" style="display: none"></span>', unsafe_allow_html=True)
     where = f" ({ss.file_path})" if ss.file_path and name == ss.file_name else ""
     renamed = "" if name == ss.file_name else f" — not saved: the text declares another model than {ss.file_name}"
     st.caption(f"{name}{where}{renamed} — checked in {1000 * (time.perf_counter() - t0):.0f} ms")

@@ -32,6 +32,7 @@ STATE: dict[str, tuple[Callable[[], Any], str]] = {
     "checkpoint_path": (lambda: None, "where the last run's checkpoint is on disk"),
     "collapse": (list, "collapse warnings of the last training run"),
     "inference": (lambda: None, "(inputs key, given, result, targets) of the last inference"),
+    "runs": (int, "how many times the page ran (benchmarks/bench_app.py reads it)"),
     "layout_version": (int, "bumped by Reset layout: the canvas is built anew"),
     "flow": (lambda: None, "the canvas component's state as we built it"),
     "flow_for": (lambda: None, "(text, marked, positions version) the canvas state was built for"),

@@ -249,6 +249,7 @@ def test_the_palette_builds_the_readme_ellipse_from_an_empty_model(at: AppTest) 
     assert any("connect 2 more inputs to 'E'" in i for i in infos), infos
     assert any(i.startswith("inference waits for a complete model") for i in infos), infos
     assert not _errors(at), _errors(at)
+    assert not at.exception, at.exception  # nothing runs on the incomplete model
     at.session_state.canvas_ops = [{"op": "connect", "source": "z", "target": "fn:y_hat"},
                                    {"op": "connect", "source": "y", "target": "energy:E"},
                                    {"op": "connect", "source": "y_hat", "target": "energy:E"}]
@@ -257,6 +258,14 @@ def test_the_palette_builds_the_readme_ellipse_from_an_empty_model(at: AppTest) 
     assert at.text_area(key="editor").value == README_ELLIPSE
     assert at.caption[0].value.startswith("ellipse.ebm")
     assert not any(i.value.startswith("Next step") for i in at.info)  # complete: nothing waits
+
+
+def test_a_latent_typed_before_its_energy_is_a_next_step_not_a_crash(at: AppTest) -> None:
+    text = at.text_area(key="editor").value
+    at.text_area(key="editor").set_value(text.replace("  latent z", "  latent w0 : R[2]\n  latent z", 1)).run()
+    assert not at.exception, at.exception
+    assert any(i.value.startswith("Next step: latent 'w0' is not touched") for i in at.info)
+    assert not _errors(at)
 
 
 def test_the_inspector_edits_the_selected_node_in_place(at: AppTest) -> None:

@@ -123,6 +123,8 @@ def show(graph: ebmgraph.Graph | None, text: str) -> None:
                      "weight": model.weights[o.name]})
     st.table({"property": list(rows), "value": [str(v) for v in rows.values()]})
     edit_in_place(graph, o)
+    if graph.missing:
+        return  # values wait for a complete model (the next step is named above)
     try:
         arrs = arrays()
         if arrs is None:
