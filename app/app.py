@@ -36,6 +36,15 @@ def default_model() -> tuple[Path, bool]:
     return (path if path.is_absolute() else Path.cwd() / path), True
 
 
+def take_pending_text() -> None:
+    """The text the app set (state.set_text) becomes the editor's, in a new editor."""
+    ss = st.session_state
+    if ss.pending_text is not None:
+        if ss.pending_text != ss.editor:
+            ss.editor_version += 1
+        ss.editor, ss.pending_text = ss.pending_text, None
+
+
 def main() -> None:
     st.set_page_config(page_title="ebmgraph composer", layout="wide")
     path, own = default_model()
@@ -44,13 +53,11 @@ def main() -> None:
     ss = st.session_state
     if first and own:
         ss.file_path = str(path)
-    if ss.pending_text is not None:
-        ss.editor, ss.pending_text = ss.pending_text, None
+    take_pending_text()
     if ss.canvas_ops:  # a hook for tests and scripts: canvas edits as data
         ops, ss.canvas_ops = ss.canvas_ops, []
         canvas.apply_ops(ops)
-        if ss.pending_text is not None:
-            ss.editor, ss.pending_text = ss.pending_text, None
+        take_pending_text()
     text = ss.editor
     if ss.notice and ss.notice[2] is not None and ss.notice[2] != text:
         ss.notice = None  # the text changed since: the message was about the text before
@@ -70,8 +77,6 @@ def main() -> None:
         ss.last_good_graph = graph
     complete = graph if graph is not None and not graph.missing else None  # what inference and training need
     sidebar.show()
-    st.markdown("<style>textarea {font-family: ui-monospace, Menlo, Consolas, monospace !important; "
-                "font-size: 13px !important}</style>", unsafe_allow_html=True)
     st.title("ebmgraph composer")
     ss.runs += 1  # for benchmarks/bench_app.py: whether an action reran the page
     st.markdown(f'<span data-ebm-runs="{ss.runs}" style="display: none"></span>', unsafe_allow_html=True)

@@ -13,8 +13,10 @@ from typing import Any
 import streamlit as st
 
 STATE: dict[str, tuple[Callable[[], Any], str]] = {
-    "editor": (str, "the .ebm text (also the editor widget's value)"),
-    "pending_text": (lambda: None, "text to put in the editor on the next run (a drawn widget cannot change)"),
+    "editor": (str, "the .ebm text: what the user typed last, or what the app last put there"),
+    "editor_version": (int, "bumped when the app changes the text: the code editor is made anew with it"),
+    "editor_event": (str, "the id of the code editor's last change event handled"),
+    "pending_text": (lambda: None, "text the app puts in the editor on the next run"),
     "file_name": (str, "the name of the file the text came from"),
     "file_path": (lambda: None, "the local file opened from the command line, which Save writes back"),
     "file_model": (lambda: None, "the model the opened file declares (the text may declare another)"),
@@ -45,7 +47,7 @@ STATE: dict[str, tuple[Callable[[], Any], str]] = {
 }
 
 WIDGETS: dict[str, str] = {
-    "editor": "the model's text",
+    "code_editor_": "the model's text (Ace; code_editor_VERSION)",
     "dataset": "the bundled dataset or 'upload'",
     "library_pick": "library model to open", "open_library": "open it",
     "upload_ebm": "open a .ebm file", "download_ebm": "download the text", "save_file": "save to the opened file",
@@ -119,5 +121,5 @@ def notify(kind: str, message: str, text: str | None = None) -> None:
 
 
 def set_text(text: str) -> None:
-    """Replace the editor's text on the next run (a widget's value cannot change after it is drawn)."""
+    """Replace the editor's text on the next run (the code editor is given it anew)."""
     st.session_state.pending_text = text

@@ -18,6 +18,12 @@ def at() -> AppTest:
     return app
 
 
+def _type(at: AppTest, text: str) -> None:
+    """Typing in the code editor: AppTest cannot drive the component, so the text it would send."""
+    at.session_state.editor = text
+    at.run()
+
+
 def _errors(at: AppTest) -> list[str]:
     return [e.value for e in at.error]
 
@@ -29,35 +35,35 @@ def _open(at: AppTest, name: str) -> None:
 
 
 def test_starts_on_jepa_with_digits(at: AppTest) -> None:
-    assert "model JEPA" in at.text_area(key="editor").value
+    assert "model JEPA" in at.session_state.editor
     assert at.selectbox(key="dataset").value == "digits"
     assert at.session_state.last_good_program.models[0].name == "JEPA"
     assert not _errors(at)
 
 
 def test_text_edits_update_the_graph_and_mistakes_keep_the_last_good_one(at: AppTest) -> None:
-    text = at.text_area(key="editor").value
-    at.text_area(key="editor").set_value(text.replace("energy R = 0.1 * l1(z)", "energy R = 0.5 * l1(z)")).run()
+    text = at.session_state.editor
+    _type(at, text.replace("energy R = 0.1 * l1(z)", "energy R = 0.5 * l1(z)"))
     body = at.session_state.last_good_program.models[0].body
     assert any(getattr(s, "name", "") == "R" and s.weight.value == 0.5 for s in body)
-    at.text_area(key="editor").set_value(text.replace("sq_dist(sy, sy_hat)", "sq_dist(sy, sy_hatt)")).run()
+    _type(at, text.replace("sq_dist(sy, sy_hat)", "sq_dist(sy, sy_hatt)"))
     assert any("1 error(s) on line 18" in e for e in _errors(at))
     # every message whole, in its own wrapped box beside the text (not a clipped code block)
     assert any("jepa.ebm:18:26: error[E016]: unknown variable 'sy_hatt'" in e for e in _errors(at))
-    at.text_area(key="editor").set_value("model Broken { observed x R[2] }").run()
+    _type(at, "model Broken { observed x R[2] }")
     # another model typed: the file name, the errors and the download follow it
     assert any(e.startswith("broken.ebm:1:") for e in _errors(at)), _errors(at)
     assert "broken.ebm" in at.caption[0].value and "not saved" in at.caption[0].value
     assert "Download broken.ebm" in [b.label for b in at.get("download_button")]
     assert at.session_state.last_good_program.models[0].name == "JEPA"  # the canvas keeps the last good graph
-    assert at.text_area(key="editor").value == "model Broken { observed x R[2] }"  # nothing typed is lost
+    assert at.session_state.editor == "model Broken { observed x R[2] }"  # nothing typed is lost
 
 
 def test_canvas_edits_change_the_text_or_are_refused_by_rule(at: AppTest) -> None:
     at.session_state.canvas_ops = [{"op": "add_variable", "name": "w", "role": "latent", "shape": [4]},
                                    {"op": "connect", "source": "w", "target": "fn:sy_hat/0"}]
     at.run()
-    assert "latent w : R[4]" in at.text_area(key="editor").value
+    assert "latent w : R[4]" in at.session_state.editor
     assert any("shape mismatch" in e for e in _errors(at))  # cat(sx, z, w) no longer fits pred
     assert set(at.session_state.marked) == {"w", "fn:sy_hat/0"}
     at.session_state.canvas_ops = [{"op": "connect", "source": "energy:D", "target": "energy:R"}]
@@ -65,16 +71,15 @@ def test_canvas_edits_change_the_text_or_are_refused_by_rule(at: AppTest) -> Non
     assert any("energy to energy" in e for e in _errors(at))
     at.session_state.canvas_ops = [{"op": "rename", "node": "sx", "name": "s_x"}]
     at.run()
-    assert "cat(s_x, z)" in at.text_area(key="editor").value and "# D: prediction error" in at.text_area(
-        key="editor").value
+    assert "cat(s_x, z)" in at.session_state.editor and "# D: prediction error" in at.session_state.editor
 
 
 def test_positions_survive_text_edits(at: AppTest) -> None:
     at.session_state.positions = {"x": (10.0, 20.0), "energy:D": (300.0, 40.0)}
     at.run()
     # positions are keyed by node name, so a text edit that keeps the names keeps them
-    text = at.text_area(key="editor").value
-    at.text_area(key="editor").set_value(text.replace("energy R = 0.1 * l1(z)", "energy R = 0.2 * l1(z)")).run()
+    text = at.session_state.editor
+    _type(at, text.replace("energy R = 0.1 * l1(z)", "energy R = 0.2 * l1(z)"))
     assert at.session_state.positions["x"] == (10.0, 20.0)
     labels = [b.label for b in at.get("download_button")]
     assert "Download layout" in labels
@@ -85,7 +90,7 @@ def test_palette_adds_nodes(at: AppTest) -> None:
     at.text_input(key="palette_name").set_value("Q").run()
     at.selectbox(key="palette_energy").set_value("l2").run()
     at.button(key="palette_add").click().run()
-    assert "energy Q = l2()" in at.text_area(key="editor").value
+    assert "energy Q = l2()" in at.session_state.editor
 
 
 def test_drawing_inspector_and_files(at: AppTest) -> None:
@@ -100,13 +105,13 @@ def test_drawing_inspector_and_files(at: AppTest) -> None:
                                                                                                    128 * 32 + 32)
     assert "D" in rows["energy terms touching it"]
     _open(at, "planner.ebm")
-    assert "model Planner" in at.text_area(key="editor").value
+    assert "model Planner" in at.session_state.editor
     _open(at, "hjepa.ebm")
     at.selectbox(key="submodel_pick").set_value("hi").run()
     at.button(key="open_submodel").click().run()
-    assert "model JEPA" in at.text_area(key="editor").value  # the folded sub-model, opened
+    assert "model JEPA" in at.session_state.editor  # the folded sub-model, opened
     at.button(key="back").click().run()
-    assert "model HJEPA" in at.text_area(key="editor").value
+    assert "model HJEPA" in at.session_state.editor
 
 
 def test_inference_panel_plots_the_landscape(at: AppTest) -> None:
@@ -140,7 +145,7 @@ def test_bad_data_mapping_and_divergence_are_messages(at: AppTest) -> None:
     at.button(key="train_start").click().run()
     assert not at.exception, at.exception
     assert any("step 0: the loss" in e and "exceeds divergence" in e and "Lower optimizer.lr" in e for e in _errors(at))
-    assert "model Regression" in at.text_area(key="editor").value  # the app keeps working
+    assert "model Regression" in at.session_state.editor  # the app keeps working
 
 
 def test_a_refusal_stays_until_the_next_action(at: AppTest) -> None:
@@ -151,8 +156,8 @@ def test_a_refusal_stays_until_the_next_action(at: AppTest) -> None:
     at.run()
     assert any("energy to energy" in e for e in _errors(at))
     assert set(at.session_state.marked) == {"energy:D", "energy:R"}
-    text = at.text_area(key="editor").value
-    at.text_area(key="editor").set_value(text.replace("0.1 * l1(z)", "0.2 * l1(z)")).run()  # the next action
+    text = at.session_state.editor
+    _type(at, text.replace("0.1 * l1(z)", "0.2 * l1(z)"))  # the next action
     assert not any("energy to energy" in e for e in _errors(at))
 
 
@@ -177,12 +182,12 @@ def test_results_are_marked_stale_when_their_inputs_change(at: AppTest) -> None:
 
 def test_save_writes_the_opened_file_atomically_keeping_its_mode(at: AppTest, tmp_path) -> None:  # type: ignore[no-untyped-def]
     target = tmp_path / "jepa.ebm"
-    target.write_text(at.text_area(key="editor").value)
+    target.write_text(at.session_state.editor)
     target.chmod(0o640)
     at.session_state.file_path = str(target)  # as `streamlit run app/app.py -- jepa.ebm` opens it
     at.run()
-    text = at.text_area(key="editor").value.replace("0.1 * l1(z)", "0.3 * l1(z)")
-    at.text_area(key="editor").set_value(text).run()
+    text = at.session_state.editor.replace("0.1 * l1(z)", "0.3 * l1(z)")
+    _type(at, text)
     at.button(key="save_file").click().run()
     assert target.read_text() == text
     assert (target.stat().st_mode & 0o777) == 0o640
@@ -216,7 +221,7 @@ def test_the_palette_builds_the_readme_ellipse_from_an_empty_model(at: AppTest) 
     at.text_area(key="palette_comment").set_value(
         "# E(y, z) = (y1 - r1 sin z)^2 + (y2 - r2 cos z)^2   (Dawid & LeCun 2023, Fig. 4b)").run()
     at.button(key="palette_add").click().run()
-    assert at.text_area(key="editor").value.startswith("# E(y, z)")
+    assert at.session_state.editor.startswith("# E(y, z)")
     at.selectbox(key="palette_kind").set_value("observed").run()
     at.text_input(key="palette_name").set_value("y").run()
     at.text_input(key="palette_shape").set_value("2").run()
@@ -255,14 +260,14 @@ def test_the_palette_builds_the_readme_ellipse_from_an_empty_model(at: AppTest) 
                                    {"op": "connect", "source": "y_hat", "target": "energy:E"}]
     at.run()
     assert not at.exception, at.exception
-    assert at.text_area(key="editor").value == README_ELLIPSE
+    assert at.session_state.editor == README_ELLIPSE
     assert at.caption[0].value.startswith("ellipse.ebm")
     assert not any(i.value.startswith("Next step") for i in at.info)  # complete: nothing waits
 
 
 def test_a_latent_typed_before_its_energy_is_a_next_step_not_a_crash(at: AppTest) -> None:
-    text = at.text_area(key="editor").value
-    at.text_area(key="editor").set_value(text.replace("  latent z", "  latent w0 : R[2]\n  latent z", 1)).run()
+    text = at.session_state.editor
+    _type(at, text.replace("  latent z", "  latent w0 : R[2]\n  latent z", 1))
     assert not at.exception, at.exception
     assert any(i.value.startswith("Next step: latent 'w0' is not touched") for i in at.info)
     assert not _errors(at)
@@ -275,8 +280,8 @@ def test_the_inspector_edits_the_selected_node_in_place(at: AppTest) -> None:
     steps.set_value("33").run()
     at.button(key="inspect_infer_go").click().run()
     assert not at.exception, at.exception
-    assert "infer minimize(optimizer = adam, steps = 33, lr = 0.1)" in at.text_area(key="editor").value
+    assert "infer minimize(optimizer = adam, steps = 33, lr = 0.1)" in at.session_state.editor
     at.text_input(key="inspect_rename").set_value("code").run()
     at.button(key="inspect_rename_go").click().run()
-    text = at.text_area(key="editor").value
+    text = at.session_state.editor
     assert "latent code : R[dz]" in text and "cat(sx, code)" in text and "l1(code)" in text

@@ -17,7 +17,8 @@ import pytest
 from .conftest import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
-EDITOR = "[data-testid='stMain'] textarea"  # the model's text (the sidebar's palette has text areas too)
+EDITOR = "iframe[title='code_editor.code_editor']"  # the model's text: Ace, in the component's frame
+VALUE_JS = "() => document.querySelector('.ace_editor').env.editor.getValue()"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -75,11 +76,47 @@ def _wait_text(page, needle: str, present: bool = True, timeout: float = 30.0) -
     end = time.time() + timeout
     text = ""
     while time.time() < end:
-        text = page.locator(EDITOR).first.input_value()
+        text = editor_text(page)
         if (needle in text) == present:
             return text
         time.sleep(0.3)
     raise AssertionError(f"{needle!r} {'never appeared' if present else 'never went away'} in the editor:\n{text}")
+
+
+def _editor_frame(page):  # type: ignore[no-untyped-def]
+    """The code editor's frame (after a rerun that remade it, the new one)."""
+    end = time.time() + 60
+    while time.time() < end:
+        for f in page.frames:
+            if "code_editor" in (f.url or ""):
+                try:
+                    if f.evaluate("() => !!document.querySelector('.ace_editor')"):
+                        return f
+                except Exception:  # noqa: BLE001 - a frame being replaced
+                    pass
+        time.sleep(0.2)
+    raise AssertionError("the code editor did not appear")
+
+
+def editor_text(page) -> str:  # type: ignore[no-untyped-def]
+    """The text in the code editor, as Ace holds it."""
+    for _ in range(20):
+        try:
+            return str(_editor_frame(page).evaluate(VALUE_JS))
+        except Exception:  # noqa: BLE001 - the frame was replaced by a rerun: read the new one
+            time.sleep(0.25)
+    return str(_editor_frame(page).evaluate(VALUE_JS))
+
+
+def type_text(page, text: str) -> None:  # type: ignore[no-untyped-def]
+    """Replace the editor's text as a user would: click in it, select all, type (pasted at once)."""
+    page.frame_locator(EDITOR).first.locator(".ace_content").click()
+    page.keyboard.press("Control+A")
+    page.keyboard.insert_text(text)
+
+
+def wait_editor(page, timeout: float = 90000) -> None:  # type: ignore[no-untyped-def]
+    page.frame_locator(EDITOR).first.locator(".ace_content").wait_for(timeout=timeout)
 
 
 def _choose(page, scope, label: str, option: str) -> None:  # type: ignore[no-untyped-def]
@@ -137,10 +174,9 @@ def test_compose_in_the_browser(server: str, tmp_path: Path) -> None:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.goto(server)
-        page.wait_for_selector(EDITOR, timeout=90000)
+        wait_editor(page)
         _settle(page)
-        editor = page.locator(EDITOR).first
-        assert "model JEPA" in editor.input_value()
+        assert "model JEPA" in editor_text(page)
         flow = page.frame_locator("iframe[title*='streamlit_flow']")
         node_z = flow.locator(".react-flow__node[data-id='z']")
         node_z.wait_for(timeout=90000)
@@ -187,11 +223,20 @@ def test_compose_in_the_browser(server: str, tmp_path: Path) -> None:
                     raise
 
         # a mistake typed in the text shows at its line and column; the canvas keeps the last good graph
-        text = page.locator(EDITOR).first.input_value()
-        page.locator(EDITOR).first.fill(text.replace("sq_dist(sy, sy_hat)", "sq_dist(sy, sy_hatt)"))
-        page.locator(EDITOR).first.press("Control+Enter")
+        text = editor_text(page)
+        type_text(page, text.replace("sq_dist(sy, sy_hat)", "sq_dist(sy, sy_hatt)"))  # checked as typed: no key
+        time.sleep(0.5)
         _settle(page)
         page.get_by_text("did you mean 'sy_hat'?").first.wait_for(timeout=30000)
+        # the editor marks the error's line in its gutter (line numbers shown), with the message on hover
+        marks = []
+        for _ in range(40):
+            marks = _editor_frame(page).evaluate(
+                "() => [...document.querySelectorAll('.ace_gutter-cell.ace_error')].map(c => c.textContent.trim())")
+            if marks:
+                break
+            time.sleep(0.25)
+        assert marks == ["18"], marks
         assert page.get_by_text("jepa.ebm:18:26: error[E016]: unknown variable 'sy_hatt'").count() >= 1
         assert _retry(flow.locator(".react-flow__node").count) == 13
         page.screenshot(path=str(tmp_path / "error.png"))
@@ -314,7 +359,7 @@ def test_the_readme_ellipse_from_the_palette_and_the_canvas(server: str) -> None
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.goto(server)
-        page.wait_for_selector(EDITOR, timeout=90000)
+        wait_editor(page)
         _settle(page)
         sb = page.locator("[data-testid='stSidebar']")
         _choose(page, sb, "Add", "new model")
@@ -369,7 +414,7 @@ def test_the_readme_ellipse_from_the_palette_and_the_canvas(server: str) -> None
         _connect(page, "y_hat", "energy:E", "energy E = sq_dist(y, y_hat)")
         state = _canvas_boxes(page)
         _assert_no_overlap(state, "at the end")
-        text = page.locator(EDITOR).first.input_value()
+        text = editor_text(page)
         assert text == readme
         import ebmgraph
         assert ebmgraph.dumps(ebmgraph.loads(text)) == text  # canonical
@@ -387,7 +432,7 @@ def test_every_library_model_on_the_canvas(server: str, tmp_path: Path) -> None:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.goto(server)
-        page.wait_for_selector(EDITOR, timeout=90000)
+        wait_editor(page)
         sb = page.locator("[data-testid='stSidebar']")
         for path in sorted((ROOT / "library").glob("*.ebm")):
             _choose(page, sb, "Library model (template)", path.name)

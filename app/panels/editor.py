@@ -26,9 +26,37 @@ def _step(x: Any) -> str:
     return x.message + (f": {x.hint}" if x.hint else "")
 
 
+def annotations(diags: list[Any], file_name: str) -> list[dict[str, Any]]:
+    """The editor's gutter marks: one per diagnostic of this file, at its line and column, with
+    its message on hover (Ace counts rows and columns from 0)."""
+    out = []
+    for x in diags:
+        if x.file != file_name:
+            continue
+        out.append({"row": max(x.line - 1, 0), "column": max(x.column - 1, 0),
+                    "type": "error" if x.severity == "error" else "warning",
+                    "text": f"{x.code}: {x.message}" + (f" ({x.hint})" if x.hint else "")})
+    return out
+
+
 def show(diags: list[Any], file_name: str, graph: Any = None) -> None:
-    st.text_area(f"Model ({file_name})", key="editor", height=520,
-                 help="Ctrl+Enter (or clicking outside) checks the text; errors are listed below it")
+    """The text in a code editor (Ace, via streamlit-code-editor: line numbers, a mark in the gutter
+    on each diagnostic's line, changes sent 250 ms after typing stops), the messages beside it."""
+    from code_editor import code_editor
+    ss = st.session_state
+    st.caption(f"Model ({file_name}) — checked as you type")
+    resp = code_editor(ss.editor, lang="text", height=[24, 32], response_mode="debounce",
+                       key=f"code_editor_{ss.editor_version}",
+                       options={"showLineNumbers": True, "wrap": True, "tabSize": 2, "useSoftTabs": True},
+                       props={"annotations": annotations(diags, file_name)})
+    # the component's text is the user's; a new event carries what they typed since the last one.
+    # When the app changes the text (a canvas edit, an opened file) the editor is made anew with it
+    # (a new key); otherwise a rerun never touches what is being typed.
+    if resp and resp.get("id") and resp["id"] != ss.editor_event and resp.get("type") == "change":
+        ss.editor_event = resp["id"]
+        if resp.get("text", ss.editor) != ss.editor:
+            ss.editor = resp["text"]
+            st.rerun()
     missing = {id(x) for x in (graph.missing if graph is not None else [])}
     next_step(graph)
     errors = [x for x in diags if x.severity == "error" and id(x) not in missing]
