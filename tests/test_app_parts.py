@@ -65,11 +65,11 @@ def test_stop_keeps_a_loadable_checkpoint_and_says_where(tmp_path) -> None:  # t
 
 
 def test_the_editor_marks_each_diagnostic_on_its_line_and_column() -> None:
-    from app.panels.editor import annotations
+    from app.panels.editor import gutter_marks
     from ebmgraph.frontend import analyze
     text = (LIBRARY / "jepa.ebm").read_text().replace("sq_dist(sy, sy_hat)", "sq_dist(sy, sy_hatt)")
     _, diags = analyze(text, "jepa.ebm")
-    marks = annotations(diags, "jepa.ebm")
+    marks = gutter_marks(diags, "jepa.ebm")
     assert [(m["row"], m["column"], m["type"]) for m in marks] == [(17, 25, "error")]  # line 18, column 26
     assert "E016" in marks[0]["text"] and "sy_hatt" in marks[0]["text"] and "did you mean 'sy_hat'?" in marks[0]["text"]
-    assert annotations(diags, "other.ebm") == []  # a mark only for the file in the editor
+    assert gutter_marks(diags, "other.ebm") == []  # a mark only for the file in the editor

@@ -26,7 +26,7 @@ def _step(x: Any) -> str:
     return x.message + (f": {x.hint}" if x.hint else "")
 
 
-def annotations(diags: list[Any], file_name: str) -> list[dict[str, Any]]:
+def gutter_marks(diags: list[Any], file_name: str) -> list[dict[str, Any]]:
     """The editor's gutter marks: one per diagnostic of this file, at its line and column, with
     its message on hover (Ace counts rows and columns from 0)."""
     out = []
@@ -48,7 +48,7 @@ def show(diags: list[Any], file_name: str, graph: Any = None) -> None:
     resp = code_editor(ss.editor, lang="text", height=[24, 32], response_mode="debounce",
                        key=f"code_editor_{ss.editor_version}",
                        options={"showLineNumbers": True, "wrap": True, "tabSize": 2, "useSoftTabs": True},
-                       props={"annotations": annotations(diags, file_name)})
+                       props={"annotations": gutter_marks(diags, file_name)})
     # the component's text is the user's; a new event carries what they typed since the last one.
     # When the app changes the text (a canvas edit, an opened file) the editor is made anew with it
     # (a new key); otherwise a rerun never touches what is being typed.
