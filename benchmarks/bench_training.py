@@ -118,7 +118,7 @@ def rbm_epoch(rounds: int) -> tuple[float, ...]:
         W = nn.Parameter(torch.randn(64, 32) * 0.01)
         b = nn.Parameter(torch.zeros(64))
         c = nn.Parameter(torch.zeros(32))
-        opt = torch.optim.SGD([W, b, c], lr=0.05, momentum=0.9)
+        opt = torch.optim.SGD([W, b, c], lr=0.05)  # no momentum: torch's default, and ours
         order = torch.randperm(v.shape[0])
 
         def free(vv: torch.Tensor) -> torch.Tensor:

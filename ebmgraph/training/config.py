@@ -40,6 +40,9 @@ class DataConfig(_Strict):
     noise: float = Field(0.05, ge=0)
     standardize: bool = False  # real variables to mean 0, std 1; the statistics go into the checkpoint
     binarize: float | None = None  # bits/spins variables: values above this threshold are 1 (else 0, or -1)
+    scale: float = Field(1.0, gt=0)  # multiplies the source's `data` array first (digits: 0.0625 gives [0, 1])
+    test_fraction: float = Field(0.0, ge=0, lt=1)  # rows held out (seeded by `seed`): split.json in the run,
+    # the held-out mean free energy in test.json and TrainResult.test
     augment: dict[str, list[Augment]] = {}
 
 
@@ -58,7 +61,10 @@ class LossConfig(_Strict):
 
 
 class SamplerConfig(_Strict):
-    kind: Literal["exhaustive", "langevin", "cd", "most_offending", "corruption", "batch"]
+    # cd: chains from the data, `steps` long (CD-k); pcd: persistent chains kept across steps in a buffer
+    # (Tieleman 2008), never restarted unless reinit says so; langevin: persistent chains from a replay
+    # buffer, a fraction restarted from noise each step (Du & Mordatch 2019)
+    kind: Literal["exhaustive", "langevin", "cd", "pcd", "most_offending", "corruption", "batch"]
     n: int = Field(1, ge=1)  # contrastive samples per training sample
     steps: int = Field(20, ge=0)
     step_size: float = Field(0.01, gt=0)
@@ -66,7 +72,13 @@ class SamplerConfig(_Strict):
     mask: float = Field(0.0, ge=0, le=1)
     lr: float = Field(0.1, gt=0)  # most_offending: gradient step on y
     buffer_size: int = Field(1000, ge=1)  # langevin: replay buffer of persistent chains
-    reinit: float = Field(0.05, ge=0, le=1)  # langevin: fraction of chains restarted from noise
+    reinit: float | None = Field(None, ge=0, le=1)  # fraction of chains restarted from noise each step
+    # (unset: 0.05 for langevin, 0 for pcd)
+
+    def restart_fraction(self) -> float:
+        if self.reinit is not None:
+            return self.reinit
+        return 0.0 if self.kind == "pcd" else 0.05
 
 
 class RegularizerConfig(BaseModel):
@@ -117,7 +129,7 @@ class OptimizerConfig(_Strict):
     kind: Literal["adam", "adamw", "sgd"] = "adam"
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
-    momentum: float = Field(0.9, ge=0)
+    momentum: float = Field(0.0, ge=0)  # sgd: torch's default (and scikit-learn's BernoulliRBM's): none
 
 
 class ScheduleConfig(_Strict):
@@ -172,7 +184,7 @@ class TrainConfig(_Strict):
     def _needs(self) -> TrainConfig:
         if self.loss.kind in NEEDS_SAMPLER and self.sampler is None:
             raise ValueError(f"loss '{self.loss.kind}' needs contrastive samples: add a [sampler] section "
-                             "(kind = langevin, cd, most_offending, corruption or batch)")
+                             "(kind = langevin, cd, pcd, most_offending, corruption or batch)")
         if self.loss.kind == "infonce" and (self.loss.pair is None or len(self.loss.pair) != 2):
             raise ValueError("loss 'infonce' needs pair = [\"x\", \"y\"], the two variables to pair across the batch")
         if self.loss.kind == "denoising" and self.loss.corrupt is None:

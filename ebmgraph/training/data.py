@@ -165,6 +165,8 @@ def apply_augment(x: torch.Tensor, aug: Augment) -> torch.Tensor:
 def make_dataset(model: CompiledModel, cfg: DataConfig, seed: int = 0) -> Dataset:
     """Arrays mapped onto the model's observed variables, with shapes checked against the graph."""
     arrays = load_arrays(cfg, seed)
+    if cfg.scale != 1.0 and "data" in arrays:
+        arrays = {**arrays, "data": np.asarray(arrays["data"], dtype=np.float32) * np.float32(cfg.scale)}
     tensors: dict[str, torch.Tensor] = {}
     standardization: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     n = None
@@ -207,6 +209,21 @@ def make_dataset(model: CompiledModel, cfg: DataConfig, seed: int = 0) -> Datase
     if not tensors:
         raise DataError("data.map is empty: map at least one variable, e.g. map = { x = \"data\" }")
     return Dataset(tensors, dict(cfg.augment), standardization)
+
+
+def split(data: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset, list[int]]:
+    """(train, held out, held-out row indices): a seeded share of the rows held out, the same for
+    the same seed (a resumed run holds out the same rows)."""
+    n = len(data)
+    k = int(round(n * fraction))
+    if k < 1 or k >= n:
+        raise DataError(f"test_fraction = {fraction:g} of {n} rows holds out {k}: it must leave at least one row "
+                        "on each side")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 104729 + 17))
+    test, train = order[:k].sort().values, order[k:].sort().values
+    part = lambda idx: Dataset({name: t[idx] for name, t in data.tensors.items()},  # noqa: E731
+                               data.augment, data.standardization)
+    return part(train), part(test), [int(i) for i in test]
 
 
 def _binary(t: torch.Tensor, kind: str, threshold: float | None, expr: str, var: str) -> torch.Tensor:

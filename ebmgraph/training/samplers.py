@@ -43,7 +43,7 @@ class ContrastiveSampler:
             return torch.stack([self.corrupt(y) for _ in range(n)], dim=1)
         if kind == "most_offending":
             return self.most_offending(batch).reshape(B, n, *y.shape[1:])
-        if kind in ("langevin", "cd"):
+        if kind in ("langevin", "cd", "pcd"):
             return self.mcmc(batch).reshape(B, n, *y.shape[1:])
         raise ValueError(f"sampler '{kind}' does not make samples of one variable (exhaustive is used by "
                          "nll_exhaustive directly)")
@@ -103,7 +103,7 @@ class ContrastiveSampler:
 
     def mcmc(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Langevin / Gibbs chains on the target and the unknown latents: from the data for
-        contrastive divergence (`cd`), from a replay buffer of persistent chains for `langevin`."""
+        contrastive divergence (`cd`), from a buffer of persistent chains for `pcd` and `langevin`."""
         y = batch[self.target.name].detach()
         others, rows = self._rows(batch)
         device = y.device
@@ -116,7 +116,7 @@ class ContrastiveSampler:
                 self.buffer = self._fresh(size, device)
             idx = torch.randint(0, size, (rows,), device=device)
             x = self.buffer[idx].clone()
-            restart = torch.rand(rows, device=device) < self.cfg.reinit
+            restart = torch.rand(rows, device=device) < self.cfg.restart_fraction()
             if restart.any():
                 x[restart] = self._fresh(int(restart.sum()), device)
         state = {**others, self.target.name: x}
