@@ -125,6 +125,17 @@ class RegularizerConfig(BaseModel):
         return self
 
 
+class InitConfig(_Strict):
+    """`[[init]]`: a prototype table started from the data before training (002 sec. 4.2.1): `fn`
+    names a `linear(K, d, bias = false)` applied to a one-hot (its K columns) or an `embedding(K, d)`
+    (its K rows); `from` the observed variable whose rows it starts from."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    fn: str
+    from_: str = Field(alias="from")
+    method: Literal["data", "kmeans++"] = "data"  # K distinct rows at random, or k-means++ seeding
+
+
 class OptimizerConfig(_Strict):
     kind: Literal["adam", "adamw", "sgd"] = "adam"
     lr: float = Field(1e-3, gt=0)
@@ -178,6 +189,7 @@ class TrainConfig(_Strict):
     plot: bool = True  # write metrics.png (loss parts and collapse monitor) at the end
     limits: LimitsConfig = LimitsConfig()
     params: dict[str, int | float] = {}  # the model's parameters, set without editing its text (ebm train)
+    init: list[InitConfig] = []  # prototype tables started from the data (not on a resume)
     plugins: list[str] = []  # modules to import first: they register parts (ebmgraph/plugins.py)
 
     @model_validator(mode="after")

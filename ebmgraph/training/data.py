@@ -7,6 +7,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -209,6 +210,46 @@ def make_dataset(model: CompiledModel, cfg: DataConfig, seed: int = 0) -> Datase
     if not tensors:
         raise DataError("data.map is empty: map at least one variable, e.g. map = { x = \"data\" }")
     return Dataset(tensors, dict(cfg.augment), standardization)
+
+
+def init_from_data(model: CompiledModel, inits: list[Any], data: Dataset, seed: int) -> list[str]:
+    """Start each `[[init]]` prototype table from the training rows: K distinct rows at random, or
+    scikit-learn's k-means++ seeding. Returns what was done, one line per table."""
+    done = []
+    for ini in inits:
+        if ini.fn not in model.fns:
+            raise DataError(f"init names fn '{ini.fn}', which {model.graph.name} does not declare "
+                            f"(its functions: {', '.join(sorted(model.graph.fns)) or 'none'})")
+        if ini.from_ not in data.tensors:
+            raise DataError(f"init of '{ini.fn}' starts from '{ini.from_}', which the data does not give "
+                            f"({', '.join(sorted(data.tensors))})")
+        mod = model.fns[ini.fn]
+        rows = data.tensors[ini.from_].reshape(len(data), -1).float()
+        table = getattr(mod, "table", None)
+        if isinstance(table, torch.nn.Embedding):
+            target, transpose = table.weight, False
+        elif isinstance(mod, torch.nn.Linear) and mod.bias is None:
+            target, transpose = mod.weight, True  # y = W one_hot(k): the K columns of W
+        else:
+            raise DataError(f"init of '{ini.fn}': only an embedding(K, d) or a linear(K, d, bias = false) applied to "
+                            f"a one-hot is a prototype table; '{ini.fn}' is {model.graph.fns[ini.fn].func}")
+        K, d = (target.shape[1], target.shape[0]) if transpose else tuple(target.shape)
+        if d != rows.shape[1]:
+            raise DataError(f"init of '{ini.fn}': its prototypes have {d} values, the rows of '{ini.from_}' "
+                            f"{rows.shape[1]}")
+        if K > rows.shape[0]:
+            raise DataError(f"init of '{ini.fn}': {K} prototypes from {rows.shape[0]} rows")
+        if ini.method == "kmeans++":
+            from sklearn.cluster import kmeans_plusplus
+            centers, _ = kmeans_plusplus(rows.numpy().astype(np.float64), K, random_state=seed)
+            start = torch.as_tensor(centers, dtype=target.dtype)
+        else:
+            pick = torch.randperm(rows.shape[0], generator=torch.Generator().manual_seed(seed))[:K]
+            start = rows[pick].to(target.dtype)
+        with torch.no_grad():
+            target.copy_(start.T if transpose else start)
+        done.append(f"{ini.fn}: {K} prototypes from '{ini.from_}' ({ini.method})")
+    return done
 
 
 def split(data: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset, list[int]]:

@@ -32,7 +32,7 @@ from ..inference.domains import domain_values
 from ..inference.method import ConvergenceWarning
 from ..limits import Limits
 from .config import TrainConfig, _locate
-from .data import Dataset, make_dataset, split
+from .data import Dataset, init_from_data, make_dataset, split
 from .losses import LOSSES, LossSpec, gan_generator, margin
 from .samplers import ContrastiveSampler
 
@@ -551,6 +551,8 @@ def train(model: CompiledModel, config: TrainConfig | dict[str, Any], data: Data
     held: Dataset | None = None
     if cfg.data is not None and cfg.data.test_fraction > 0:
         data, held, held_rows = split(data, cfg.data.test_fraction, cfg.seed)
+    if cfg.init and not (resume and ckpt.exists()):  # a resume continues from the checkpoint's tables
+        init_from_data(model, cfg.init, data, cfg.seed)
     trainer = Trainer(model, cfg, data)
     if world > 1:  # every process starts from rank 0's weights, as DistributedDataParallel does
         with torch.no_grad():
