@@ -158,7 +158,8 @@ def load(path: str | Path, limits: Limits = DEFAULT, plugins: list[str] | tuple[
         raise CheckpointError(str(exc)) from None
     payload = read(path)
     try:
-        graph = loads(payload["source"], file=f"<checkpoint {Path(path).name}>", model=payload["model"],
+        from .elaborate import FROM_CHECKPOINT
+        graph = loads(payload["source"], file=f"{FROM_CHECKPOINT}{Path(path).name}>", model=payload["model"],
                       limits=limits, params=payload.get("params") or None)
     except EbmError as exc:
         raise CheckpointError(f"checkpoint '{path}': its model does not check:\n{exc.render()}") from None

@@ -90,6 +90,12 @@ class CompiledModel(nn.Module):
             cfg = Config(fdef.args, options, tuple(cats.get(a) for a in app.args) if app else ())
             self.fns[_key(name)] = _built(spec.build, cfg, arg_shapes, f"fn '{name}' = {fdef.func}", fdef.span,
                                           fdef.file, graph)
+            if fdef.fixed:  # `fixed`: given weights (or the initial ones), never trained
+                module = self.fns[_key(name)]
+                if fdef.source is not None:
+                    _load_fixed(module, fdef, graph)
+                for p in module.parameters():
+                    p.requires_grad_(False)
         self.weights: dict[str, float] = {}
         plan: list[tuple[str, Any, tuple[str, ...], str]] = []
         one_hot = {}  # (user, categorical input) -> the name of its one-hot vector
@@ -384,6 +390,46 @@ def _built(build: Any, cfg: Config, shapes: list[tuple[int, ...]], what: str, sp
                   file=file)
         raise EbmError(rep.sorted())
     return module
+
+
+def _load_fixed(module: nn.Module, fdef: Any, graph: Graph) -> None:
+    """`fixed from "atoms.npy"`: the file's arrays become the function's parameters, checked against
+    their names, shapes and dtype (a located error otherwise); read with allow_pickle=False."""
+    import numpy as np
+    params = dict(module.named_parameters())
+    problem = None
+    arrays: dict[str, Any] = {}
+    try:
+        if str(fdef.source).endswith(".npz"):
+            with np.load(fdef.source, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        else:
+            arr = np.load(fdef.source, allow_pickle=False)
+            if len(params) != 1:
+                problem = (f"a .npy gives one array, but {fdef.func} has {len(params)} parameters "
+                           f"({', '.join(params)}): give a .npz with an array for each")
+            arrays = {next(iter(params)): arr} if len(params) == 1 else {}
+    except (OSError, ValueError) as exc:
+        problem = f"cannot read '{fdef.source}': {exc}"
+    if problem is None and set(arrays) != set(params):
+        problem = (f"the file holds {', '.join(sorted(arrays)) or 'nothing'}; {fdef.func}'s parameters are "
+                   f"{', '.join(sorted(params))}")
+    for k, arr in arrays.items() if problem is None else ():
+        want = tuple(params[k].shape)
+        if tuple(arr.shape) != want:
+            problem = f"'{k}' has shape {tuple(arr.shape)} in the file; {fdef.func} needs {want}"
+            break
+        if arr.dtype.kind != "f":
+            problem = f"'{k}' is {arr.dtype} in the file; weights are floats"
+            break
+    if problem is not None:
+        rep = graph.reporter()
+        rep.error("E024", f"fixed weights of '{fdef.name}': {problem}", fdef.span, file=fdef.file,
+                  hint="a linear(din, dout)'s weight is dout x din, as torch stores it")
+        raise EbmError(rep.sorted())
+    with torch.no_grad():
+        for k, arr in arrays.items():
+            params[k].copy_(torch.as_tensor(np.asarray(arr), dtype=params[k].dtype))
 
 
 def compile(graph: Graph, backend: str | None = None) -> CompiledModel:  # noqa: A001 - mirrors torch.compile

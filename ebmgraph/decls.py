@@ -185,6 +185,8 @@ class FnDecl(Stmt):
     args: list[Expr] = field(default_factory=list)
     options: list[Option] = field(default_factory=list)
     fresh: bool = False
+    fixed: bool = False  # `fixed`: its weights are not trained
+    source: str | None = None  # `fixed from "atoms.npy"`: where its weights come from (beside the file)
 
 
 @dataclass(eq=False, kw_only=True)

@@ -32,6 +32,7 @@ CODES: dict[str, tuple[str, str]] = {
     "E021": ("bad_size", "sizes are positive integers within the limits"),
     "E022": ("too_large", "a model unrolls to a bounded number of statements"),
     "E023": ("work_limit", "parameters, memory per sample and iteration counts stay within the limits"),
+    "E024": ("fixed_weights", "a fixed function's weights are a readable float array of its parameters' shape"),
     "E030": ("unknown_model", "used models must be defined or imported"),
     "E031": ("self_use", "a model cannot use itself"),
     "E032": ("unknown_port", "a use binds the model's own variables"),

@@ -783,7 +783,36 @@ class Elaborator:
                     raise _Bad
         opts = self.options(stmt_cfg.options, env, sc.file)
         self.check_part_options(spec.name, spec.options, opts, stmt_cfg.options, sc.file, "")
-        self.graph.fns[gname] = FnDef(gname, spec.name, args, opts, span=stmt.span, file=sc.file)
+        source = None
+        if stmt.fixed:
+            if not spec.trainable:
+                self.rep.error("E024", f"'{spec.name}' has no weights to fix", stmt.span, file=sc.file,
+                               hint=f"remove `fixed`: fn {stmt.name} = {spec.name}(...) has nothing to train")
+                raise _Bad
+            if stmt.source is not None and not sc.file.startswith(FROM_CHECKPOINT):
+                source = self.fixed_source(stmt, sc.file)  # (a checkpoint carries the weights themselves)
+        self.graph.fns[gname] = FnDef(gname, spec.name, args, opts, span=stmt.span, file=sc.file,
+                                      fixed=stmt.fixed, source=source)
+
+    def fixed_source(self, stmt: d.FnDecl, file: str) -> str:
+        """`fixed from "atoms.npy"`: the array file beside the .ebm file, checked readable and of floats
+        (its shape is checked against the parameters when the model is compiled)."""
+        from pathlib import Path
+        assert stmt.source is not None
+        rel = Path(stmt.source)
+        if rel.is_absolute():
+            self.rep.error("E024", f"weights path '{stmt.source}' is absolute", stmt.span, file=file,
+                           hint="give it relative to the .ebm file, so the model and its weights move together")
+            raise _Bad
+        base = Path(file).parent if file and not file.startswith("<") else Path.cwd()
+        path = base / rel
+        problem = _array_problem(path)
+        if problem is not None:
+            self.rep.error("E024", f"fixed weights of '{stmt.name}': {problem}", stmt.span, file=file,
+                           hint="a .npy holds the one parameter (e.g. a linear's weight, dout x din); a .npz holds "
+                                "them by name (weight, bias)")
+            raise _Bad
+        return str(path.resolve())
 
     def transpose_source(self, sc: _Scope, stmt: d.FnDecl, flat: list[Any]) -> tuple[Any, ...]:
         """`fn dec = transpose(enc)`: (enc's parameters' name, din, dout) of the linear it ties to."""
@@ -1106,3 +1135,28 @@ def elaborate(fdecl: d.FileDecl, file: str, reporter: Reporter, model: str | Non
         return Elaborator(reporter, roots, limits, params).run(fdecl, file, model)
     except _Bad:
         return None
+
+
+FROM_CHECKPOINT = "<checkpoint "  # the file name a checkpoint's source is read under (checkpoint.py)
+
+
+def _array_problem(path: Any) -> str | None:
+    """Why the weights file cannot be used (None when it is a .npy / .npz of floats), from its header
+    alone: numpy reads no data and runs no pickle."""
+    if path.suffix not in (".npy", ".npz"):
+        return f"'{path.name}' is not a .npy or .npz file"
+    if not path.is_file():
+        return f"'{path}' does not exist"
+    import numpy as np
+    try:
+        if path.suffix == ".npy":
+            arr = np.load(path, mmap_mode="r", allow_pickle=False)
+            kinds = {arr.dtype.kind}
+        else:
+            with np.load(path, allow_pickle=False) as z:
+                kinds = {z[k].dtype.kind for k in z.files}
+    except (OSError, ValueError) as exc:
+        return f"cannot read '{path.name}': {exc}"
+    if not kinds <= {"f"}:
+        return f"'{path.name}' holds {', '.join(sorted(kinds))} values, not floats"
+    return None

@@ -129,6 +129,8 @@ class FnDef:
     shares: str | None = None  # the fn whose parameters it uses (a `use ... shares` instance)
     span: Span | None = None
     file: str | None = None
+    fixed: bool = False  # not trained
+    source: str | None = None  # the .npy / .npz its weights come from (resolved beside its file)
 
 
 @dataclass

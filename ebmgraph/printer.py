@@ -92,6 +92,8 @@ def statement(s: Any, depth: int) -> list[str]:
             text = f"fn {s.name} = fresh {s.func}"
         else:
             text = f"fn {s.name} = {s.func}(" + ", ".join([expr(a) for a in s.args] + [option(o) for o in s.options]) + ")"
+            if s.fixed:
+                text += " fixed" + (f' from "{s.source}"' if s.source is not None else "")
     elif isinstance(s, d.Assign):
         text = f"{ref(s.target)} = {call(s.value)}"
     elif isinstance(s, d.Alias):

@@ -19,7 +19,7 @@ from . import decls as d
 from .diagnostics import Reporter, Span, did_you_mean
 
 KEYWORDS = ["import", "model", "observed", "latent", "fn", "fresh", "energy", "regularize", "for", "in",
-            "use", "shares", "infer", "param", "true", "false"]
+            "use", "shares", "infer", "param", "true", "false", "fixed", "from"]
 MAX_SOURCE_CHARS = 5_000_000
 MAX_NESTING = 200
 
@@ -158,9 +158,14 @@ class _Build(Transformer[Any, Any]):
         return d.Option(key=str(c[0]), value=value, span=_span(meta))
 
     def fn_decl(self, meta: Any, c: list[Any]) -> d.FnDecl:
-        args = [a for a in c[2:] if a is not None]
+        fixed = c[-1] if c and isinstance(c[-1], tuple) and c[-1][:1] == ("fixed",) else None
+        args = [a for a in c[2:] if a is not None and not (isinstance(a, tuple) and a[:1] == ("fixed",))]
         return d.FnDecl(name=str(c[0]), func=str(c[1]), args=[a for a in args if not isinstance(a, d.Option)],
-                        options=[a for a in args if isinstance(a, d.Option)], span=_span(meta))
+                        options=[a for a in args if isinstance(a, d.Option)], fixed=fixed is not None,
+                        source=fixed[1] if fixed is not None else None, span=_span(meta))
+
+    def fixed(self, meta: Any, c: list[Any]) -> tuple[str, str | None]:
+        return ("fixed", str(c[0])[1:-1] if c and c[0] is not None else None)
 
     def fn_fresh(self, meta: Any, c: list[Any]) -> d.FnDecl:
         return d.FnDecl(name=str(c[0]), func=str(c[1]), fresh=True, span=_span(meta))

@@ -244,7 +244,12 @@ class Trainer:
             self.generator = nn.Sequential(nn.Linear(cfg.loss.generator_noise, cfg.loss.generator_hidden), nn.ReLU(),
                                            nn.Linear(cfg.loss.generator_hidden, d))
             self.gen_opt = torch.optim.Adam(self.generator.parameters(), lr=cfg.optimizer.lr)
-        params = list(model.parameters()) + list(self.expanders.parameters())
+        params = [p for p in list(model.parameters()) + list(self.expanders.parameters()) if p.requires_grad]
+        if not params:
+            fixed = sorted(n for n, f in model.graph.fns.items() if f.fixed)
+            raise ValueError(f"{model.graph.name} has nothing to train: it has no parameters"
+                             + (f" but those of its fixed functions ({', '.join(fixed)})" if fixed else "")
+                             + "; its energy can be computed and inferred without training")
         o = cfg.optimizer
         if o.kind == "sgd":
             self.opt: torch.optim.Optimizer = torch.optim.SGD(params, lr=o.lr, momentum=o.momentum,
