@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEFAULT_MODEL ?= library/jepa.ebm
 
-.PHONY: app test lint typecheck sysdeps graphviz chromium bench clean
+.PHONY: app test lint typecheck sysdeps graphviz chromium bench reproduce clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -48,6 +48,13 @@ test: $(STAMP) sysdeps lint typecheck
 # The composer on the default model with the digits loaded; Ctrl-C stops it.
 app: $(STAMP) graphviz
 	$(BIN)/streamlit run app/app.py --browser.gatherUsageStats false -- $(DEFAULT_MODEL)
+
+# the seeds reproduced: each script trains a library model from its config and runs its peer alongside;
+# the rows and figures go to docs/reproductions/, the table to docs/reproductions.md
+reproduce: $(STAMP)
+	cd examples/reproduce && for s in $$(ls *.py | grep -v '^_' | grep -v '^table.py$$'); do \
+	  ../../$(BIN)/python $$s || exit 1; done
+	$(BIN)/python examples/reproduce/table.py
 
 bench: $(STAMP) graphviz
 	$(BIN)/python benchmarks/bench_startup.py

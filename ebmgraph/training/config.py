@@ -39,6 +39,7 @@ class DataConfig(_Strict):
     n_samples: int = Field(1000, ge=1)  # for generated sets (moons, swiss_roll, circles)
     noise: float = Field(0.05, ge=0)
     standardize: bool = False  # real variables to mean 0, std 1; the statistics go into the checkpoint
+    center: bool = False  # real variables to mean 0 only (PCA's centering); the means go into the checkpoint
     binarize: float | None = None  # bits/spins variables: values above this threshold are 1 (else 0, or -1)
     scale: float = Field(1.0, gt=0)  # multiplies the source's `data` array first (digits: 0.0625 gives [0, 1])
     test_fraction: float = Field(0.0, ge=0, lt=1)  # rows held out (seeded by `seed`): split.json in the run,

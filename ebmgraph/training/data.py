@@ -163,8 +163,10 @@ def apply_augment(x: torch.Tensor, aug: Augment) -> torch.Tensor:
     return out.reshape(x.shape)
 
 
-def make_dataset(model: CompiledModel, cfg: DataConfig, seed: int = 0) -> Dataset:
-    """Arrays mapped onto the model's observed variables, with shapes checked against the graph."""
+def make_dataset(model: CompiledModel, cfg: DataConfig, seed: int = 0, fit_rows: torch.Tensor | None = None) -> Dataset:
+    """Arrays mapped onto the model's observed variables, with shapes checked against the graph.
+    `fit_rows`: the rows the standardization statistics are taken from (the training rows of a
+    held-out split: the held-out rows tell the model nothing)."""
     arrays = load_arrays(cfg, seed)
     if cfg.scale != 1.0 and "data" in arrays:
         arrays = {**arrays, "data": np.asarray(arrays["data"], dtype=np.float32) * np.float32(cfg.scale)}
@@ -199,8 +201,10 @@ def make_dataset(model: CompiledModel, cfg: DataConfig, seed: int = 0) -> Datase
                 raise DataError(f"data '{expr}' for variable '{var}' has NaN or infinite values (first in row {row})")
             if v.domain.kind in ("bits", "spins"):
                 t = _binary(t, v.domain.kind, cfg.binarize, expr, var)
-            if cfg.standardize and v.domain.kind == "real":
-                mean, std = t.mean(0), t.std(0) + 1e-6
+            if (cfg.standardize or cfg.center) and v.domain.kind == "real":
+                fit = t if fit_rows is None else t[fit_rows]
+                mean = fit.mean(0)
+                std = fit.std(0) + 1e-6 if cfg.standardize else torch.ones_like(mean)
                 standardization[var] = (mean, std)
                 t = (t - mean) / std
         tensors[var] = t
@@ -252,19 +256,19 @@ def init_from_data(model: CompiledModel, inits: list[Any], data: Dataset, seed: 
     return done
 
 
-def split(data: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset, list[int]]:
-    """(train, held out, held-out row indices): a seeded share of the rows held out, the same for
-    the same seed (a resumed run holds out the same rows)."""
-    n = len(data)
+def held_out(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(training rows, held-out rows): a seeded share of the n rows held out, the same for the same
+    seed (a resumed run holds out the same rows)."""
     k = int(round(n * fraction))
     if k < 1 or k >= n:
         raise DataError(f"test_fraction = {fraction:g} of {n} rows holds out {k}: it must leave at least one row "
                         "on each side")
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 104729 + 17))
-    test, train = order[:k].sort().values, order[k:].sort().values
-    part = lambda idx: Dataset({name: t[idx] for name, t in data.tensors.items()},  # noqa: E731
-                               data.augment, data.standardization)
-    return part(train), part(test), [int(i) for i in test]
+    return order[k:].sort().values, order[:k].sort().values
+
+
+def subset(data: Dataset, rows: torch.Tensor) -> Dataset:
+    return Dataset({name: t[rows] for name, t in data.tensors.items()}, data.augment, data.standardization)
 
 
 def _binary(t: torch.Tensor, kind: str, threshold: float | None, expr: str, var: str) -> torch.Tensor:

@@ -32,7 +32,7 @@ from ..inference.domains import domain_values
 from ..inference.method import ConvergenceWarning
 from ..limits import Limits
 from .config import TrainConfig, _locate
-from .data import Dataset, init_from_data, make_dataset, split
+from .data import Dataset, held_out, init_from_data, make_dataset, subset
 from .losses import LOSSES, LossSpec, gan_generator, margin
 from .samplers import ContrastiveSampler
 
@@ -549,13 +549,21 @@ def train(model: CompiledModel, config: TrainConfig | dict[str, Any], data: Data
     if out.exists() and any(out.iterdir()) and not resume:
         raise FileExistsError(f"'{out}' already holds a run; pass resume=True (ebm train --resume) to continue "
                               "it, or choose another out_dir: nothing there is overwritten")
+    held: Dataset | None = None
+    split_rows: tuple[torch.Tensor, torch.Tensor] | None = None
     if data is None:
         if cfg.data is None:
             raise ValueError("no data: pass a Dataset or give the config a [data] section")
-        data = make_dataset(model, cfg.data, cfg.seed)
-    held: Dataset | None = None
-    if cfg.data is not None and cfg.data.test_fraction > 0:
-        data, held, held_rows = split(data, cfg.data.test_fraction, cfg.seed)
+        if cfg.data.test_fraction > 0:  # the statistics of a standardization come from the training rows
+            n_rows = len(make_dataset(model, cfg.data.model_copy(update={"standardize": False, "center": False}),
+                                      cfg.seed))
+            split_rows = held_out(n_rows, cfg.data.test_fraction, cfg.seed)
+        data = make_dataset(model, cfg.data, cfg.seed, fit_rows=split_rows[0] if split_rows else None)
+    elif cfg.data is not None and cfg.data.test_fraction > 0:
+        split_rows = held_out(len(data), cfg.data.test_fraction, cfg.seed)
+    if split_rows is not None:
+        data, held = subset(data, split_rows[0]), subset(data, split_rows[1])
+        held_rows = [int(i) for i in split_rows[1]]
     if cfg.init and not (resume and ckpt.exists()):  # a resume continues from the checkpoint's tables
         init_from_data(model, cfg.init, data, cfg.seed)
     trainer = Trainer(model, cfg, data)

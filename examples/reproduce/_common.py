@@ -1,0 +1,116 @@
+"""Shared by the reproduction scripts (examples/reproduce/*.py, `make reproduce`).
+
+Each script trains a library model with its config through `ebm train` -- the user's path: a .ebm
+file and a TOML config, no Python between them and the result -- then runs the peer (scikit-learn)
+in the same process on the same data and the same held-out split (the run's split.json), prints
+one row (metric, ours, peer, ratio, the bar, our time, the peer's time), saves the figure the seed
+shows, and keeps the row as JSON for docs/reproductions.md (table.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+DOCS = ROOT / "docs" / "reproductions"
+
+
+@dataclass
+class Row:
+    name: str  # the seed's item, e.g. "002 sec. 4.2.1 k-means, 10"
+    metric: str
+    ours: float
+    peer: float
+    bar: str  # e.g. "<= 1.01 x peer"
+    passed: bool
+    ours_s: float
+    peer_s: float
+    figure: str | None = None
+    quick: bool = False
+
+    @property
+    def ratio(self) -> float:
+        return self.ours / self.peer if self.peer else float("nan")
+
+
+def args(doc: str) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="a few epochs, to check the script runs (the tests)")
+    ap.add_argument("--out", type=Path, default=None, help="where rows and figures go (default: docs/reproductions)")
+    return ap.parse_args()
+
+
+def config_text(config: Path, out_dir: Path, quick: bool) -> str:
+    """The config as written, with its out_dir set to this run's (and, quick, one or two epochs)."""
+    text = config.read_text()
+    text = re.sub(r'(?m)^out_dir\s*=.*$', f'out_dir = "{out_dir.as_posix()}"', text)
+    if quick:
+        text = re.sub(r"(?m)^epochs\s*=\s*(\d+)", lambda m: f"epochs = {min(int(m.group(1)), 2)}", text)
+    return text
+
+
+def train(model: str, config: str, quick: bool, *extra: str) -> tuple[Path, float]:
+    """`ebm train MODEL --config CONFIG` in a fresh run folder; (the run folder, seconds)."""
+    run = Path(tempfile.mkdtemp(prefix="ebm-reproduce-")) / "run"
+    cfg = run.parent / Path(config).name
+    cfg.write_text(config_text(HERE / config, run, quick))
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "ebmgraph.cli", "train", str(ROOT / model), "--config", str(cfg), *extra],
+                   check=True, cwd=ROOT)
+    return run, time.perf_counter() - t0
+
+
+def split_rows(run: Path, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train rows, test rows) of the run's held-out split."""
+    test = np.asarray(json.loads((run / "split.json").read_text())["test_rows"], dtype=int)
+    train = np.setdiff1d(np.arange(n), test)
+    return train, test
+
+
+def held_out_free_energy(run: Path) -> float:
+    return float(json.loads((run / "test.json").read_text())["F_test"])
+
+
+def timed(fn: Any) -> tuple[Any, float]:
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def report(row: Row, out: Path | None, figure: Any = None) -> Row:
+    """Print the row; keep it (and its figure) where table.py reads them."""
+    where = out or DOCS
+    where.mkdir(parents=True, exist_ok=True)
+    slug = re.sub(r"[^a-z0-9]+", "_", row.name.lower()).strip("_")
+    if figure is not None:
+        path = where / f"{slug}.png"
+        figure.savefig(path, dpi=90)
+        row.figure = path.name
+    (where / f"{slug}.json").write_text(json.dumps({**asdict(row), "ratio": row.ratio}, indent=1) + "\n")
+    mark = "pass" if row.passed else ("quick" if row.quick else "FAIL")
+    print(f"{row.name} | {row.metric} | ours {row.ours:.4f} | peer {row.peer:.4f} | ratio {row.ratio:.4f} | "
+          f"bar {row.bar} | {mark} | ours {row.ours_s:.1f} s | peer {row.peer_s:.2f} s", flush=True)
+    return row
+
+
+def digits(scale: float = 1 / 16) -> np.ndarray:
+    from sklearn.datasets import load_digits
+    return load_digits().data.astype(np.float32) * np.float32(scale)
+
+
+def figure(w: float = 8, h: float = 3.2) -> tuple[Any, Any]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt.subplots(1, 2, figsize=(w, h))
