@@ -66,12 +66,14 @@ def main() -> None:
             wait_editor(page, 120000)
             _settle(page)
             flow = page.frame_locator("iframe[title*='streamlit_flow']")
+            print("warm opens ...", flush=True)
             for _ in range(args.tries):
                 t0 = time.perf_counter()
                 page.goto(url)
                 flow.locator(".react-flow__node").first.wait_for(timeout=120000)
                 opens.append(time.perf_counter() - t0)
                 _settle(page)
+            print("text edits and connections ...", flush=True)
             original = editor_text(page)
             for _ in range(args.tries):
                 type_text(page, original.replace("  latent z", "  latent w : R[2]\n  latent z", 1)
@@ -102,6 +104,7 @@ def main() -> None:
                 type_text(page, original)  # back to the model as it was, for the next try
                 _settle(page)
                 _wait_text(page, "latent w :", present=False)
+            print("node drags ...", flush=True)
             for _ in range(args.tries):
                 box = _stable_box(flow.locator(".react-flow__node[data-id='x']"))
                 x, y = _center(box)
