@@ -417,16 +417,6 @@ def _set_params(m: d.ModelDecl, params: dict[str, Any]) -> None:
             m.params.append(d.Param(name=str(k), default=value))
 
 
-def _expr(x: Any) -> d.Expr:
-    if isinstance(x, int | float) and not isinstance(x, bool):
-        return d.Num(value=x)
-    if isinstance(x, str) and _NAME.match(x):
-        return d.Name(id=x)
-    if isinstance(x, str) and re.fullmatch(r"-?\d+", x):
-        return d.Num(value=int(x))
-    raise EditError("bad size", f"'{x}' is not a number or a parameter name")
-
-
 def _last_index(body: list[Any], *kinds: type) -> int:
     idx = -1
     for i, s in enumerate(body):

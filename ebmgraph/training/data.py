@@ -163,10 +163,10 @@ def apply_augment(x: torch.Tensor, aug: Augment) -> torch.Tensor:
     return out.reshape(x.shape)
 
 
-def make_dataset(model: CompiledModel, cfg: DataConfig, seed: int = 0, fit_rows: torch.Tensor | None = None) -> Dataset:
+def make_dataset(model: CompiledModel, cfg: DataConfig, seed: int = 0) -> Dataset:
     """Arrays mapped onto the model's observed variables, with shapes checked against the graph.
-    `fit_rows`: the rows the standardization statistics are taken from (the training rows of a
-    held-out split: the held-out rows tell the model nothing)."""
+    With a held-out split (test_fraction), standardization statistics come from the training rows
+    only (held_out with the same seed): the held-out rows tell the model nothing."""
     arrays = load_arrays(cfg, seed)
     if cfg.scale != 1.0 and "data" in arrays:
         arrays = {**arrays, "data": np.asarray(arrays["data"], dtype=np.float32) * np.float32(cfg.scale)}
@@ -201,13 +201,17 @@ def make_dataset(model: CompiledModel, cfg: DataConfig, seed: int = 0, fit_rows:
                 raise DataError(f"data '{expr}' for variable '{var}' has NaN or infinite values (first in row {row})")
             if v.domain.kind in ("bits", "spins"):
                 t = _binary(t, v.domain.kind, cfg.binarize, expr, var)
-            if (cfg.standardize or cfg.center) and v.domain.kind == "real":
-                fit = t if fit_rows is None else t[fit_rows]
-                mean = fit.mean(0)
-                std = fit.std(0) + 1e-6 if cfg.standardize else torch.ones_like(mean)
-                standardization[var] = (mean, std)
-                t = (t - mean) / std
         tensors[var] = t
+    if (cfg.standardize or cfg.center) and n is not None:
+        fit_rows = held_out(n, cfg.test_fraction, seed)[0] if cfg.test_fraction > 0 else None
+        for var, t in tensors.items():
+            if model.inputs[var].domain.kind != "real":
+                continue
+            fit = t if fit_rows is None else t[fit_rows]
+            mean = fit.mean(0)
+            std = fit.std(0) + 1e-6 if cfg.standardize else torch.ones_like(mean)
+            standardization[var] = (mean, std)
+            tensors[var] = (t - mean) / std
     for var in cfg.augment:
         if var not in tensors:
             raise DataError(f"data.augment names '{var}', which data.map does not give")

@@ -549,21 +549,15 @@ def train(model: CompiledModel, config: TrainConfig | dict[str, Any], data: Data
     if out.exists() and any(out.iterdir()) and not resume:
         raise FileExistsError(f"'{out}' already holds a run; pass resume=True (ebm train --resume) to continue "
                               "it, or choose another out_dir: nothing there is overwritten")
-    held: Dataset | None = None
-    split_rows: tuple[torch.Tensor, torch.Tensor] | None = None
     if data is None:
         if cfg.data is None:
             raise ValueError("no data: pass a Dataset or give the config a [data] section")
-        if cfg.data.test_fraction > 0:  # the statistics of a standardization come from the training rows
-            n_rows = len(make_dataset(model, cfg.data.model_copy(update={"standardize": False, "center": False}),
-                                      cfg.seed))
-            split_rows = held_out(n_rows, cfg.data.test_fraction, cfg.seed)
-        data = make_dataset(model, cfg.data, cfg.seed, fit_rows=split_rows[0] if split_rows else None)
-    elif cfg.data is not None and cfg.data.test_fraction > 0:
-        split_rows = held_out(len(data), cfg.data.test_fraction, cfg.seed)
-    if split_rows is not None:
-        data, held = subset(data, split_rows[0]), subset(data, split_rows[1])
-        held_rows = [int(i) for i in split_rows[1]]
+        data = make_dataset(model, cfg.data, cfg.seed)  # standardized on the training rows of the split
+    held: Dataset | None = None
+    if cfg.data is not None and cfg.data.test_fraction > 0:
+        train_rows, test_rows = held_out(len(data), cfg.data.test_fraction, cfg.seed)
+        data, held = subset(data, train_rows), subset(data, test_rows)
+        held_rows = [int(i) for i in test_rows]
     if cfg.init and not (resume and ckpt.exists()):  # a resume continues from the checkpoint's tables
         init_from_data(model, cfg.init, data, cfg.seed)
     trainer = Trainer(model, cfg, data)
