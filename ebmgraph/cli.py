@@ -283,6 +283,54 @@ def train(file: Annotated[Path, typer.Argument(help="the .ebm file of the model"
     typer.echo(f"checkpoint: {result.checkpoint}\nmetrics: {result.metrics}\nplot: {result.plot}", err=True)
 
 
+@app.command("eval")
+@with_limits
+def eval_(file: Annotated[Path, typer.Argument(help="the .ebm file of the model")],
+          config: Annotated[Path, typer.Option("--config", "-c", help="a TOML config: its [data], split, [[init]]")],
+          checkpoint: Annotated[Path | None, typer.Option(help="weights of a trained run (default: the model as "
+                                                          "compiled, [[init]] applied)")] = None,
+          out: Annotated[Path | None, typer.Option(help="where eval.json (and latents.npz) go (default: the "
+                                                   "config's out_dir)")] = None,
+          latents: Annotated[bool, typer.Option(help="keep each latent's inferred value in latents.npz")] = False,
+          model: Annotated[str | None, typer.Option(help="which model of the file (needed when it declares several)")] = None,
+          threads: Annotated[int | None, typer.Option(min=1, help="torch threads (default: 1 on a small machine)")] = None,
+          limits: Limits = DEFAULT_LIMITS, params: dict[str, Any] | None = None) -> None:
+    """The free energy of FILE's model on CONFIG's held-out rows (every row without a split), no training."""
+    import warnings
+
+    from .checkpoint import CheckpointError
+    from .compiled import compile as compile_graph
+    from .training import import_plugins, load_config
+    from .training.data import DataError
+    from .training.evaluate import evaluate_config
+    from .training.loop import set_threads
+
+    try:
+        cfg = load_config(config)
+        import_plugins(cfg)
+        given = {k: v for k, v in vars(limits).items() if v != getattr(DEFAULT_LIMITS, k)}
+        graph = load(file, model=model, limits=cfg.limits.apply(DEFAULT_LIMITS).with_(**given),
+                     params={**cfg.params, **(params or {})})
+        set_threads(threads if threads is not None else cfg.threads)
+        import torch
+        torch.manual_seed(cfg.seed)  # the initial weights follow the config's seed, as in ebm train
+        compiled = compile_graph(graph)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = evaluate_config(compiled, cfg, checkpoint, out if out is not None else Path(cfg.out_dir), latents)
+    except EbmError as exc:
+        typer.echo(exc.render(), err=True)
+        raise typer.Exit(1) from None
+    except (DataError, CheckpointError, ValueError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    for line in res.init:
+        typer.echo(f"init: {line}", err=True)
+    typer.echo(f"F = {res.F_mean:.6g}, mean over {len(res.rows)} {'held-out' if res.split == 'test' else ''} rows"
+               .replace("  ", " "))
+    typer.echo("wrote " + ", ".join(str(p) for p in res.files), err=True)
+
+
 def main() -> None:
     try:
         app()

@@ -71,9 +71,13 @@ register_energy(EnergySpec(
 _LOG_2PI = math.log(2 * math.pi)
 
 
-def _gauss_diag(constant: bool):  # type: ignore[no-untyped-def]
+def _gauss_diag(constant: bool, min_var: float):  # type: ignore[no-untyped-def]
     def energy(y: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-        e = 0.5 * _flat((y - mu).pow(2) * torch.exp(-logvar) + logvar).sum(1)
+        if min_var > 0:  # sigma^2 = exp(logvar) + min_var, scikit-learn's reg_covar
+            var = torch.exp(logvar) + min_var
+            e = 0.5 * _flat((y - mu).pow(2) / var + torch.log(var)).sum(1)
+        else:
+            e = 0.5 * _flat((y - mu).pow(2) * torch.exp(-logvar) + logvar).sum(1)
         return e + 0.5 * _LOG_2PI * _flat(y).shape[1] if constant else e
     return energy
 
@@ -81,8 +85,12 @@ def _gauss_diag(constant: bool):  # type: ignore[no-untyped-def]
 register_energy(EnergySpec(
     "gauss_diag", "-log N(y; mu, diag(exp(logvar))) = 1/2 sum_i ((y_i - mu_i)^2 / sigma_i^2 + log sigma_i^2 "
     "+ log 2 pi): a normalized diagonal Gaussian, its log-determinant included", 3, _same_shapes("gauss_diag"),
-    lambda cfg, s: _m().Lambda(_gauss_diag(bool(cfg.options.get("constant", True))), "gauss_diag"),
-    options=(Option("constant", bool, True, "include the normalizing constant d/2 log 2 pi"),)))
+    lambda cfg, s: _m().Lambda(_gauss_diag(bool(cfg.options.get("constant", True)),
+                                           float(cfg.options.get("min_var", 0.0))), "gauss_diag"),
+    options=(Option("constant", bool, True, "include the normalizing constant d/2 log 2 pi"),
+             Option("min_var", float, 0.0, low=0.0, doc="a floor added to every variance, sigma^2 = exp(logvar) + min_var "
+                    "(scikit-learn's reg_covar, 1e-6 there): a pixel that never varies cannot make the "
+                    "likelihood unbounded"))))
 
 
 def _scalar_shape(shapes: list[Shape], cfg: Config) -> None:

@@ -129,12 +129,14 @@ class RegularizerConfig(BaseModel):
 class InitConfig(_Strict):
     """`[[init]]`: a prototype table started from the data before training (002 sec. 4.2.1): `fn`
     names a `linear(K, d, bias = false)` applied to a one-hot (its K columns) or an `embedding(K, d)`
-    (its K rows); `from` the observed variable whose rows it starts from."""
+    (its K rows); `from` the observed variable whose rows it starts from; `method` how."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     fn: str
     from_: str = Field(alias="from")
-    method: Literal["data", "kmeans++"] = "data"  # K distinct rows at random, or k-means++ seeding
+    method: Literal["data", "kmeans++", "log_var"] = "data"  # K distinct rows at random, k-means++ seeding,
+    # or log(variance of the rows per dimension + min_var) in each of the K (a mixture's log-variances)
+    min_var: float = Field(1e-6, ge=0)  # log_var: the floor added to the variance (scikit-learn's reg_covar)
 
 
 class OptimizerConfig(_Strict):

@@ -221,8 +221,9 @@ def make_dataset(model: CompiledModel, cfg: DataConfig, seed: int = 0) -> Datase
 
 
 def init_from_data(model: CompiledModel, inits: list[Any], data: Dataset, seed: int) -> list[str]:
-    """Start each `[[init]]` prototype table from the training rows: K distinct rows at random, or
-    scikit-learn's k-means++ seeding. Returns what was done, one line per table."""
+    """Start each `[[init]]` prototype table from the training rows: K distinct rows at random,
+    scikit-learn's k-means++ seeding, or (a Gaussian mixture's log-variances) the log of the rows'
+    variance per dimension in every one of the K. Returns what was done, one line per table."""
     done = []
     for ini in inits:
         if ini.fn not in model.fns:
@@ -245,9 +246,12 @@ def init_from_data(model: CompiledModel, inits: list[Any], data: Dataset, seed: 
         if d != rows.shape[1]:
             raise DataError(f"init of '{ini.fn}': its prototypes have {d} values, the rows of '{ini.from_}' "
                             f"{rows.shape[1]}")
-        if K > rows.shape[0]:
+        if K > rows.shape[0] and ini.method != "log_var":
             raise DataError(f"init of '{ini.fn}': {K} prototypes from {rows.shape[0]} rows")
-        if ini.method == "kmeans++":
+        if ini.method == "log_var":  # every component's log-variance: the data's, per dimension
+            var = rows.var(0, unbiased=False) + float(ini.min_var)
+            start = var.log().expand(K, d).to(target.dtype)
+        elif ini.method == "kmeans++":
             from sklearn.cluster import kmeans_plusplus
             centers, _ = kmeans_plusplus(rows.numpy().astype(np.float64), K, random_state=seed)
             start = torch.as_tensor(centers, dtype=target.dtype)

@@ -38,6 +38,8 @@ class Row:
     peer_s: float
     figure: str | None = None
     quick: bool = False
+    torch_s: float | None = None  # a plain-torch script of the same math, run as a process as ours is
+    note: str = ""  # what else the row shows (e.g. the share of zeros, a second metric)
 
     @property
     def ratio(self) -> float:
@@ -71,6 +73,27 @@ def train(model: str, config: str, quick: bool, *extra: str) -> tuple[Path, floa
     return run, time.perf_counter() - t0
 
 
+def evaluate(model: str, config: str, *extra: str) -> tuple[Path, float]:
+    """`ebm eval MODEL --config CONFIG --out RUN` (no training: fixed parts, or a checkpoint in
+    `extra`); (the folder with eval.json and latents.npz, seconds)."""
+    run = Path(tempfile.mkdtemp(prefix="ebm-reproduce-")) / "eval"
+    cfg = run.parent / Path(config).name
+    cfg.write_text(config_text(HERE / config, run, False))
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "ebmgraph.cli", "eval", str(ROOT / model), "--config", str(cfg),
+                    "--out", str(run), *extra], check=True, cwd=ROOT)
+    return run, time.perf_counter() - t0
+
+
+def baseline(script: str, *argv: str) -> tuple[dict[str, Any], float]:
+    """A plain-torch script of the same math (baselines/SCRIPT), run as a process as `ebm` is (the
+    interpreter and torch's import in both times); (the JSON it prints last, seconds)."""
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, str(HERE / "baselines" / script), *argv], check=True, cwd=ROOT,
+                         capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1]), time.perf_counter() - t0
+
+
 def split_rows(run: Path, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(train rows, test rows) of the run's held-out split."""
     test = np.asarray(json.loads((run / "split.json").read_text())["test_rows"], dtype=int)
@@ -99,8 +122,10 @@ def report(row: Row, out: Path | None, figure: Any = None) -> Row:
         row.figure = path.name
     (where / f"{slug}.json").write_text(json.dumps({**asdict(row), "ratio": row.ratio}, indent=1) + "\n")
     mark = "pass" if row.passed else ("quick" if row.quick else "FAIL")
+    torch = f" | plain torch {row.torch_s:.1f} s ({row.ours_s / row.torch_s:.2f}x)" if row.torch_s else ""
+    note = f" | {row.note}" if row.note else ""
     print(f"{row.name} | {row.metric} | ours {row.ours:.4f} | peer {row.peer:.4f} | ratio {row.ratio:.4f} | "
-          f"bar {row.bar} | {mark} | ours {row.ours_s:.1f} s | peer {row.peer_s:.2f} s", flush=True)
+          f"bar {row.bar} | {mark} | ours {row.ours_s:.1f} s | peer {row.peer_s:.2f} s{torch}{note}", flush=True)
     return row
 
 

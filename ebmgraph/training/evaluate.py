@@ -1,0 +1,93 @@
+"""`ebm eval`: a model's free energy on the data a config names, with no training step.
+
+For a trained run (its checkpoint) or a model with nothing to train (fixed parts, 002 sec. 4.2.1
+sparse coding over a given dictionary; prototype tables started from the data by `[[init]]`): the
+config's data, scale and held-out split are built exactly as `ebm train` builds them, the free
+energy is computed on the held-out rows (every row without a split), and, asked for, the values the
+declared inference reaches for each latent are kept (the sparse code z, the component k)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..checkpoint import load_into
+from ..compiled import CompiledModel
+from ..files import OutputError, write_atomic
+from ..inference import free_energy
+from ..inference.method import ConvergenceWarning
+from .config import TrainConfig
+from .data import held_out, init_from_data, make_dataset, subset
+
+EVAL = "eval.json"  # the mean free energy of the evaluated rows, and which rows they were
+LATENTS = "latents.npz"  # --latents: the inferred value of each latent, one row per evaluated row
+
+
+@dataclass
+class EvalResult:
+    F_mean: float
+    rows: list[int]  # the evaluated rows of the data (the held-out ones under a split)
+    split: str  # "test" (the config's test_fraction) or "all"
+    latents: dict[str, np.ndarray] = field(default_factory=dict)
+    init: list[str] = field(default_factory=list)  # what [[init]] did (no checkpoint)
+    files: list[Path] = field(default_factory=list)
+
+
+def evaluate_config(model: CompiledModel, cfg: TrainConfig, checkpoint: str | Path | None = None,
+                    out: str | Path | None = None, latents: bool = False) -> EvalResult:
+    """F on the config's held-out rows (all rows without a split), from `checkpoint`'s weights or,
+    without one, the model as compiled with the config's `[[init]]` applied to the training rows.
+    With `out`, writes eval.json (and latents.npz) there, atomically."""
+    if cfg.data is None:
+        raise ValueError("the config has no [data] section: say which data to evaluate on")
+    data = make_dataset(model, cfg.data, cfg.seed)
+    rows = torch.arange(len(data))
+    fit, split = data, "all"
+    if cfg.data.test_fraction > 0:
+        train_rows, rows = held_out(len(data), cfg.data.test_fraction, cfg.seed)
+        fit, split = subset(data, train_rows), "test"
+    done: list[str] = []
+    if checkpoint is not None:
+        load_into(model, checkpoint)  # its weights, term weights and standardization
+    elif cfg.init:
+        done = init_from_data(model, cfg.init, fit, cfg.seed)
+    model.eval()
+    data = subset(data, rows)
+    names = [v.name for v in model.graph.latents()] if latents else []
+    total = 0.0
+    kept: dict[str, list[torch.Tensor]] = {n: [] for n in names}
+    for start in range(0, len(data), cfg.batch_size):
+        idx = torch.arange(start, min(start + cfg.batch_size, len(data)))
+        batch = {k: t[idx].to(model._device()) for k, t in data.tensors.items()}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # a report per batch would repeat itself
+            res = free_energy(model, batch, validate=False)
+        total += float(res.free_energy.detach().sum())
+        for n in names:
+            if n in res.values:
+                kept[n].append(res.values[n].detach().cpu())
+    values = {n: torch.cat(v).numpy() for n, v in kept.items() if v}
+    missing = [n for n in names if n not in values]
+    result = EvalResult(total / max(len(data), 1), [int(i) for i in rows], split, values, done)
+    if out is not None:
+        where = Path(out)
+        try:
+            where.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot make '{where}': {exc}") from None
+        summary: dict[str, Any] = {"F_mean": result.F_mean, "n_rows": len(result.rows), "split": split,
+                                   "rows": result.rows, "checkpoint": str(checkpoint) if checkpoint else None}
+        if missing:  # summed out in closed form (marginal): no single value to keep
+            summary["latents_not_kept"] = {n: "marginalized, so no single value" for n in missing}
+        result.files.append(write_atomic(where / EVAL, json.dumps(summary) + "\n"))
+        if values:
+            def write(fh: Any) -> None:
+                np.savez(fh, rows=np.asarray(result.rows), **values)  # type: ignore[arg-type]
+            result.files.append(write_atomic(where / LATENTS, write))
+    return result
