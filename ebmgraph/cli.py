@@ -283,6 +283,46 @@ def train(file: Annotated[Path, typer.Argument(help="the .ebm file of the model"
     typer.echo(f"checkpoint: {result.checkpoint}\nmetrics: {result.metrics}\nplot: {result.plot}", err=True)
 
 
+@app.command("infer")
+@with_limits
+def infer_(file: Annotated[Path, typer.Argument(help="the .ebm file of the model")],
+           config: Annotated[Path, typer.Option("--config", "-c", help="a TOML config: its [data] gives the rest")],
+           target: Annotated[list[str], typer.Option("--target", "-t", help="a variable to infer (repeat for more)")],
+           repeats: Annotated[int, typer.Option(min=1, help="solve each row this many times from random inits "
+                                                "(to find every minimum)")] = 1,
+           checkpoint: Annotated[Path | None, typer.Option(help="weights of a trained run")] = None,
+           out: Annotated[Path | None, typer.Option(help="where infer.npz goes (default: the config's out_dir)")] = None,
+           model: Annotated[str | None, typer.Option(help="which model of the file (needed when it declares several)")] = None,
+           limits: Limits = DEFAULT_LIMITS, params: dict[str, Any] | None = None) -> None:
+    """argmin over the targets of FILE's model, given CONFIG's data, row by row: infer.npz."""
+    from .checkpoint import CheckpointError
+    from .compiled import compile as compile_graph
+    from .training import import_plugins, load_config
+    from .training.data import DataError
+    from .training.evaluate import infer_config
+    from .training.loop import set_threads
+
+    try:
+        cfg = load_config(config)
+        import_plugins(cfg)
+        given = {k: v for k, v in vars(limits).items() if v != getattr(DEFAULT_LIMITS, k)}
+        graph = load(file, model=model, limits=cfg.limits.apply(DEFAULT_LIMITS).with_(**given),
+                     params={**cfg.params, **(params or {})})
+        set_threads(cfg.threads)
+        import torch
+        torch.manual_seed(cfg.seed)
+        res = infer_config(compile_graph(graph), cfg, target, repeats, checkpoint,
+                           out if out is not None else Path(cfg.out_dir))
+    except EbmError as exc:
+        typer.echo(exc.render(), err=True)
+        raise typer.Exit(1) from None
+    except (DataError, CheckpointError, ValueError, OSError) as exc:  # InputError is a ValueError
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"inferred {', '.join(target)} for {len(res.rows)} rows x {repeats}; mean E {res.energy.mean():.6g}")
+    typer.echo(f"wrote {res.file}", err=True)
+
+
 @app.command("eval")
 @with_limits
 def eval_(file: Annotated[Path, typer.Argument(help="the .ebm file of the model")],

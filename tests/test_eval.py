@@ -134,3 +134,24 @@ def test_init_log_var_starts_every_component_at_the_data_variance(tmp_path: Path
     w = m.fns["log_vars"].weight.detach()  # (dy, K): column k is component k's log-variances
     want = torch.log(torch.tensor([8 / 3, 0.0, 0.0]) + 1e-6)
     assert w.shape == (3, 4) and torch.allclose(w, want[:, None].expand(3, 4), atol=1e-5)
+
+
+def test_infer_finds_both_minima_of_the_parabola_and_says_what_is_wrong(tmp_path: Path) -> None:
+    x = np.array([[0.25], [1.0], [1.69]], dtype=np.float32)
+    np.save(tmp_path / "x.npy", x)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'seed = 1\nout_dir = "{(tmp_path / "run").as_posix()}"\n[data]\nsource = "x.npy"\n'
+                   'map = { x = "data" }\n')
+    lib = Path(__file__).resolve().parents[1] / "library" / "parabola.ebm"
+    r = runner.invoke(app, ["infer", str(lib), "-c", str(cfg), "-t", "y", "--repeats", "12"])
+    assert r.exit_code == 0, r.output
+    with np.load(tmp_path / "run" / "infer.npz") as z:
+        y, e = z["y"][..., 0], z["energy"]
+        assert y.shape == (3, 12) and e.shape == (3, 12) and z["rows"].tolist() == [0, 1, 2]
+    for i, root in enumerate([0.5, 1.0, 1.3]):
+        best = {s: y[i][np.where(s * y[i] > 0, e[i], np.inf).argmin()] for s in (1, -1)}
+        assert abs(best[1] - root) < 1e-3 and abs(best[-1] + root) < 1e-3  # +sqrt(x) and -sqrt(x)
+    r = runner.invoke(app, ["infer", str(lib), "-c", str(cfg), "-t", "x"])
+    assert r.exit_code == 1 and "given by the data" in r.output
+    r = runner.invoke(app, ["infer", str(lib), "-c", str(cfg), "-t", "q"])
+    assert r.exit_code == 1 and "'q'" in r.output and "Traceback" not in r.output

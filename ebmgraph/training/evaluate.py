@@ -91,3 +91,64 @@ def evaluate_config(model: CompiledModel, cfg: TrainConfig, checkpoint: str | Pa
                 np.savez(fh, rows=np.asarray(result.rows), **values)  # type: ignore[arg-type]
             result.files.append(write_atomic(where / LATENTS, write))
     return result
+
+
+INFER = "infer.npz"  # ebm infer: the minimizers per row (and per repeat), their energies, the rows
+
+
+@dataclass
+class InferResult:
+    values: dict[str, np.ndarray]  # target -> (rows, repeats, *shape)
+    energy: np.ndarray  # (rows, repeats): E at each solution
+    rows: list[int]
+    file: Path | None = None
+
+
+def infer_config(model: CompiledModel, cfg: TrainConfig, targets: list[str], repeats: int = 1,
+                 checkpoint: str | Path | None = None, out: str | Path | None = None) -> InferResult:
+    """argmin over `targets` given the config's data (every row; the held-out ones under a split),
+    each row solved `repeats` times from the declared init (random inits find different minima of
+    a multimodal energy, 002 Fig. 3b). With `out`, writes infer.npz there, atomically."""
+    from ..inference import infer
+
+    if cfg.data is None:
+        raise ValueError("the config has no [data] section: say which data the targets are inferred from")
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
+    data = make_dataset(model, cfg.data, cfg.seed)
+    rows = torch.arange(len(data))
+    if cfg.data.test_fraction > 0:
+        rows = held_out(len(data), cfg.data.test_fraction, cfg.seed)[1]
+    for t in targets:
+        if t in data.tensors:
+            raise ValueError(f"'{t}' is given by the data (data.map); infer a variable the data does not give")
+    if checkpoint is not None:
+        load_into(model, checkpoint)
+    model.eval()
+    data = subset(data, rows)
+    torch.manual_seed(cfg.seed)
+    found: dict[str, list[torch.Tensor]] = {t: [] for t in targets}
+    energies: list[torch.Tensor] = []
+    for start in range(0, len(data), cfg.batch_size):
+        idx = torch.arange(start, min(start + cfg.batch_size, len(data)))
+        given = {k: t[idx].repeat_interleave(repeats, 0).to(model._device()) for k, t in data.tensors.items()}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            res = infer(model, targets, given)
+        for t in targets:
+            v = res.values[t].detach().cpu()
+            found[t].append(v.reshape(len(idx), repeats, *v.shape[1:]))
+        energies.append(res.energy.detach().cpu().reshape(len(idx), repeats))
+    result = InferResult({t: torch.cat(v).numpy() for t, v in found.items()}, torch.cat(energies).numpy(),
+                         [int(i) for i in rows])
+    if out is not None:
+        where = Path(out)
+        try:
+            where.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot make '{where}': {exc}") from None
+
+        def write(fh: Any) -> None:
+            np.savez(fh, rows=np.asarray(result.rows), energy=result.energy, **result.values)  # type: ignore[arg-type]
+        result.file = write_atomic(where / INFER, write)
+    return result

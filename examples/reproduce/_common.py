@@ -62,25 +62,33 @@ def config_text(config: Path, out_dir: Path, quick: bool) -> str:
     return text
 
 
-def train(model: str, config: str, quick: bool, *extra: str) -> tuple[Path, float]:
-    """`ebm train MODEL --config CONFIG` in a fresh run folder; (the run folder, seconds)."""
+def train(model: str, config: str, quick: bool, *extra: str,
+          data: dict[str, np.ndarray] | None = None) -> tuple[Path, float]:
+    """`ebm train MODEL --config CONFIG` in a fresh run folder; (the run folder, seconds). `data`:
+    arrays the config reads (NAME.npy), written beside it first."""
     run = Path(tempfile.mkdtemp(prefix="ebm-reproduce-")) / "run"
     cfg = run.parent / Path(config).name
     cfg.write_text(config_text(HERE / config, run, quick))
+    for name, arr in (data or {}).items():
+        np.save(run.parent / f"{name}.npy", arr)
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "ebmgraph.cli", "train", str(ROOT / model), "--config", str(cfg), *extra],
                    check=True, cwd=ROOT)
     return run, time.perf_counter() - t0
 
 
-def evaluate(model: str, config: str, *extra: str) -> tuple[Path, float]:
+def evaluate(model: str, config: str, *extra: str, command: str = "eval",
+             data: dict[str, np.ndarray] | None = None) -> tuple[Path, float]:
     """`ebm eval MODEL --config CONFIG --out RUN` (no training: fixed parts, or a checkpoint in
-    `extra`); (the folder with eval.json and latents.npz, seconds)."""
+    `extra`), or `ebm infer` with command="infer"; (the folder with eval.json and latents.npz, or
+    infer.npz, seconds). `data`: arrays the config reads (NAME.npy), written beside it first."""
     run = Path(tempfile.mkdtemp(prefix="ebm-reproduce-")) / "eval"
     cfg = run.parent / Path(config).name
     cfg.write_text(config_text(HERE / config, run, False))
+    for name, arr in (data or {}).items():
+        np.save(run.parent / f"{name}.npy", arr)
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "ebmgraph.cli", "eval", str(ROOT / model), "--config", str(cfg),
+    subprocess.run([sys.executable, "-m", "ebmgraph.cli", command, str(ROOT / model), "--config", str(cfg),
                     "--out", str(run), *extra], check=True, cwd=ROOT)
     return run, time.perf_counter() - t0
 
