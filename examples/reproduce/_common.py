@@ -62,15 +62,23 @@ def config_text(config: Path, out_dir: Path, quick: bool) -> str:
     return text
 
 
+def _write_data(where: Path, data: dict[str, Any] | None) -> None:
+    """NAME.npy for an array, NAME.npz for a dict of arrays."""
+    for name, arr in (data or {}).items():
+        if isinstance(arr, dict):
+            np.savez(where / f"{name}.npz", **arr)
+        else:
+            np.save(where / f"{name}.npy", arr)
+
+
 def train(model: str, config: str, quick: bool, *extra: str,
-          data: dict[str, np.ndarray] | None = None) -> tuple[Path, float]:
+          data: dict[str, Any] | None = None) -> tuple[Path, float]:
     """`ebm train MODEL --config CONFIG` in a fresh run folder; (the run folder, seconds). `data`:
     arrays the config reads (NAME.npy), written beside it first."""
     run = Path(tempfile.mkdtemp(prefix="ebm-reproduce-")) / "run"
     cfg = run.parent / Path(config).name
     cfg.write_text(config_text(HERE / config, run, quick))
-    for name, arr in (data or {}).items():
-        np.save(run.parent / f"{name}.npy", arr)
+    _write_data(run.parent, data)
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "ebmgraph.cli", "train", str(ROOT / model), "--config", str(cfg), *extra],
                    check=True, cwd=ROOT)
@@ -78,15 +86,19 @@ def train(model: str, config: str, quick: bool, *extra: str,
 
 
 def evaluate(model: str, config: str, *extra: str, command: str = "eval",
-             data: dict[str, np.ndarray] | None = None) -> tuple[Path, float]:
+             data: dict[str, Any] | None = None, replace: tuple[str, str] | None = None) -> tuple[Path, float]:
     """`ebm eval MODEL --config CONFIG --out RUN` (no training: fixed parts, or a checkpoint in
     `extra`), or `ebm infer` with command="infer"; (the folder with eval.json and latents.npz, or
-    infer.npz, seconds). `data`: arrays the config reads (NAME.npy), written beside it first."""
+    infer.npz, seconds). `data`: arrays the config reads (NAME.npy), written beside it first;
+    `replace`: (old, new) in the config's text (the same run's config, pointed at other rows)."""
     run = Path(tempfile.mkdtemp(prefix="ebm-reproduce-")) / "eval"
     cfg = run.parent / Path(config).name
-    cfg.write_text(config_text(HERE / config, run, False))
-    for name, arr in (data or {}).items():
-        np.save(run.parent / f"{name}.npy", arr)
+    text = config_text(HERE / config, run, False)
+    if replace is not None:
+        assert replace[0] in text, f"{config} has no {replace[0]!r}"
+        text = text.replace(*replace)
+    cfg.write_text(text)
+    _write_data(run.parent, data)
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "ebmgraph.cli", command, str(ROOT / model), "--config", str(cfg),
                     "--out", str(run), *extra], check=True, cwd=ROOT)
