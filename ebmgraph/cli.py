@@ -292,6 +292,8 @@ def infer_(file: Annotated[Path, typer.Argument(help="the .ebm file of the model
                                                 "(to find every minimum)")] = 1,
            checkpoint: Annotated[Path | None, typer.Option(help="weights of a trained run")] = None,
            out: Annotated[Path | None, typer.Option(help="where infer.npz goes (default: the config's out_dir)")] = None,
+           start: Annotated[bool, typer.Option(help="start the targets at the data's values (data.map gives them): "
+                                               "a Hopfield net's recall, a refinement")] = False,
            model: Annotated[str | None, typer.Option(help="which model of the file (needed when it declares several)")] = None,
            limits: Limits = DEFAULT_LIMITS, params: dict[str, Any] | None = None) -> None:
     """argmin over the targets of FILE's model, given CONFIG's data, row by row: infer.npz."""
@@ -312,7 +314,7 @@ def infer_(file: Annotated[Path, typer.Argument(help="the .ebm file of the model
         import torch
         torch.manual_seed(cfg.seed)
         res = infer_config(compile_graph(graph), cfg, target, repeats, checkpoint,
-                           out if out is not None else Path(cfg.out_dir))
+                           out if out is not None else Path(cfg.out_dir), start=start)
     except EbmError as exc:
         typer.echo(exc.render(), err=True)
         raise typer.Exit(1) from None

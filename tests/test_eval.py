@@ -155,3 +155,34 @@ def test_infer_finds_both_minima_of_the_parabola_and_says_what_is_wrong(tmp_path
     assert r.exit_code == 1 and "given by the data" in r.output
     r = runner.invoke(app, ["infer", str(lib), "-c", str(cfg), "-t", "q"])
     assert r.exit_code == 1 and "'q'" in r.output and "Traceback" not in r.output
+
+
+def test_infer_start_runs_a_hopfield_net_from_corrupted_patterns_back_to_them(tmp_path: Path) -> None:
+    """Hebb's rule by one gradient step on the data's energy (ebm train), then recall from the data
+    (ebm infer --start): 3 patterns of 64 spins, far under capacity, each with 6 spins flipped."""
+    rng = np.random.default_rng(0)
+    patterns = rng.choice([-1.0, 1.0], size=(3, 64)).astype(np.float32)
+    corrupted = patterns.copy()
+    for row in corrupted:
+        row[rng.choice(64, 6, replace=False)] *= -1
+    np.save(tmp_path / "p.npy", patterns)
+    np.save(tmp_path / "c.npy", corrupted)
+    lib = Path(__file__).resolve().parents[1] / "library" / "hopfield.ebm"
+    (tmp_path / "t.toml").write_text(f'epochs = 1\nbatch_size = 8\nprogress = false\nplot = false\n'
+                                     f'out_dir = "{(tmp_path / "run").as_posix()}"\n[data]\nsource = "p.npy"\n'
+                                     'map = { y = "data" }\n[loss]\nkind = "energy"\n[optimizer]\nkind = "sgd"\n'
+                                     'lr = 100.0\n')
+    assert runner.invoke(app, ["train", str(lib), "-c", str(tmp_path / "t.toml")]).exit_code == 0
+    w = ebmgraph.load_checkpoint(tmp_path / "run" / "checkpoint.pt").energy_terms["H"].symmetric().detach().numpy()
+    hebb = patterns.T @ patterns / 3
+    np.fill_diagonal(hebb, 0)
+    assert np.allclose(w, 100 * hebb, atol=1e-3)  # lr times the patterns' correlation: Hebb's rule
+    (tmp_path / "r.toml").write_text(f'out_dir = "{(tmp_path / "rec").as_posix()}"\n[data]\nsource = "c.npy"\n'
+                                     'map = { y = "data" }\n')
+    r = runner.invoke(app, ["infer", str(lib), "-c", str(tmp_path / "r.toml"), "-t", "y", "--start",
+                            "--checkpoint", str(tmp_path / "run" / "checkpoint.pt")])
+    assert r.exit_code == 0, r.output
+    with np.load(tmp_path / "rec" / "infer.npz") as z:
+        assert np.array_equal(z["y"][:, 0], patterns)
+    r = runner.invoke(app, ["infer", str(lib), "-c", str(tmp_path / "r.toml"), "-t", "y"])
+    assert r.exit_code == 1 and "--start" in r.output

@@ -312,9 +312,11 @@ def infer(model: CompiledModel, targets: list[str], given: dict[str, Any],
     return _Problem(model, given, targets, init, infer=methods).run()
 
 
-def sample(model: CompiledModel, var: str, given: dict[str, Any], n_steps: int | None = None) -> torch.Tensor:
-    """Draws of `var` from exp(-beta E) given every other declared variable (Langevin or Gibbs);
-    the chain's settling report is in `model.last_sample_report`."""
+def sample(model: CompiledModel, var: str, given: dict[str, Any], n_steps: int | None = None,
+           init: Any = None) -> torch.Tensor:
+    """Draws of `var` from exp(-beta E) given every other declared variable (Langevin or Gibbs),
+    the chains started at `init` when given (else at random); the chain's settling report is in
+    `model.last_sample_report`."""
     if var not in model.inputs:
         raise InputError(f"no variable '{var}' to sample; the model has {', '.join(sorted(model.inputs))}")
     others = set(model.inputs) - {var}
@@ -324,6 +326,8 @@ def sample(model: CompiledModel, var: str, given: dict[str, Any], n_steps: int |
     if n_steps is not None:
         declared["steps"] = n_steps
     o = METHODS["sample"].resolve(model.graph, v, declared)
-    rows = next(iter(vals.values())).shape[0] if vals else 1
-    x, model.last_sample_report = draw(model, v, o, vals, lambda vs: model.evaluate(vs).total, rows, model._device())
+    start = model.check_inputs({var: init}, required={var}, allowed={var})[var] if init is not None else None
+    rows = next(iter(vals.values())).shape[0] if vals else (start.shape[0] if start is not None else 1)
+    x, model.last_sample_report = draw(model, v, o, vals, lambda vs: model.evaluate(vs).total, rows, model._device(),
+                                       init=start)
     return x

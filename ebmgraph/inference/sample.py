@@ -117,16 +117,17 @@ def report(v: Variable, sampler: str, steps: int, tol: float, trace: Trace) -> d
 
 
 def draw(model: CompiledModel, v: Variable, o: Resolved, vals: dict[str, torch.Tensor], energy: EnergyFn,
-         rows: int, device: torch.device) -> tuple[torch.Tensor, dict[str, Any]]:
-    """Draw `v` by its resolved sampler; the chain's settling report comes with it."""
+         rows: int, device: torch.device, init: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Draw `v` by its resolved sampler, the chains started at `init` when given (a Hopfield net's
+    recall from a pattern); the chain's settling report comes with it."""
     steps, beta, sampler = int(o["steps"]), float(o["beta"]), str(o["sampler"])
     trace = Trace(steps)
     units = max(v.domain.numel, 1) if sampler == "gibbs" else 1
     progress = Progress(steps, len(model._plan) * units, f"{sampler} {v.name}")
     if sampler == "gibbs":
-        x = gibbs(energy, vals, v, rows, steps, beta, device, trace=trace, progress=progress)
+        x = gibbs(energy, vals, v, rows, steps, beta, device, init=init, trace=trace, progress=progress)
     else:
-        x = langevin(energy, vals, v, rows, steps, float(o["step_size"]), beta, device, trace=trace,
+        x = langevin(energy, vals, v, rows, steps, float(o["step_size"]), beta, device, init=init, trace=trace,
                      progress=progress)
     progress.close(trace.steps_done)
     return x, report(v, sampler, steps, float(o["tol"]), trace)

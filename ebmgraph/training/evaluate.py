@@ -105,11 +105,14 @@ class InferResult:
 
 
 def infer_config(model: CompiledModel, cfg: TrainConfig, targets: list[str], repeats: int = 1,
-                 checkpoint: str | Path | None = None, out: str | Path | None = None) -> InferResult:
+                 checkpoint: str | Path | None = None, out: str | Path | None = None,
+                 start: bool = False) -> InferResult:
     """argmin over `targets` given the config's data (every row; the held-out ones under a split),
     each row solved `repeats` times from the declared init (random inits find different minima of
-    a multimodal energy, 002 Fig. 3b). With `out`, writes infer.npz there, atomically."""
-    from ..inference import infer
+    a multimodal energy, 002 Fig. 3b). `start`: the data gives the targets too, as the starting
+    points (minimization's init; a sampler's chains: a Hopfield net's recall from a pattern).
+    With `out`, writes infer.npz there, atomically."""
+    from ..inference import infer, sample_variable
 
     if cfg.data is None:
         raise ValueError("the config has no [data] section: say which data the targets are inferred from")
@@ -120,8 +123,16 @@ def infer_config(model: CompiledModel, cfg: TrainConfig, targets: list[str], rep
     if cfg.data.test_fraction > 0:
         rows = held_out(len(data), cfg.data.test_fraction, cfg.seed)[1]
     for t in targets:
-        if t in data.tensors:
-            raise ValueError(f"'{t}' is given by the data (data.map); infer a variable the data does not give")
+        if t in data.tensors and not start:
+            raise ValueError(f"'{t}' is given by the data (data.map); infer a variable the data does not give, or "
+                             "pass --start to start from the data's values")
+        if start and t not in data.tensors:
+            raise ValueError(f"--start: the data gives no '{t}' to start from (data.map gives "
+                             f"{', '.join(sorted(data.tensors))})")
+    sampled = [t for t in targets if (var := model.inputs.get(t)) is not None and var.infer is not None
+               and var.infer.method == "sample"]
+    if sampled and len(targets) > 1:
+        raise ValueError(f"'{sampled[0]}' is sampled (infer sample): infer it alone")
     if checkpoint is not None:
         load_into(model, checkpoint)
     model.eval()
@@ -129,16 +140,23 @@ def infer_config(model: CompiledModel, cfg: TrainConfig, targets: list[str], rep
     torch.manual_seed(cfg.seed)
     found: dict[str, list[torch.Tensor]] = {t: [] for t in targets}
     energies: list[torch.Tensor] = []
-    for start in range(0, len(data), cfg.batch_size):
-        idx = torch.arange(start, min(start + cfg.batch_size, len(data)))
-        given = {k: t[idx].repeat_interleave(repeats, 0).to(model._device()) for k, t in data.tensors.items()}
+    for first in range(0, len(data), cfg.batch_size):
+        idx = torch.arange(first, min(first + cfg.batch_size, len(data)))
+        batch = {k: t[idx].repeat_interleave(repeats, 0).to(model._device()) for k, t in data.tensors.items()}
+        given = {k: t for k, t in batch.items() if k not in targets}
+        starts = {k: t for k, t in batch.items() if k in targets}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            res = infer(model, targets, given)
+            if sampled:
+                x = sample_variable(model, sampled[0], given, init=starts.get(sampled[0]))
+                values, energy = {sampled[0]: x}, model.evaluate({**given, sampled[0]: x}).total
+            else:
+                res = infer(model, targets, given, init=starts or None)
+                values, energy = res.values, res.energy
         for t in targets:
-            v = res.values[t].detach().cpu()
-            found[t].append(v.reshape(len(idx), repeats, *v.shape[1:]))
-        energies.append(res.energy.detach().cpu().reshape(len(idx), repeats))
+            got = values[t].detach().cpu()
+            found[t].append(got.reshape(len(idx), repeats, *got.shape[1:]))
+        energies.append(energy.detach().cpu().reshape(len(idx), repeats))
     result = InferResult({t: torch.cat(v).numpy() for t, v in found.items()}, torch.cat(energies).numpy(),
                          [int(i) for i in rows])
     if out is not None:

@@ -53,9 +53,12 @@ def args(doc: str) -> argparse.Namespace:
     return ap.parse_args()
 
 
-def config_text(config: Path, out_dir: Path, quick: bool) -> str:
-    """The config as written, with its out_dir set to this run's (and, quick, one or two epochs)."""
+def config_text(config: Path, out_dir: Path, quick: bool, seed: int | None = None) -> str:
+    """The config as written, with its out_dir set to this run's (and, quick, one or two epochs;
+    with `seed`, that seed)."""
     text = config.read_text()
+    if seed is not None:
+        text = re.sub(r"(?m)^seed\s*=.*$", f"seed = {seed}", text)
     text = re.sub(r'(?m)^out_dir\s*=.*$', f'out_dir = "{out_dir.as_posix()}"', text)
     if quick:
         text = re.sub(r"(?m)^epochs\s*=\s*(\d+)", lambda m: f"epochs = {min(int(m.group(1)), 2)}", text)
@@ -72,12 +75,12 @@ def _write_data(where: Path, data: dict[str, Any] | None) -> None:
 
 
 def train(model: str, config: str, quick: bool, *extra: str,
-          data: dict[str, Any] | None = None) -> tuple[Path, float]:
+          data: dict[str, Any] | None = None, seed: int | None = None) -> tuple[Path, float]:
     """`ebm train MODEL --config CONFIG` in a fresh run folder; (the run folder, seconds). `data`:
     arrays the config reads (NAME.npy), written beside it first."""
     run = Path(tempfile.mkdtemp(prefix="ebm-reproduce-")) / "run"
     cfg = run.parent / Path(config).name
-    cfg.write_text(config_text(HERE / config, run, quick))
+    cfg.write_text(config_text(HERE / config, run, quick, seed))
     _write_data(run.parent, data)
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "ebmgraph.cli", "train", str(ROOT / model), "--config", str(cfg), *extra],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,6 +31,10 @@ def main() -> None:
             lines += [f"### {r['name']}", "", f"![{r['name']}](reproductions/{r['figure']})", ""]
     (ROOT / "docs" / "reproductions.md").write_text("\n".join(lines))
     print(f"wrote docs/reproductions.md ({len(rows)} rows)")
+    missed = [r["name"] for r in rows if not r["passed"] and not r.get("quick")]
+    if missed:
+        print("bars missed: " + "; ".join(missed), file=sys.stderr)
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":
