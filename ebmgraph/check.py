@@ -235,12 +235,17 @@ def _collapse_warnings(g: Graph, rep: Reporter) -> None:
         for n in deps[t.name]:
             terms_of.setdefault(n, []).append(t)
     # (b) a latent as large as its target with no regularizing term
+    names = {v.name for v in g.variables}
     for z in g.latents():
         if z.domain.discrete or z.name in alone:
             continue
         feeds_z = _upstream(g, z)  # a latent computed from y does not reproduce y by itself
         for t in terms_of.get(z.name, []):
-            targets = [g.var(y) for y in deps[t.name] if y != z.name and g.var(y).role == "observed"]
+            # the targets: observed variables on the side of the comparison z does not reach
+            # (in D(y, Pred(x, z)), y; x feeds the prediction beside z and is not reproduced)
+            sides = [_declared_inputs(g, g.var(a)) for a in t.args if a in names]
+            apart = set().union(*(s for s in sides if z.name not in s)) if len(sides) > 1 else deps[t.name]
+            targets = [g.var(y) for y in sorted(apart) if y != z.name and g.var(y).role == "observed"]
             for y in targets:
                 if y.name in feeds_z:
                     continue

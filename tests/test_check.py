@@ -130,3 +130,15 @@ def test_json_diagnostics_carry_positions() -> None:
         ebmgraph.load(GOLDEN / "three_mistakes.ebm")
     data = json.loads(info.value.to_json())
     assert data[2]["line"] == 15 and data[2]["column"] == 26 and data[2]["end_column"] == 33
+
+
+def test_the_collapse_warning_names_the_reproduced_target_not_the_input_beside_the_latent() -> None:
+    """003 Fig. 10b: in D(y, Pred(x, z)) the latent reproduces y; x feeds the prediction beside z."""
+    from ebmgraph.frontend import analyze
+    text = ("model G {\n  observed x : R[32]\n  observed y : R[8]\n  latent z : R[8]\n"
+            "  fn pred = mlp(40, 16, 8)\n  y_hat = pred(cat(x, z))\n  energy D = sq_dist(y, y_hat)\n}\n")
+    _, diags = analyze(text, "g.ebm")
+    w = [d for d in diags if d.code == "W001"]
+    assert len(w) == 1 and "its target 'y' (8)" in w[0].message and (w[0].line, w[0].column) == (4, 3)
+    _, diags = analyze(text.replace("latent z : R[8]", "latent z : R[4]").replace("mlp(40", "mlp(36"), "g.ebm")
+    assert not [d for d in diags if d.code == "W001"]  # smaller than y: no warning, however large x is
