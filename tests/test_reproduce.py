@@ -47,3 +47,20 @@ def test_the_table_lists_every_kept_row(tmp_path: Path, monkeypatch: pytest.Monk
     text = (docs / "reproductions.md").read_text()
     assert "| 002 x | m | 1.0000 | 2.0000 | 0.5000 | <= 1 x peer | pass | 1.0 s |  | 0.10 s |  |" in text
     assert "![002 x](reproductions/x.png)" in text
+
+
+def test_the_table_fails_when_a_full_run_missed_its_bar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sys.path.insert(0, str(ROOT / "examples" / "reproduce"))
+    import table
+    docs = tmp_path / "docs"
+    (docs / "reproductions").mkdir(parents=True)
+    row = {"name": "002 y", "metric": "m", "ours": 3.0, "peer": 2.0, "ratio": 1.5, "bar": "<= 1 x peer",
+           "passed": False, "ours_s": 1.0, "peer_s": 0.1, "torch_s": 0.5, "note": "n", "quick": False}
+    (docs / "reproductions" / "y.json").write_text(json.dumps(row))
+    monkeypatch.setattr(table, "ROOT", tmp_path)
+    monkeypatch.setattr(table, "DOCS", docs / "reproductions")
+    with pytest.raises(SystemExit) as exc:
+        table.main()
+    assert exc.value.code == 1
+    text = (docs / "reproductions.md").read_text()  # written all the same, the miss marked
+    assert "| 002 y | m | 3.0000 | 2.0000 | 1.5000 | <= 1 x peer | **fail** | 1.0 s | 0.5 s (2.00x) | 0.10 s | n |" in text
