@@ -117,6 +117,20 @@ def baseline(script: str, *argv: str) -> tuple[dict[str, Any], float]:
     return json.loads(out.stdout.strip().splitlines()[-1]), time.perf_counter() - t0
 
 
+def plain_small(kind: str, data: np.ndarray, run: Path, epochs: int, quick: bool) -> tuple[dict[str, Any], float]:
+    """baselines/small.py KIND on the run's training rows (all rows without a split); (its JSON, seconds)."""
+    tmp = Path(tempfile.mkdtemp(prefix="ebm-baseline-"))
+    if (run / "split.json").exists():
+        tr, te = split_rows(run, len(data))
+    else:
+        tr = te = np.arange(len(data))
+    np.save(tmp / "data.npy", data)
+    np.save(tmp / "tr.npy", tr)
+    np.save(tmp / "te.npy", te)
+    return baseline("small.py", kind, str(tmp / "data.npy"), str(tmp / "tr.npy"), str(tmp / "te.npy"),
+                    str(min(epochs, 2) if quick else epochs))
+
+
 def split_rows(run: Path, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(train rows, test rows) of the run's held-out split."""
     test = np.asarray(json.loads((run / "split.json").read_text())["test_rows"], dtype=int)

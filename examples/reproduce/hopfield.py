@@ -26,7 +26,7 @@ def crossing(alphas: np.ndarray, rates: np.ndarray, level: float) -> float:
 
 def main() -> None:
     a = args(__doc__ or "")
-    loads = [0.04, 0.1, 0.16, 0.22] if a.quick else [0.04, 0.08, 0.1, 0.12, 0.13, 0.14, 0.15, 0.16, 0.18, 0.2, 0.25]
+    loads = [0.04, 0.1, 0.16, 0.22] if a.quick else [0.06, 0.1, 0.12, 0.13, 0.14, 0.15, 0.16, 0.18, 0.2]
     sets = 1 if a.quick else SETS
     rng = np.random.default_rng(0)
     rates, total_s = [], 0.0

@@ -4,7 +4,18 @@ scikit-learn's PCA on the same split: held-out reconstruction error, bar <= 1.00
 from __future__ import annotations
 
 import numpy as np
-from _common import Row, args, digits, figure, held_out_free_energy, report, split_rows, timed, train
+from _common import (
+    Row,
+    args,
+    digits,
+    figure,
+    held_out_free_energy,
+    plain_small,
+    report,
+    split_rows,
+    timed,
+    train,
+)
 
 BAR = 1.005
 
@@ -26,6 +37,7 @@ def main() -> None:
     q1, _ = np.linalg.qr(W.T)
     q2, _ = np.linalg.qr(pca.components_.T)
     cosines = np.linalg.svd(q1.T @ q2, compute_uv=False)
+    _, torch_s = plain_small("pca", X, run, 100, a.quick)
     fig, axes = figure(8, 3)
     axes[0].plot(np.sort(cosines)[::-1], "o-")
     axes[0].set_ylim(0, 1.05)
@@ -34,7 +46,8 @@ def main() -> None:
     axes[1].set_title("scikit-learn's first 8 components", fontsize=9)
     axes[1].axis("off")
     report(Row("002 sec. 4.2.1 PCA, 16 components (tied weights)", "reconstruction error (held out)", ours, peer,
-               f"<= {BAR} x peer", ours <= BAR * peer, ours_s, peer_s, quick=a.quick), a.out, fig)
+               f"<= {BAR} x peer", ours <= BAR * peer, ours_s, peer_s, torch_s=torch_s,
+               quick=a.quick), a.out, fig)
 
 
 if __name__ == "__main__":
