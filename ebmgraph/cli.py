@@ -283,6 +283,25 @@ def train(file: Annotated[Path, typer.Argument(help="the .ebm file of the model"
     typer.echo(f"checkpoint: {result.checkpoint}\nmetrics: {result.metrics}\nplot: {result.plot}", err=True)
 
 
+def _compiled_for(file: Path, config: Path, model: str | None, limits: Limits, params: dict[str, Any] | None,
+                  threads: int | None = None) -> tuple[Any, Any]:
+    """(the config, the model compiled as `ebm train` would start it): plugins imported, the config's
+    limits and parameters under the command line's, its threads and seed applied."""
+    from .compiled import compile as compile_graph
+    from .training import import_plugins, load_config
+    from .training.loop import set_threads
+
+    cfg = load_config(config)
+    import_plugins(cfg)
+    given = {k: v for k, v in vars(limits).items() if v != getattr(DEFAULT_LIMITS, k)}
+    graph = load(file, model=model, limits=cfg.limits.apply(DEFAULT_LIMITS).with_(**given),
+                 params={**cfg.params, **(params or {})})
+    set_threads(threads if threads is not None else cfg.threads)
+    import torch
+    torch.manual_seed(cfg.seed)  # the initial weights follow the config's seed, as in ebm train
+    return cfg, compile_graph(graph)
+
+
 @app.command("infer")
 @with_limits
 def infer_(file: Annotated[Path, typer.Argument(help="the .ebm file of the model")],
@@ -298,22 +317,12 @@ def infer_(file: Annotated[Path, typer.Argument(help="the .ebm file of the model
            limits: Limits = DEFAULT_LIMITS, params: dict[str, Any] | None = None) -> None:
     """argmin over the targets of FILE's model, given CONFIG's data, row by row: infer.npz."""
     from .checkpoint import CheckpointError
-    from .compiled import compile as compile_graph
-    from .training import import_plugins, load_config
     from .training.data import DataError
     from .training.evaluate import infer_config
-    from .training.loop import set_threads
 
     try:
-        cfg = load_config(config)
-        import_plugins(cfg)
-        given = {k: v for k, v in vars(limits).items() if v != getattr(DEFAULT_LIMITS, k)}
-        graph = load(file, model=model, limits=cfg.limits.apply(DEFAULT_LIMITS).with_(**given),
-                     params={**cfg.params, **(params or {})})
-        set_threads(cfg.threads)
-        import torch
-        torch.manual_seed(cfg.seed)
-        res = infer_config(compile_graph(graph), cfg, target, repeats, checkpoint,
+        cfg, compiled = _compiled_for(file, config, model, limits, params)
+        res = infer_config(compiled, cfg, target, repeats, checkpoint,
                            out if out is not None else Path(cfg.out_dir), start=start)
     except EbmError as exc:
         typer.echo(exc.render(), err=True)
@@ -341,22 +350,11 @@ def eval_(file: Annotated[Path, typer.Argument(help="the .ebm file of the model"
     import warnings
 
     from .checkpoint import CheckpointError
-    from .compiled import compile as compile_graph
-    from .training import import_plugins, load_config
     from .training.data import DataError
     from .training.evaluate import evaluate_config
-    from .training.loop import set_threads
 
     try:
-        cfg = load_config(config)
-        import_plugins(cfg)
-        given = {k: v for k, v in vars(limits).items() if v != getattr(DEFAULT_LIMITS, k)}
-        graph = load(file, model=model, limits=cfg.limits.apply(DEFAULT_LIMITS).with_(**given),
-                     params={**cfg.params, **(params or {})})
-        set_threads(threads if threads is not None else cfg.threads)
-        import torch
-        torch.manual_seed(cfg.seed)  # the initial weights follow the config's seed, as in ebm train
-        compiled = compile_graph(graph)
+        cfg, compiled = _compiled_for(file, config, model, limits, params, threads)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             res = evaluate_config(compiled, cfg, checkpoint, out if out is not None else Path(cfg.out_dir), latents)

@@ -29,6 +29,15 @@ EVAL = "eval.json"  # the mean free energy of the evaluated rows, and which rows
 LATENTS = "latents.npz"  # --latents: the inferred value of each latent, one row per evaluated row
 
 
+def _folder(out: str | Path) -> Path:
+    where = Path(out)
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot make '{where}': {exc}") from None
+    return where
+
+
 @dataclass
 class EvalResult:
     F_mean: float
@@ -76,11 +85,7 @@ def evaluate_config(model: CompiledModel, cfg: TrainConfig, checkpoint: str | Pa
     missing = [n for n in names if n not in values]
     result = EvalResult(total / max(len(data), 1), [int(i) for i in rows], split, values, done)
     if out is not None:
-        where = Path(out)
-        try:
-            where.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"cannot make '{where}': {exc}") from None
+        where = _folder(out)
         summary: dict[str, Any] = {"F_mean": result.F_mean, "n_rows": len(result.rows), "split": split,
                                    "rows": result.rows, "checkpoint": str(checkpoint) if checkpoint else None}
         if missing:  # summed out in closed form (marginal): no single value to keep
@@ -160,11 +165,7 @@ def infer_config(model: CompiledModel, cfg: TrainConfig, targets: list[str], rep
     result = InferResult({t: torch.cat(v).numpy() for t, v in found.items()}, torch.cat(energies).numpy(),
                          [int(i) for i in rows])
     if out is not None:
-        where = Path(out)
-        try:
-            where.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"cannot make '{where}': {exc}") from None
+        where = _folder(out)
 
         def write(fh: Any) -> None:
             np.savez(fh, rows=np.asarray(result.rows), energy=result.energy, **result.values)  # type: ignore[arg-type]
