@@ -38,12 +38,15 @@ from tests.test_browser import (  # noqa: E402 - the browser tests' server and h
 )
 
 
-def _until(check, timeout: float = 30.0, every: float = 0.005) -> float:  # type: ignore[no-untyped-def]
+def _until(page, check, timeout: float = 30.0, every: float = 0.005) -> float:  # type: ignore[no-untyped-def]
+    """Seconds until check() holds. Waits with page.wait_for_timeout, not time.sleep: Playwright's
+    sync API handles the page's events (a frame a rerun attaches) only inside its own calls, so a
+    sleeping loop never sees the new editor (this made connections look lost for 10 s)."""
     t0 = time.perf_counter()
     while not check():
         if time.perf_counter() - t0 > timeout:
             raise TimeoutError("the page never got there")
-        time.sleep(every)
+        page.wait_for_timeout(every * 1000)
     return time.perf_counter() - t0
 
 
@@ -100,7 +103,7 @@ def main() -> None:
                           .replace("\n}", "\n  energy Q = l2()\n}", 1))
                 t0 = time.perf_counter()  # from the last keystroke: the editor's 250 ms debounce included
                 node = flow.locator(".react-flow__node[data-id='w']")
-                _until(lambda node=node: node.count() == 1)
+                _until(page, lambda node=node: node.count() == 1)
                 edits.append(time.perf_counter() - t0)
                 print(f"  edit {edits[-1] * 1e3:.0f} ms", flush=True)
                 _settle(page)
@@ -113,9 +116,8 @@ def main() -> None:
                     early = "l2(w)" in _text_now(page)  # the text must not have it before the drop
                     t0 = time.perf_counter()
                     page.mouse.up()
-                    page.mouse.move(_center(dst)[0] + 60, _center(dst)[1] + 40, steps=3)  # the hand moves on
                     try:
-                        _until(lambda: "l2(w)" in _text_now(page), timeout=10, every=0.05)
+                        _until(page, lambda: "l2(w)" in _text_now(page), timeout=10)
                     except TimeoutError:
                         print(f"  connect: no text change 10 s after the drop (attempt {attempt + 1}); again", flush=True)
                         if attempt == 2:

@@ -79,7 +79,7 @@ def _wait_text(page, needle: str, present: bool = True, timeout: float = 30.0) -
         text = editor_text(page)
         if (needle in text) == present:
             return text
-        time.sleep(0.3)
+        page.wait_for_timeout(300)  # not time.sleep: Playwright handles the page's events (a new frame) meanwhile
     raise AssertionError(f"{needle!r} {'never appeared' if present else 'never went away'} in the editor:\n{text}")
 
 
@@ -94,7 +94,7 @@ def _editor_frame(page):  # type: ignore[no-untyped-def]
                         return f
                 except Exception:  # noqa: BLE001 - a frame being replaced
                     pass
-        time.sleep(0.2)
+        page.wait_for_timeout(200)  # lets Playwright see the frame a rerun attaches (time.sleep would not)
     raise AssertionError("the code editor did not appear")
 
 
@@ -104,7 +104,7 @@ def editor_text(page) -> str:  # type: ignore[no-untyped-def]
         try:
             return str(_editor_frame(page).evaluate(VALUE_JS))
         except Exception:  # noqa: BLE001 - the frame was replaced by a rerun: read the new one
-            time.sleep(0.25)
+            page.wait_for_timeout(250)
     return str(_editor_frame(page).evaluate(VALUE_JS))
 
 
@@ -326,7 +326,7 @@ def _canvas_boxes(page) -> dict:  # type: ignore[no-untyped-def,type-arg]
         try:
             now = _flow_frame(page).evaluate(BOXES_JS)
         except Exception:  # noqa: BLE001 - the frame was replaced by a rerun: read the new one
-            time.sleep(0.25)
+            page.wait_for_timeout(250)
             continue
         if now == last and now["nodes"]:
             return now  # type: ignore[no-any-return]
