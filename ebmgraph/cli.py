@@ -366,8 +366,7 @@ def eval_(file: Annotated[Path, typer.Argument(help="the .ebm file of the model"
         raise typer.Exit(1) from None
     for line in res.init:
         typer.echo(f"init: {line}", err=True)
-    typer.echo(f"F = {res.F_mean:.6g}, mean over {len(res.rows)} {'held-out' if res.split == 'test' else ''} rows"
-               .replace("  ", " "))
+    typer.echo(f"F = {res.F_mean:.6g}, mean over {len(res.rows)}{' held-out' if res.split == 'test' else ''} rows")
     typer.echo("wrote " + ", ".join(str(p) for p in res.files), err=True)
 
 

@@ -20,10 +20,10 @@ import torch
 from ..checkpoint import load_into
 from ..compiled import CompiledModel
 from ..files import OutputError, write_atomic
-from ..inference import free_energy
 from ..inference.method import ConvergenceWarning
 from .config import TrainConfig
 from .data import held_out, init_from_data, make_dataset, subset
+from .loop import mean_free_energy
 
 EVAL = "eval.json"  # the mean free energy of the evaluated rows, and which rows they were
 LATENTS = "latents.npz"  # --latents: the inferred value of each latent, one row per evaluated row
@@ -36,6 +36,13 @@ def _folder(out: str | Path) -> Path:
     except OSError as exc:
         raise OutputError(f"cannot make '{where}': {exc}") from None
     return where
+
+
+def _split(cfg: TrainConfig, n: int) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """(the training rows, or None without a split; the rows evaluated): the rows `ebm train` holds out."""
+    if cfg.data is not None and cfg.data.test_fraction > 0:
+        return held_out(n, cfg.data.test_fraction, cfg.seed)
+    return None, torch.arange(n)
 
 
 @dataclass
@@ -56,34 +63,19 @@ def evaluate_config(model: CompiledModel, cfg: TrainConfig, checkpoint: str | Pa
     if cfg.data is None:
         raise ValueError("the config has no [data] section: say which data to evaluate on")
     data = make_dataset(model, cfg.data, cfg.seed)
-    rows = torch.arange(len(data))
-    fit, split = data, "all"
-    if cfg.data.test_fraction > 0:
-        train_rows, rows = held_out(len(data), cfg.data.test_fraction, cfg.seed)
-        fit, split = subset(data, train_rows), "test"
+    fit_rows, rows = _split(cfg, len(data))
+    fit, split = (data, "all") if fit_rows is None else (subset(data, fit_rows), "test")
     done: list[str] = []
     if checkpoint is not None:
         load_into(model, checkpoint)  # its weights, term weights and standardization
     elif cfg.init:
         done = init_from_data(model, cfg.init, fit, cfg.seed)
     model.eval()
-    data = subset(data, rows)
-    names = [v.name for v in model.graph.latents()] if latents else []
-    total = 0.0
-    kept: dict[str, list[torch.Tensor]] = {n: [] for n in names}
-    for start in range(0, len(data), cfg.batch_size):
-        idx = torch.arange(start, min(start + cfg.batch_size, len(data)))
-        batch = {k: t[idx].to(model._device()) for k, t in data.tensors.items()}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)  # a report per batch would repeat itself
-            res = free_energy(model, batch, validate=False)
-        total += float(res.free_energy.detach().sum())
-        for n in names:
-            if n in res.values:
-                kept[n].append(res.values[n].detach().cpu())
-    values = {n: torch.cat(v).numpy() for n, v in kept.items() if v}
+    names = tuple(v.name for v in model.graph.latents()) if latents else ()
+    mean, kept = mean_free_energy(model, subset(data, rows), cfg.batch_size, names)
+    values = {n: v.numpy() for n, v in kept.items()}
     missing = [n for n in names if n not in values]
-    result = EvalResult(total / max(len(data), 1), [int(i) for i in rows], split, values, done)
+    result = EvalResult(mean, [int(i) for i in rows], split, values, done)
     if out is not None:
         where = _folder(out)
         summary: dict[str, Any] = {"F_mean": result.F_mean, "n_rows": len(result.rows), "split": split,
@@ -124,9 +116,7 @@ def infer_config(model: CompiledModel, cfg: TrainConfig, targets: list[str], rep
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, got {repeats}")
     data = make_dataset(model, cfg.data, cfg.seed)
-    rows = torch.arange(len(data))
-    if cfg.data.test_fraction > 0:
-        rows = held_out(len(data), cfg.data.test_fraction, cfg.seed)[1]
+    rows = _split(cfg, len(data))[1]
     for t in targets:
         if t in data.tensors and not start:
             raise ValueError(f"'{t}' is given by the data (data.map); infer a variable the data does not give, or "

@@ -754,12 +754,24 @@ def train(model: CompiledModel, config: TrainConfig | dict[str, Any], data: Data
 
 def evaluate(model: CompiledModel, data: Dataset, batch_size: int) -> dict[str, float]:
     """The held-out rows' mean free energy (latents eliminated as declared), in batches."""
+    return {"F_test": mean_free_energy(model, data, batch_size)[0], "test_rows": float(len(data))}
+
+
+def mean_free_energy(model: CompiledModel, data: Dataset, batch_size: int, keep: tuple[str, ...] = ()
+                     ) -> tuple[float, dict[str, torch.Tensor]]:
+    """The rows' mean free energy (latents eliminated as declared), in batches, no augmentation;
+    with the value inference reached for each latent in `keep` that has one (a marginalized latent
+    has none)."""
     total, n = 0.0, len(data)
+    kept: dict[str, list[torch.Tensor]] = {name: [] for name in keep}
     for start in range(0, n, batch_size):
         idx = torch.arange(start, min(start + batch_size, n))
-        batch = {k: t[idx].to(model._device()) for k, t in data.tensors.items()}  # no augmentation
+        batch = {k: t[idx].to(model._device()) for k, t in data.tensors.items()}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # a report per batch would repeat itself
-            f = free_energy(model, batch, validate=False).free_energy
-        total += float(f.detach().sum())
-    return {"F_test": total / n, "test_rows": float(n)}
+            res = free_energy(model, batch, validate=False)
+        total += float(res.free_energy.detach().sum())
+        for name in keep:
+            if name in res.values:
+                kept[name].append(res.values[name].detach().cpu())
+    return total / max(n, 1), {name: torch.cat(v) for name, v in kept.items() if v}
