@@ -19,12 +19,11 @@ import streamlit as st  # noqa: E402
 from app import canvas, state  # noqa: E402
 from app.panels import drawing, editor, inference, inspector, sidebar, training  # noqa: E402
 from ebmgraph.diagnostics import EbmError  # noqa: E402
-from ebmgraph.edit import EditError, canvas_graph  # noqa: E402
 from ebmgraph.frontend import analyze  # noqa: E402
-from ebmgraph.printer import dumps_file  # noqa: E402
 from ebmgraph.syntax import parse  # noqa: E402
 
 LIBRARY = ROOT / "library"
+TABS = ["Compose", "Drawing", "Inspector", "Inference", "Training"]
 
 
 def default_model() -> tuple[Path, bool]:
@@ -37,11 +36,16 @@ def default_model() -> tuple[Path, bool]:
 
 
 def take_pending_text() -> None:
-    """The text the app set (state.set_text) becomes the editor's, in a new editor."""
+    """The text the app set (state.set_text) becomes the editor's. The code editor takes a new text in
+    place (its `code` argument changes and it resets to it, no new frame, no reload of Ace); only when
+    the new text is the one it was last given, while the user has typed since, is it made anew."""
     ss = st.session_state
     if ss.pending_text is not None:
         if ss.pending_text != ss.editor:
-            ss.editor_version += 1
+            if ss.pending_text != ss.editor_code:
+                ss.editor_code = ss.pending_text
+            else:
+                ss.editor_version += 1
         ss.editor, ss.pending_text = ss.pending_text, None
 
 
@@ -53,6 +57,7 @@ def main() -> None:
     ss = st.session_state
     if first and own:
         ss.file_path = str(path)
+    editor.take_typed()
     take_pending_text()
     if ss.canvas_ops:  # a hook for tests and scripts: canvas edits as data
         ops, ss.canvas_ops = ss.canvas_ops, []
@@ -86,33 +91,32 @@ def main() -> None:
     if ss.notice:  # kept until the next action
         kind, msg, _ = ss.notice
         (st.error if kind == "error" else st.success)(msg)
-    tabs = st.tabs(["Compose", "Drawing", "Inspector", "Inference", "Training"])
-    with tabs[0]:
-        left, right = st.columns([2, 3])
-        with left:
-            editor.show(diags, name, graph)
-        with right:
-            if ss.last_good_program is not None:
-                try:
-                    canvas.show(canvas_graph(ss.last_good_program), dumps_file(ss.last_good_program))
-                except EditError as exc:
-                    st.info(str(exc))
-            st.caption("Drag to move; drag from a node's right handle to another node's left handle to connect; "
-                       "click a node to inspect, rename or delete it in the Inspector (Backspace deletes the selected "
-                       "node); right-click the canvas and type a statement "
-                       "(e.g. `latent w : R[4]`) to add one.")
-    with tabs[1]:
-        editor.next_step(graph)
-        drawing.show(graph, name)
-    with tabs[2]:
-        editor.next_step(graph)
-        inspector.show(graph, text)
-    with tabs[3]:
-        editor.next_step(graph, waits="inference")
-        inference.show(complete, text)
-    with tabs[4]:
-        editor.next_step(graph, waits="training")
-        training.show(complete, text)
+    # lazy tabs: only the open tab's panel runs (a switch reruns the page), so an edit on the
+    # Compose tab does not render the drawing, run the Inspector's inference or build the training form
+    tabs = st.tabs(TABS, key="tab", on_change="rerun")
+    if tabs[0].open:
+        with tabs[0]:
+            left, right = st.columns([2, 3])
+            with left:
+                editor.show(diags, name, graph)
+            with right:
+                canvas.panel()
+    if tabs[1].open:
+        with tabs[1]:
+            editor.next_step(graph)
+            drawing.show(graph, name)
+    if tabs[2].open:
+        with tabs[2]:
+            editor.next_step(graph)
+            inspector.show(graph, text)
+    if tabs[3].open:
+        with tabs[3]:
+            editor.next_step(graph, waits="inference")
+            inference.show(complete, text)
+    if tabs[4].open:
+        with tabs[4]:
+            editor.next_step(graph, waits="training")
+            training.show(complete, text)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import streamlit as st
 from streamlit_flow import StreamlitFlowEdge, StreamlitFlowNode, StreamlitFlowState, streamlit_flow
 
 from ebmgraph.diagnostics import EbmError
-from ebmgraph.edit import CanvasGraph, CanvasNode, EditError, apply_edit
+from ebmgraph.edit import CanvasGraph, CanvasNode, EditError, apply_edit, canvas_graph
 from ebmgraph.printer import dumps_file
 from ebmgraph.syntax import parse
 
@@ -119,6 +119,22 @@ def flow_state(cg: CanvasGraph) -> StreamlitFlowState:
     return StreamlitFlowState(nodes, edges)
 
 
+@st.fragment
+def panel() -> None:
+    """The canvas as a fragment: an event that changes nothing but positions or the selection (a
+    node drag, a click) reruns this function alone, not the page; an edit of the model reruns the
+    page (st.rerun), since the text, the file name and the downloads follow it."""
+    ss = st.session_state
+    if ss.last_good_program is not None:
+        try:
+            show(canvas_graph(ss.last_good_program), dumps_file(ss.last_good_program))
+        except EditError as exc:
+            st.info(str(exc))
+    st.caption("Drag to move; drag from a node's right handle to another node's left handle to connect; "
+               "click a node to inspect, rename or delete it in the Inspector (Backspace deletes the selected "
+               "node); right-click the canvas and type a statement (e.g. `latent w : R[4]`) to add one.")
+
+
 def show(cg: CanvasGraph, text: str) -> None:
     """Draw the canvas and turn its events into edits of the text."""
     ss = st.session_state
@@ -184,7 +200,7 @@ def apply_ops(ops: list[dict[str, Any]]) -> None:
             done.append(op)
         ss.marked = []
         if done:
-            notify("success", "; ".join(_describe(op) for op in done), text)
+            notify("success", "; ".join(describe(op) for op in done), text)
     except EditError as exc:  # the edits before the refused one stay
         ss.marked = exc.nodes
         notify("error", f"refused — {exc}", text if text is not None else ss.editor)
@@ -192,8 +208,40 @@ def apply_ops(ops: list[dict[str, Any]]) -> None:
         set_text(text)
 
 
-def _describe(op: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v}" for k, v in op.items())
+def _node_words(nid: Any) -> str:
+    """A canvas node id as a reader names it: `energy:Q` is the energy term Q, `fn:dec` the function
+    computing dec, `use:lo` the sub-model lo, a bare name a variable."""
+    kind, _, rest = str(nid).partition(":")
+    if not rest:
+        return f"'{kind}'"
+    what = {"energy": "energy term", "fn": "the function computing", "use": "sub-model"}.get(kind, kind)
+    return f"{what} '{rest.split('/')[0]}'"
+
+
+def describe(op: dict[str, Any]) -> str:
+    """A canvas edit in words, for the message that confirms it."""
+    kind = op.get("op")
+    if kind == "connect":
+        return f"connected {_node_words(op['source'])} to {_node_words(op['target'])}"
+    if kind == "disconnect":
+        return f"disconnected {_node_words(op['source'])} from {_node_words(op['target'])}"
+    if kind == "delete":
+        return f"deleted {_node_words(op['node'])}"
+    if kind == "rename":
+        return f"renamed {_node_words(op['node'])} to '{op['name']}'"
+    if kind == "set_infer":
+        return f"set how {_node_words(op['node'])} is inferred"
+    if kind == "new_model":
+        return f"started model '{op['name']}'"
+    if kind == "params":
+        return "set the model's parameters " + ", ".join(f"{k} = {v}" for k, v in op.get("params", {}).items())
+    if kind == "add_variable":
+        return f"added {op.get('role', 'observed')} variable '{op['name']}'"
+    if kind == "add_energy":
+        return f"added energy term '{op['name']}' = {op['energy']}({', '.join(op.get('args', []))})"
+    if kind == "add_function":
+        return f"added '{op['target']}' = {op['function']}({', '.join(op.get('args', []))})"
+    return str(kind)
 
 
 def add_statements(lines: list[str]) -> None:

@@ -14,7 +14,8 @@ import streamlit as st
 
 STATE: dict[str, tuple[Callable[[], Any], str]] = {
     "editor": (str, "the .ebm text: what the user typed last, or what the app last put there"),
-    "editor_version": (int, "bumped when the app changes the text: the code editor is made anew with it"),
+    "editor_code": (str, "the text last given to the code editor: it resets to a new one in place"),
+    "editor_version": (int, "bumped to make the code editor anew (a text it already had, typed over since)"),
     "editor_event": (str, "the id of the code editor's last change event handled"),
     "pending_text": (lambda: None, "text the app puts in the editor on the next run"),
     "file_name": (str, "the name of the file the text came from"),
@@ -75,6 +76,7 @@ WIDGETS: dict[str, str] = {
     "train_start": "start", "dl_ckpt": "save checkpoint",
     "map_": "data for an observed variable (map_NAME)",
     "canvas": "the canvas component",
+    "tab": "the open tab (only its panel runs)",
 }
 
 
@@ -86,7 +88,7 @@ def init(path: Path) -> None:
     for name, (default, _) in STATE.items():
         if name not in ss:
             ss[name] = default()
-    ss.editor = path.read_text(encoding="utf-8")
+    ss.editor = ss.editor_code = path.read_text(encoding="utf-8")
     ss.file_name = path.name
     ss.file_model = model_name(ss.editor)
     ss.dataset = "digits"

@@ -24,6 +24,13 @@ def _type(at: AppTest, text: str) -> None:
     at.run()
 
 
+def _tab(at: AppTest, name: str) -> None:
+    """Open a tab: only the open tab's panel runs (a click on a tab reruns the page)."""
+    at.session_state["tab"] = name
+    at.run()
+    assert not at.exception, at.exception
+
+
 def _errors(at: AppTest) -> list[str]:
     return [e.value for e in at.error]
 
@@ -94,10 +101,13 @@ def test_palette_adds_nodes(at: AppTest) -> None:
 
 
 def test_drawing_inspector_and_files(at: AppTest) -> None:
+    assert not any("data:image/svg+xml;base64," in m.value for m in at.markdown)  # a closed tab does not run
+    _tab(at, "Drawing")
     # the drawing is the SVG at its own size (times the zoom) in a scrolling box, not stretched
     imgs = [m.value for m in at.markdown if "data:image/svg+xml;base64," in m.value]
     assert imgs and "zoom: 1.0" in imgs[0] and "max-width: none" in imgs[0]
     assert any("fillcolor=\"#e06666\"" in c.value for c in at.code)  # its DOT, energy terms in red
+    _tab(at, "Inspector")
     at.selectbox(key="inspect_node").set_value("variable sx").run()
     table = at.table[0].value
     rows = dict(zip(table["property"], table["value"], strict=True))
@@ -116,6 +126,7 @@ def test_drawing_inspector_and_files(at: AppTest) -> None:
 
 def test_inference_panel_plots_the_landscape(at: AppTest) -> None:
     _open(at, "ellipse.ebm")
+    _tab(at, "Inference")
     at.selectbox(key="dataset").set_value("moons").run()
     at.button(key="run_inference").click().run()
     assert not at.exception, at.exception
@@ -126,6 +137,7 @@ def test_inference_panel_plots_the_landscape(at: AppTest) -> None:
 
 def test_training_panel_trains_and_reports(at: AppTest) -> None:
     _open(at, "joint_embedding.ebm")
+    _tab(at, "Training")
     at.selectbox(key="train_reg").set_value("vicreg").run()
     at.number_input(key="train_epochs").set_value(1).run()
     at.button(key="train_start").click().run()
@@ -136,6 +148,7 @@ def test_training_panel_trains_and_reports(at: AppTest) -> None:
 
 def test_bad_data_mapping_and_divergence_are_messages(at: AppTest) -> None:
     _open(at, "regression.ebm")
+    _tab(at, "Training")
     at.text_input(key="map_x").set_value("data[:, 0:3]").run()
     at.button(key="train_start").click().run()
     assert any("has rows of shape (3,)" in e and "'x' is R[8]" in e for e in _errors(at))
@@ -163,6 +176,7 @@ def test_a_refusal_stays_until_the_next_action(at: AppTest) -> None:
 
 def test_inference_refuses_data_of_another_width_naming_both(at: AppTest) -> None:
     _open(at, "ellipse.ebm")  # y : R[2]; the dataset is still the digits (64 values a row)
+    _tab(at, "Inference")
     errors = _errors(at)
     assert any("the dataset 'digits' has 64 values per row but 'y' is R[2] (2 values)" in e and "data[:, 0:2]" in e
                for e in errors), errors
@@ -171,6 +185,7 @@ def test_inference_refuses_data_of_another_width_naming_both(at: AppTest) -> Non
 
 def test_results_are_marked_stale_when_their_inputs_change(at: AppTest) -> None:
     _open(at, "ellipse.ebm")
+    _tab(at, "Inference")
     at.selectbox(key="dataset").set_value("moons").run()
     at.button(key="run_inference").click().run()
     assert not any("stale" in w.value for w in at.warning)
@@ -248,11 +263,13 @@ def test_the_palette_builds_the_readme_ellipse_from_an_empty_model(at: AppTest) 
     at.text_input(key="palette_name").set_value("E").run()
     at.button(key="palette_add").click().run()
     # composing is not an error: the drawing shows what is there, and the next step is named
-    assert any("data:image/svg+xml;base64," in m.value for m in at.markdown)
     infos = [i.value for i in at.info]
     assert any(i.startswith("Next step: ") and "connect 1 more input to 'y_hat'" in i for i in infos), infos
     assert any("connect 2 more inputs to 'E'" in i for i in infos), infos
-    assert any(i.startswith("inference waits for a complete model") for i in infos), infos
+    _tab(at, "Drawing")
+    assert any("data:image/svg+xml;base64," in m.value for m in at.markdown)
+    _tab(at, "Inference")
+    assert any(i.value.startswith("inference waits for a complete model") for i in at.info), at.info
     assert not _errors(at), _errors(at)
     assert not at.exception, at.exception  # nothing runs on the incomplete model
     at.session_state.canvas_ops = [{"op": "connect", "source": "z", "target": "fn:y_hat"},
@@ -274,6 +291,7 @@ def test_a_latent_typed_before_its_energy_is_a_next_step_not_a_crash(at: AppTest
 
 
 def test_the_inspector_edits_the_selected_node_in_place(at: AppTest) -> None:
+    _tab(at, "Inspector")
     at.selectbox(key="inspect_node").set_value("variable z").run()
     steps = at.text_input(key="inspect_infer_z_minimize_steps")
     assert steps.value == "20"  # the fields start from the text's own options
@@ -285,3 +303,40 @@ def test_the_inspector_edits_the_selected_node_in_place(at: AppTest) -> None:
     at.button(key="inspect_rename_go").click().run()
     text = at.session_state.editor
     assert "latent code : R[dz]" in text and "cat(sx, code)" in text and "l1(code)" in text
+
+
+def test_a_canvas_edit_reaches_the_editor_in_place_and_is_said_in_words(at: AppTest) -> None:
+    """The code editor is not made anew for a text the app sets (no new frame, no reload of Ace): its
+    `code` argument changes and it resets to it; the confirmation names the nodes in words."""
+    version = at.session_state.editor_version
+    at.session_state.canvas_ops = [{"op": "rename", "node": "sx", "name": "s_x"}]
+    at.run()
+    assert "cat(s_x, z)" in at.session_state.editor
+    assert at.session_state.editor_code == at.session_state.editor
+    assert at.session_state.editor_version == version
+    assert [s.value for s in at.success] == ["renamed 'sx' to 's_x'"]
+    at.session_state.canvas_ops = [{"op": "disconnect", "source": "z", "target": "energy:R"}]
+    at.run()
+    assert "energy R = 0.1 * l1()" in at.session_state.editor
+    assert [s.value for s in at.success] == ["disconnected 'z' from energy term 'R'"]
+    assert at.session_state.editor_version == version
+
+
+def test_a_text_the_editor_had_but_was_typed_over_makes_a_new_editor(at: AppTest) -> None:
+    """Opening the same file again after typing: the `code` argument would not change, so the
+    editor is made anew (a new key) rather than keeping what was typed on screen."""
+    original = at.session_state.editor
+    _type(at, original.replace("0.1 * l1(z)", "0.4 * l1(z)"))
+    version = at.session_state.editor_version
+    _open(at, "jepa.ebm")
+    assert at.session_state.editor == original == at.session_state.editor_code
+    assert at.session_state.editor_version == version + 1
+
+
+def test_describe_names_every_canvas_edit_in_words() -> None:
+    from app.canvas import describe
+    assert describe({"op": "connect", "source": "w", "target": "energy:Q"}) == "connected 'w' to energy term 'Q'"
+    assert describe({"op": "delete", "node": "use:lo"}) == "deleted sub-model 'lo'"
+    assert describe({"op": "rename", "node": "sx", "name": "s_x"}) == "renamed 'sx' to 's_x'"
+    assert describe({"op": "add_energy", "name": "E", "energy": "sq_dist", "args": ["y", "y_hat"]}) == \
+        "added energy term 'E' = sq_dist(y, y_hat)"

@@ -6,6 +6,8 @@ from typing import Any
 
 import streamlit as st
 
+DEBOUNCE_MS = 120  # the editor sends its text this long after typing stops
+
 
 def next_step(graph: Any, waits: str | None = None) -> None:
     """What a diagram still being drawn lacks, as the next thing to do (not as an error)."""
@@ -41,22 +43,16 @@ def gutter_marks(diags: list[Any], file_name: str) -> list[dict[str, Any]]:
 
 def show(diags: list[Any], file_name: str, graph: Any = None) -> None:
     """The text in a code editor (Ace, via streamlit-code-editor: line numbers, a mark in the gutter
-    on each diagnostic's line, changes sent 250 ms after typing stops), the messages beside it."""
+    on each diagnostic's line, changes sent DEBOUNCE_MS after typing stops), the messages beside it."""
     from code_editor import code_editor
     ss = st.session_state
     st.caption(f"Model ({file_name}) — checked as you type")
-    resp = code_editor(ss.editor, lang="text", height=[24, 32], response_mode="debounce",
-                       key=f"code_editor_{ss.editor_version}",
+    resp = code_editor(ss.editor_code, lang="text", height=[24, 32], response_mode="debounce", allow_reset=True,
+                       key=editor_key(),
                        options={"showLineNumbers": True, "wrap": True, "tabSize": 2, "useSoftTabs": True},
-                       props={"annotations": gutter_marks(diags, file_name)})
-    # the component's text is the user's; a new event carries what they typed since the last one.
-    # When the app changes the text (a canvas edit, an opened file) the editor is made anew with it
-    # (a new key); otherwise a rerun never touches what is being typed.
-    if resp and resp.get("id") and resp["id"] != ss.editor_event and resp.get("type") == "change":
-        ss.editor_event = resp["id"]
-        if resp.get("text", ss.editor) != ss.editor:
-            ss.editor = resp["text"]
-            st.rerun()
+                       props={"annotations": gutter_marks(diags, file_name), "debounceChangePeriod": DEBOUNCE_MS})
+    if take_typed(resp):  # an event the page did not see when it started (it reads the key first)
+        st.rerun()
     missing = {id(x) for x in (graph.missing if graph is not None else [])}
     next_step(graph)
     errors = [x for x in diags if x.severity == "error" and id(x) not in missing]
@@ -69,3 +65,24 @@ def show(diags: list[Any], file_name: str, graph: Any = None) -> None:
             st.error(x.render())
     for w in warns:
         st.warning(w.render())
+
+
+def editor_key() -> str:
+    return f"code_editor_{st.session_state.editor_version}"
+
+
+def take_typed(resp: Any = None) -> bool:
+    """What the user typed becomes the text. The page calls this first, with the value the editor
+    sent (Streamlit keeps it under the widget's key before the widget is drawn), so a keystroke costs
+    one run of the page, not two. The editor is given the text the app last set (`editor_code`),
+    never what was typed: when the app changes the text (a canvas edit, an opened file) that argument
+    changes and the editor resets to it in place; otherwise a rerun never touches what is typed."""
+    ss = st.session_state
+    if resp is None:
+        resp = ss.get(editor_key())
+    if resp and resp.get("id") and resp["id"] != ss.editor_event and resp.get("type") == "change":
+        ss.editor_event = resp["id"]
+        if resp.get("text", ss.editor) != ss.editor:
+            ss.editor = resp["text"]
+            return True
+    return False

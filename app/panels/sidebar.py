@@ -23,8 +23,8 @@ from ..state import model_name, notify, set_text, shown_name
 LIBRARY = Path(__file__).resolve().parent.parent.parent / "library"
 
 
-def layout_json() -> str:
-    pos = st.session_state.positions
+def layout_json(pos: dict[str, tuple[float, float]] | None = None) -> str:
+    pos = st.session_state.positions if pos is None else pos
     return json.dumps({"ebmgraph_layout": 1, "positions": {k: [round(x, 1), round(y, 1)] for k, (x, y) in
                                                            sorted(pos.items())}}, indent=1)
 
@@ -80,7 +80,10 @@ def files() -> None:
             st.rerun()
     st.sidebar.download_button(f"Download {name}", ss.editor, file_name=name, key="download_ebm")
     # canvas positions live beside the model, keyed by node name, in a sidecar the compiler never reads
-    st.sidebar.download_button("Download layout", layout_json(), file_name=f"{name}.layout.json",
+    # a node drag reruns the canvas alone, not this sidebar: the file is written when clicked, from the
+    # positions as they are then (the same dict the canvas updates)
+    positions = ss.positions
+    st.sidebar.download_button("Download layout", lambda: layout_json(positions), file_name=f"{name}.layout.json",
                                key="download_layout")
     lay = st.sidebar.file_uploader("Open a layout (.layout.json)", type=["json"], key="upload_layout")
     if lay is not None and ss.layout_id != lay.file_id:
