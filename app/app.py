@@ -36,16 +36,15 @@ def default_model() -> tuple[Path, bool]:
 
 
 def take_pending_text() -> None:
-    """The text the app set (state.set_text) becomes the editor's. The code editor takes a new text in
-    place (its `code` argument changes and it resets to it, no new frame, no reload of Ace); only when
-    the new text is the one it was last given, while the user has typed since, is it made anew."""
+    """The text the app set (state.set_text) becomes the editor's. The code editor takes it in place:
+    its `code` argument changes and it resets to it (no new frame, no reload of Ace, nothing typed
+    into a frame being replaced). When the new text is the very one it was last given while the user
+    has typed since, the argument would not change: it is given with one more newline at the end,
+    which the editor then shows (the text itself is the app's, without it)."""
     ss = st.session_state
     if ss.pending_text is not None:
         if ss.pending_text != ss.editor:
-            if ss.pending_text != ss.editor_code:
-                ss.editor_code = ss.pending_text
-            else:
-                ss.editor_version += 1
+            ss.editor_code = ss.pending_text if ss.pending_text != ss.editor_code else ss.pending_text + "\n"
         ss.editor, ss.pending_text = ss.pending_text, None
 
 

@@ -15,7 +15,6 @@ import streamlit as st
 STATE: dict[str, tuple[Callable[[], Any], str]] = {
     "editor": (str, "the .ebm text: what the user typed last, or what the app last put there"),
     "editor_code": (str, "the text last given to the code editor: it resets to a new one in place"),
-    "editor_version": (int, "bumped to make the code editor anew (a text it already had, typed over since)"),
     "editor_event": (str, "the id of the code editor's last change event handled"),
     "pending_text": (lambda: None, "text the app puts in the editor on the next run"),
     "file_name": (str, "the name of the file the text came from"),
@@ -48,7 +47,7 @@ STATE: dict[str, tuple[Callable[[], Any], str]] = {
 }
 
 WIDGETS: dict[str, str] = {
-    "code_editor_": "the model's text (Ace; code_editor_VERSION)",
+    "code_editor": "the model's text (Ace)",
     "dataset": "the bundled dataset or 'upload'",
     "library_pick": "library model to open", "open_library": "open it",
     "upload_ebm": "open a .ebm file", "download_ebm": "download the text", "save_file": "save to the opened file",

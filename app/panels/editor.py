@@ -68,7 +68,7 @@ def show(diags: list[Any], file_name: str, graph: Any = None) -> None:
 
 
 def editor_key() -> str:
-    return f"code_editor_{st.session_state.editor_version}"
+    return "code_editor"
 
 
 def take_typed(resp: Any = None) -> bool:
