@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path[:1]:
@@ -48,14 +49,10 @@ def take_pending_text() -> None:
         ss.editor, ss.pending_text = ss.pending_text, None
 
 
-def main() -> None:
-    st.set_page_config(page_title="ebmgraph composer", layout="wide")
-    path, own = default_model()
-    first = "editor" not in st.session_state
-    state.init(path)
+def check() -> tuple[str, str, Any, list[Any], float]:
+    """Take what was typed or set, then parse and analyze the text once per text: (text, file name,
+    graph, diagnostics, ms it took). The Drawing and Inspector show a partial graph too."""
     ss = st.session_state
-    if first and own:
-        ss.file_path = str(path)
     editor.take_typed()
     take_pending_text()
     if ss.canvas_ops:  # a hook for tests and scripts: canvas edits as data
@@ -66,6 +63,8 @@ def main() -> None:
     if ss.notice and ss.notice[2] is not None and ss.notice[2] != text:
         ss.notice = None  # the text changed since: the message was about the text before
     name = state.shown_name()
+    if ss.checked is not None and ss.checked[:2] == (text, name):
+        return ss.checked  # type: ignore[no-any-return]
     t0 = time.perf_counter()
     try:
         program = parse(text, name)
@@ -79,27 +78,73 @@ def main() -> None:
                            program=program)
     if graph is not None and not graph.missing:
         ss.last_good_graph = graph
-    complete = graph if graph is not None and not graph.missing else None  # what inference and training need
+    ss.checked = (text, name, graph, diags, 1000 * (time.perf_counter() - t0))
+    return ss.checked  # type: ignore[no-any-return]
+
+
+def page_key() -> tuple[Any, ...]:
+    """What the page outside the Compose tab shows of the text (the file name in the sidebar's
+    download and save, the sub-model menu): a change made on the Compose tab reruns the page."""
+    ss = st.session_state
+    graph = ss.last_good_graph
+    return state.shown_name(), tuple(sorted(graph.instances.items())) if graph is not None else ()
+
+
+def header(name: str, ms: float) -> None:
+    """The file the text goes by, and the message of the last action (kept until the next one)."""
+    ss = st.session_state
+    where = f" ({ss.file_path})" if ss.file_path and name == ss.file_name else ""
+    renamed = "" if name == ss.file_name else f" — not saved: the text declares another model than {ss.file_name}"
+    st.caption(f"{name}{where}{renamed} — checked in {ms:.0f} ms")
+    # one container whether or not there is a message: what follows keeps its place in the page, so
+    # the code editor after it is never made anew (that lost what was typed into it meanwhile)
+    box = st.container()
+    if ss.notice:
+        kind, msg, _ = ss.notice
+        (box.error if kind == "error" else box.success)(msg)
+
+
+@st.fragment
+def compose() -> None:
+    """The Compose tab as a fragment: typing, a canvas edit, a node drag or a click reruns this alone,
+    in one run (the canvas' event is taken first, so the editor below shows its result at once).
+    What the rest of the page shows of the text is rerun only when it changed (page_key)."""
+    before = page_key()
+    canvas.take_event()
+    _, name, graph, diags, ms = check()
+    if page_key() != before:
+        st.rerun(scope="app")
+    header(name, ms)
+    left, right = st.columns([2, 3])
+    with left:
+        editor.show(diags, name, graph)
+    with right:
+        canvas.panel()
+
+
+def main() -> None:
+    st.set_page_config(page_title="ebmgraph composer", layout="wide")
+    path, own = default_model()
+    first = "editor" not in st.session_state
+    state.init(path)
+    ss = st.session_state
+    if first and own:
+        ss.file_path = str(path)
+    check()  # what was typed or set is the text before the sidebar offers it for download
     sidebar.show()
     st.title("ebmgraph composer")
     ss.runs += 1  # for benchmarks/bench_app.py: whether an action reran the page
     st.markdown(f'<span data-ebm-runs="{ss.runs}" style="display: none"></span>', unsafe_allow_html=True)
-    where = f" ({ss.file_path})" if ss.file_path and name == ss.file_name else ""
-    renamed = "" if name == ss.file_name else f" — not saved: the text declares another model than {ss.file_name}"
-    st.caption(f"{name}{where}{renamed} — checked in {1000 * (time.perf_counter() - t0):.0f} ms")
-    if ss.notice:  # kept until the next action
-        kind, msg, _ = ss.notice
-        (st.error if kind == "error" else st.success)(msg)
     # lazy tabs: only the open tab's panel runs (a switch reruns the page), so an edit on the
     # Compose tab does not render the drawing, run the Inspector's inference or build the training form
     tabs = st.tabs(TABS, key="tab", on_change="rerun")
     if tabs[0].open:
         with tabs[0]:
-            left, right = st.columns([2, 3])
-            with left:
-                editor.show(diags, name, graph)
-            with right:
-                canvas.panel()
+            compose()
+        return
+    text, name, graph, diags, ms = check()  # the sidebar may have set a text (an opened file)
+    complete = graph if graph is not None and not graph.missing else None  # what inference and training need
+    header(name, ms)
     if tabs[1].open:
         with tabs[1]:
             editor.next_step(graph)

@@ -119,15 +119,12 @@ def flow_state(cg: CanvasGraph) -> StreamlitFlowState:
     return StreamlitFlowState(nodes, edges)
 
 
-@st.fragment
 def panel() -> None:
-    """The canvas as a fragment: an event that changes nothing but positions or the selection (a
-    node drag, a click) reruns this function alone, not the page; an edit of the model reruns the
-    page (st.rerun), since the text, the file name and the downloads follow it."""
+    """The canvas of the last text that parsed, with how to use it."""
     ss = st.session_state
     if ss.last_good_program is not None:
         try:
-            show(canvas_graph(ss.last_good_program), dumps_file(ss.last_good_program))
+            show(canvas_graph(ss.last_good_program))
         except EditError as exc:
             st.info(str(exc))
     st.caption("Drag to move; drag from a node's right handle to another node's left handle to connect; "
@@ -135,10 +132,11 @@ def panel() -> None:
                "node); right-click the canvas and type a statement (e.g. `latent w : R[4]`) to add one.")
 
 
-def show(cg: CanvasGraph, text: str) -> None:
-    """Draw the canvas and turn its events into edits of the text."""
+def show(cg: CanvasGraph) -> None:
+    """Draw the canvas. Its events are taken when the Compose fragment starts (take_event); one that
+    arrives while it draws is taken here, and the fragment runs again to show its result."""
     ss = st.session_state
-    built_for = (text, tuple(ss.marked), ss.layout_version)
+    built_for = (dumps_file(ss.last_good_program), tuple(ss.marked), ss.layout_version)
     if ss.flow_for != built_for:
         ss.flow = flow_state(cg)
         ss.flow_for = built_for
@@ -146,8 +144,29 @@ def show(cg: CanvasGraph, text: str) -> None:
     new = streamlit_flow("canvas", ss.flow, height=520, fit_view=True, min_zoom=MIN_ZOOM, allow_new_edges=True,
                          enable_pane_menu=True, enable_node_menu=False, enable_edge_menu=True,
                          get_node_on_click=True, hide_watermark=True)
-    if new is ss.flow or (new.timestamp or 0) <= ss.flow_seen or (new.timestamp or 0) <= ss.flow.timestamp:
-        return  # no new event: the component still reports a state from before our last change
+    if handle(new):
+        st.rerun(scope="fragment")
+
+
+def take_event() -> bool:
+    """The canvas' last event, as Streamlit keeps it under the widget's key before the widget is
+    drawn: handled before anything else is drawn, so one run shows its result. True if it edited the text."""
+    raw = st.session_state.get("canvas")
+    if not isinstance(raw, dict) or "nodes" not in raw:
+        return False
+    return handle(StreamlitFlowState(nodes=[StreamlitFlowNode.from_dict(n) for n in raw["nodes"]],
+                                     edges=[StreamlitFlowEdge.from_dict(e) for e in raw["edges"]],
+                                     selected_id=raw.get("selectedId"), timestamp=raw.get("timestamp") or 0))
+
+
+def handle(new: StreamlitFlowState) -> bool:
+    """Turn a canvas event into edits of the text (new positions and the selection are kept, not
+    edits). True if the text was edited."""
+    ss = st.session_state
+    if ss.flow is None or ss.last_good_program is None or new is ss.flow or (new.timestamp or 0) <= ss.flow_seen or \
+            (new.timestamp or 0) <= ss.flow.timestamp:
+        return False  # no new event: the component still reports a state from before our last change
+    cg = canvas_graph(ss.last_good_program)
     ss.flow_seen = new.timestamp
     known_nodes, known_edges = ss.flow_known
     ops: list[dict[str, Any]] = []
@@ -181,7 +200,8 @@ def show(cg: CanvasGraph, text: str) -> None:
             add_statements([op["text"] for op in statements])
         if others:
             apply_ops(others)
-        st.rerun()
+        return True
+    return False
 
 
 def apply_ops(ops: list[dict[str, Any]]) -> None:

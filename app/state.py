@@ -22,6 +22,7 @@ STATE: dict[str, tuple[Callable[[], Any], str]] = {
     "file_model": (lambda: None, "the model the opened file declares (the text may declare another)"),
     "positions": (dict, "canvas positions by node id; they survive text edits"),
     "last_good_program": (lambda: None, "the declarations of the last text that parsed (the canvas edits them)"),
+    "checked": (lambda: None, "(text, file name, graph, diagnostics, ms) of the text last parsed and analyzed"),
     "last_good_graph": (lambda: None, "the last graph that elaborated (sub-model menu)"),
     "marked": (list, "canvas nodes ringed red by the last refused edit"),
     "canvas_ops": (list, "canvas edits as data (a hook for tests and scripts)"),
