@@ -101,6 +101,103 @@ def layout(cg: CanvasGraph, placed: dict[str, tuple[float, float]]) -> dict[str,
     return pos
 
 
+Box = tuple[float, float, float, float]
+Point = tuple[float, float]
+ROUTE = "route:"  # id prefix of a bend point: a dot an edge is drawn through, not a node of the model
+
+
+def _bezier(p0: Point, p1: Point, p2: Point, p3: Point, n: int = 48) -> list[Point]:
+    out = []
+    for k in range(n + 1):
+        t = k / n
+        u = 1 - t
+        out.append((u ** 3 * p0[0] + 3 * u * u * t * p1[0] + 3 * u * t * t * p2[0] + t ** 3 * p3[0],
+                    u ** 3 * p0[1] + 3 * u * u * t * p1[1] + 3 * u * t * t * p2[1] + t ** 3 * p3[1]))
+    return out
+
+
+def drawn_edge(s: Point, t: Point) -> list[Point]:
+    """Points along the curve React Flow draws from a right-hand source handle to a left-hand target
+    handle (its default bezier: horizontal tangents, control offset half the distance, or
+    0.25 * 25 * sqrt(-distance) when the target lies to the left)."""
+    d = t[0] - s[0]
+    off = 0.5 * d if d >= 0 else 0.25 * 25 * (-d) ** 0.5
+    return _bezier(s, (s[0] + off, s[1]), (t[0] - off, t[1]), t)
+
+
+def _inside(p: Point, b: Box, margin: float = 2.0) -> bool:
+    return b[0] + margin < p[0] < b[0] + b[2] - margin and b[1] + margin < p[1] < b[1] + b[3] - margin
+
+
+def crossings(path: list[Point], boxes: dict[str, Box], ends: tuple[str, str]) -> list[str]:
+    """The nodes (other than the edge's own ends) a drawn path runs through."""
+    return [n for n, b in boxes.items() if n not in ends and any(_inside(p, b) for p in path)]
+
+
+def routes(cg: CanvasGraph, pos: dict[str, Point]) -> dict[tuple[str, str], list[Point]]:
+    """Bend points for every edge whose plain curve would run through another node: Graphviz routes
+    it around the nodes where they stand (neato -n2, splines), and the points where its spline's
+    pieces meet (or its middle, for one piece) become dots the canvas draws the edge through."""
+    boxes: dict[str, Box] = {}
+    for n in cg.nodes:
+        if n in pos:
+            w, h = size_of(cg.nodes[n])
+            boxes[n] = (pos[n][0], pos[n][1], float(w), float(h))
+    bad = []
+    for a, b in cg.edges:
+        if a in boxes and b in boxes and a != b:
+            s = (boxes[a][0] + boxes[a][2], boxes[a][1] + boxes[a][3] / 2)
+            t = (boxes[b][0], boxes[b][1] + boxes[b][3] / 2)
+            if crossings(drawn_edge(s, t), boxes, (a, b)):
+                bad.append((a, b))
+    if not bad:
+        return {}
+    import graphviz
+    names = {nid: f"n{i}" for i, nid in enumerate(boxes)}
+    top = max(y + h for _, y, _, h in boxes.values()) + 20  # Graphviz's y grows upwards
+    lines = ["digraph G {", "  splines=true; sep=\"+4\"; node [shape=box, fixedsize=true, label=\"\"];"]
+    for nid, (bx, by, bw, bh) in boxes.items():
+        lines.append(f'  {names[nid]} [width={bw / 72:.3f}, height={bh / 72:.3f}, '
+                     f'pos="{bx + bw / 2:.1f},{top - by - bh / 2:.1f}!"];')
+    for a, b in bad:
+        lines.append(f"  {names[a]} -> {names[b]};")
+    lines.append("}")
+    out = json.loads(graphviz.Source("\n".join(lines), engine="neato").pipe(format="json", neato_no_op=2))
+    back = dict(enumerate(boxes))  # Graphviz numbers the nodes in the order they are declared
+    found: dict[tuple[str, str], list[Point]] = {}
+    for e in out.get("edges", []):
+        tail, head = back.get(e["tail"]), back.get(e["head"])
+        ctrl: list[Point] = []
+        for q in e.get("pos", "").split():
+            if not q.startswith(("e,", "s,")):
+                x, y = q.split(",")[:2]
+                ctrl.append((float(x), top - float(y)))
+        if tail is None or head is None or len(ctrl) < 4:
+            continue
+        # Graphviz's spline, sampled ever more densely until the canvas' curves through the samples
+        # clear every node as the spline does
+        curve = [q for i in range(0, len(ctrl) - 3, 3) for q in _bezier(ctrl[i], ctrl[i + 1], ctrl[i + 2], ctrl[i + 3], n=32)[:-1]] + [ctrl[-1]]
+        src = (boxes[tail][0] + boxes[tail][2], boxes[tail][1] + boxes[tail][3] / 2)
+        dst = (boxes[head][0], boxes[head][1] + boxes[head][3] / 2)
+        for k in (1, 2, 3, 5, 8, 12):
+            joints = [curve[round(len(curve) * (j + 1) / (k + 1))] for j in range(k)]
+            points = [src, *joints, dst]
+            if not any(crossings(drawn_edge(p, q), boxes, (tail, head)) for p, q in zip(points, points[1:], strict=False)):
+                break
+        found[(tail, head)] = joints
+    return found
+
+
+def logical_edges(shown: set[tuple[str, str]], pieces: dict[tuple[str, str], list[tuple[str, str]]]) \
+        -> set[tuple[str, str]]:
+    """The model's edges among the canvas' edges: a routed edge counts while every piece of it is
+    there (deleting any piece deletes it); an edge that is no piece (a new connection) counts as is."""
+    in_route = {p for ps in pieces.values() for p in ps}
+    out = {e for e in shown if e not in in_route}
+    out |= {e for e, ps in pieces.items() if all(p in shown for p in ps)}
+    return out
+
+
 def flow_state(cg: CanvasGraph) -> StreamlitFlowState:
     ss = st.session_state
     pos = layout(cg, ss.positions)
@@ -113,9 +210,26 @@ def flow_state(cg: CanvasGraph) -> StreamlitFlowState:
             style["boxShadow"] = "0 0 8px #ff0000"
         nodes.append(StreamlitFlowNode(nid, pos[nid], {"content": label_of(n)}, "default", "right", "left",
                                        connectable=True, deletable=True, selectable=True, style=style))
-    edges = [StreamlitFlowEdge(f"{a}->{b}", a, b, animated=False, deletable=True,
-                               marker_end={"type": "arrow"} if not b.startswith("energy:") else {})
-             for a, b in cg.edges]
+    edges = []
+    bends = routes(cg, pos)
+    ss.flow_routes = {}
+    for a, b in cg.edges:
+        arrow = {"type": "arrow"} if not b.startswith("energy:") else {}
+        joints = bends.get((a, b), [])
+        if not joints:
+            edges.append(StreamlitFlowEdge(f"{a}->{b}", a, b, animated=False, deletable=True, marker_end=arrow))
+            continue
+        ids = [a, *(f"{ROUTE}{a}->{b}/{i}" for i in range(len(joints))), b]
+        for i, (x, y) in enumerate(joints):
+            nodes.append(StreamlitFlowNode(ids[i + 1], (x - 1, y - 1), {"content": ""}, "default", "right", "left",
+                                           connectable=False, deletable=False, selectable=False, draggable=False,
+                                           style={"width": 2, "height": 2, "padding": 0, "border": "none",
+                                                  "background": "transparent", "minWidth": 0}))
+        pieces = list(zip(ids, ids[1:], strict=False))
+        ss.flow_routes[(a, b)] = pieces
+        for i, (u, v) in enumerate(pieces):
+            edges.append(StreamlitFlowEdge(f"{a}->{b}#{i}", u, v, animated=False, deletable=True,
+                                           marker_end=arrow if v == b else {}))
     return StreamlitFlowState(nodes, edges)
 
 
@@ -136,11 +250,13 @@ def show(cg: CanvasGraph) -> None:
     """Draw the canvas. Its events are taken when the Compose fragment starts (take_event); one that
     arrives while it draws is taken here, and the fragment runs again to show its result."""
     ss = st.session_state
-    built_for = (dumps_file(ss.last_good_program), tuple(ss.marked), ss.layout_version)
+    # positions too: a drag can put a node across an edge, which is then routed around it
+    built_for = (dumps_file(ss.last_good_program), tuple(ss.marked), ss.layout_version,
+                 tuple(sorted(ss.positions.items())))
     if ss.flow_for != built_for:
         ss.flow = flow_state(cg)
         ss.flow_for = built_for
-        ss.flow_known = ({n.id for n in ss.flow.nodes}, {(e.source, e.target) for e in ss.flow.edges})
+        ss.flow_known = ({n.id for n in ss.flow.nodes}, set(cg.edges))
     new = streamlit_flow("canvas", ss.flow, height=520, fit_view=True, min_zoom=MIN_ZOOM, allow_new_edges=True,
                          enable_pane_menu=True, enable_node_menu=False, enable_edge_menu=True,
                          get_node_on_click=True, hide_watermark=True)
@@ -172,12 +288,15 @@ def handle(new: StreamlitFlowState) -> bool:
     ops: list[dict[str, Any]] = []
     new_nodes = {n.id: n for n in new.nodes}
     for n in new.nodes:
+        if n.id.startswith(ROUTE):
+            continue  # a bend point: laid out with its edge, never by hand
         ss.positions[n.id] = (n.position["x"], n.position["y"])
         if n.id not in known_nodes:  # added from the pane menu: its text is one .ebm statement
             ops.append({"op": "statement", "text": str(n.data.get("content", ""))})
     for nid in known_nodes - set(new_nodes):
-        ops.append({"op": "delete", "node": nid})
-    new_edges = {(e.source, e.target) for e in new.edges}
+        if not nid.startswith(ROUTE):
+            ops.append({"op": "delete", "node": nid})
+    new_edges = logical_edges({(e.source, e.target) for e in new.edges}, ss.flow_routes)
     for a, b in new_edges - known_edges:
         ops.append({"op": "connect", "source": a, "target": b})
     for a, b in known_edges - new_edges:
