@@ -134,6 +134,11 @@ def crossings(path: list[Point], boxes: dict[str, Box], ends: tuple[str, str]) -
     return [n for n, b in boxes.items() if n not in ends and any(_inside(p, b) for p in path)]
 
 
+def _hits(points: list[Point], boxes: dict[str, Box], ends: tuple[str, str]) -> int:
+    """How many nodes the canvas' curves through these points run through, piece by piece."""
+    return sum(len(crossings(drawn_edge(p, q), boxes, ends)) for p, q in zip(points, points[1:], strict=False))
+
+
 def routes(cg: CanvasGraph, pos: dict[str, Point]) -> dict[tuple[str, str], list[Point]]:
     """Bend points for every edge whose plain curve would run through another node: Graphviz routes
     it around the nodes where they stand (neato -n2, splines), and the points where its spline's
@@ -179,12 +184,16 @@ def routes(cg: CanvasGraph, pos: dict[str, Point]) -> dict[tuple[str, str], list
         curve = [q for i in range(0, len(ctrl) - 3, 3) for q in _bezier(ctrl[i], ctrl[i + 1], ctrl[i + 2], ctrl[i + 3], n=32)[:-1]] + [ctrl[-1]]
         src = (boxes[tail][0] + boxes[tail][2], boxes[tail][1] + boxes[tail][3] / 2)
         dst = (boxes[head][0], boxes[head][1] + boxes[head][3] / 2)
-        for k in (1, 2, 3, 5, 8, 12):
+        best: tuple[int, list[Point]] = (_hits([src, dst], boxes, (tail, head)), [])
+        for k in (1, 2, 3, 5, 8):
             joints = [curve[round(len(curve) * (j + 1) / (k + 1))] for j in range(k)]
-            points = [src, *joints, dst]
-            if not any(crossings(drawn_edge(p, q), boxes, (tail, head)) for p, q in zip(points, points[1:], strict=False)):
+            hits = _hits([src, *joints, dst], boxes, (tail, head))
+            if hits < best[0]:
+                best = (hits, joints)
+            if hits == 0:
                 break
-        found[(tail, head)] = joints
+        if best[1]:  # none when Graphviz's route is no better (nodes dragged onto each other)
+            found[(tail, head)] = best[1]
     return found
 
 

@@ -17,6 +17,7 @@ import pytest
 from .conftest import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
+NODES = ".react-flow__node:not([data-id^='route:'])"  # the model's nodes, not the bend points of routed edges
 EDITOR = "iframe[title='code_editor.code_editor']"  # the model's text: Ace, in the component's frame
 VALUE_JS = "() => document.querySelector('.ace_editor').env.editor.getValue()"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -180,7 +181,7 @@ def test_compose_in_the_browser(server: str, tmp_path: Path) -> None:
         flow = page.frame_locator("iframe[title*='streamlit_flow']")
         node_z = flow.locator(".react-flow__node[data-id='z']")
         node_z.wait_for(timeout=90000)
-        assert _retry(flow.locator(".react-flow__node").count) == 12
+        assert _retry(flow.locator(NODES).count) == 12
 
         # drag a node: it moves and stays where it was put
         before = _retry(node_z.bounding_box)
@@ -267,7 +268,7 @@ def test_compose_in_the_browser(server: str, tmp_path: Path) -> None:
             time.sleep(0.25)
         assert marks == ["18"], marks
         assert page.get_by_text("jepa.ebm:18:26: error[E016]: unknown variable 'sy_hatt'").count() >= 1
-        assert _retry(flow.locator(".react-flow__node").count) == 13
+        assert _retry(flow.locator(NODES).count) == 13
         page.screenshot(path=str(tmp_path / "error.png"))
 
         # open the ellipse, load the moons, run inference: a landscape plot with the minimizer
@@ -300,7 +301,7 @@ BOXES_JS = """() => {
   const vp = document.querySelector('.react-flow__viewport');
   const m = vp ? getComputedStyle(vp).transform : 'none';
   const scale = m && m !== 'none' ? new DOMMatrixReadOnly(m).a : 1;
-  const nodes = [...document.querySelectorAll('.react-flow__node')].map(n => {
+  const nodes = [...document.querySelectorAll(".react-flow__node:not([data-id^='route:'])")].map(n => {
     const r = n.getBoundingClientRect();
     const font = parseFloat(getComputedStyle(n).fontSize);
     return {id: n.dataset.id, x: r.x, y: r.y, w: r.width, h: r.height, font: font * scale};
