@@ -370,6 +370,39 @@ def eval_(file: Annotated[Path, typer.Argument(help="the .ebm file of the model"
     typer.echo("wrote " + ", ".join(str(p) for p in res.files), err=True)
 
 
+@app.command()
+def agent(config: Annotated[Path, typer.Argument(help="a TOML agent config (examples/agent/*.toml)")],
+          quick: Annotated[bool, typer.Option("--quick", help="a small run of the same loop (tests, a first look)")] = False,
+          planner: Annotated[str | None, typer.Option(help="gradient or cem (default: the config's planner_kind)")] = None,
+          out: Annotated[Path | None, typer.Option(help="where the run's files go (default: the config's out_dir)")] = None,
+          threads: Annotated[int | None, typer.Option(min=1, help="torch threads (default: 1 on a small machine)")] = None,
+          ) -> None:
+    """The agent of 003: learn a world model from the environment, plan with it (Mode-2), evaluate."""
+    from .agent import AgentError, load_agent_config, run
+    from .agent import quick as small
+    try:
+        cfg = load_agent_config(config)
+        if planner is not None:
+            if planner not in ("gradient", "cem"):
+                typer.echo(f"error: --planner: '{planner}' is not a planner; choose gradient or cem", err=True)
+                raise typer.Exit(2)
+            cfg.planner_kind = planner  # type: ignore[assignment]
+        if out is not None:
+            cfg.out_dir = str(out.resolve())
+        if threads is not None:
+            cfg.threads = threads
+        result = run(small(cfg) if quick else cfg, log=lambda m: typer.echo(m, err=True))
+    except EbmError as exc:
+        typer.echo(exc.render(), err=True)
+        raise typer.Exit(1) from None
+    except (AgentError, ValueError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"mean return {result.eval_return:.1f} over {len(result.eval_returns)} evaluation episodes "
+               f"(random {result.random_return:.1f}), {result.env_steps} environment steps of data")
+    typer.echo("wrote " + ", ".join(str(p) for p in result.files), err=True)
+
+
 def main() -> None:
     try:
         app()

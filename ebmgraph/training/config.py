@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -18,6 +18,9 @@ LossKind = Literal["nll_exhaustive", "nll_mc", "contrastive_divergence", "pairwi
                    "square_square", "square_exp", "logistic", "gan", "infonce", "denoising", "energy"]
 NEEDS_SAMPLER = {k for k, spec in LOSSES.items() if spec.contrast == "sampler"}
 assert set(LOSSES) == set(LossKind.__args__)  # type: ignore[attr-defined]
+
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class _Strict(BaseModel):
@@ -262,7 +265,7 @@ def _fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     return list(current.model_fields) if current is not None and hasattr(current, "model_fields") else []
 
 
-def config_error(exc: ValidationError, text: str, file: str) -> EbmError:
+def config_error(exc: ValidationError, text: str, file: str, schema: type[BaseModel] | None = None) -> EbmError:
     diags = []
     lines = text.splitlines()
     for err in exc.errors():
@@ -271,7 +274,7 @@ def config_error(exc: ValidationError, text: str, file: str) -> EbmError:
         line, col = _locate(text, loc)
         hint = None
         if err["type"] == "extra_forbidden":
-            valid = _fields(TrainConfig, loc)
+            valid = _fields(schema or TrainConfig, loc)
             msg = f"unknown key '{loc[-1]}' in {'.'.join(str(p) for p in loc[:-1]) or 'the config'}"
             hint = did_you_mean(str(loc[-1]), valid) or ("valid keys: " + ", ".join(valid) if valid else None)
             if hint and hint.startswith("did you mean"):
@@ -294,6 +297,12 @@ def config_error(exc: ValidationError, text: str, file: str) -> EbmError:
 
 def parse_config(text: str, file: str = "<config>") -> TrainConfig:
     """A validated TrainConfig from TOML text; EbmError with file:line:col for every mistake."""
+    return parse_toml(text, file, TrainConfig)
+
+
+def parse_toml(text: str, file: str, schema: type[M]) -> M:
+    """A validated config of any schema (training, agent) from TOML text; EbmError with
+    file:line:col for every mistake."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -304,9 +313,9 @@ def parse_config(text: str, file: str = "<config>") -> TrainConfig:
         raise EbmError([Diagnostic("error", "C000", f"not valid TOML: {exc}", file, line, col, source_line=src,
                                    hint="keys are written key = value; strings need double quotes")]) from None
     try:
-        return TrainConfig.model_validate(raw)
+        return schema.model_validate(raw)
     except ValidationError as exc:
-        raise config_error(exc, text, file) from None
+        raise config_error(exc, text, file, schema) from None
 
 
 def load_config(path: str | Path) -> TrainConfig:

@@ -1,0 +1,479 @@
+"""The agent of 003 (sec. 3, Fig. 2-4): a world model learned from an environment, and Mode-2
+planning by energy minimization over the world model unrolled in a `.ebm` planner.
+
+    ebm agent examples/agent/pendulum.toml [--quick]
+
+The loop: act at random to collect transitions; train the world model (its `.ebm` file, the
+existing trainer, the energy loss) on every transition so far; then act with the planner in a
+receding horizon (perceive, plan, act with the first action, store, repeat), retraining after each
+round of episodes; at the end, evaluate the planner over N episodes run side by side (one batch
+row each). Planners are interchangeable: `gradient` infers the actions as the planner file
+declares (its `infer minimize(...)` over the latents a[t], within their box), `cem` is the
+cross-entropy method over the same energy (the gradient-free baseline of PETS and TD-MPC).
+The configurator (003 sec. 3.2) sets the cost terms' weights with `weights = {"C[0]" = ...}`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .diagnostics import Diagnostic, EbmError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CemConfig(_Strict):
+    samples: int = Field(200, ge=2)  # action sequences per iteration
+    elites: int = Field(20, ge=1)
+    iterations: int = Field(5, ge=1)
+    momentum: float = Field(0.1, ge=0, lt=1)  # share of the old mean and std kept each iteration
+
+
+class WorldModelTraining(_Strict):
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(256, ge=1)
+    lr: float = Field(1e-3, gt=0)
+
+
+class AgentConfig(_Strict):
+    env: str = "Pendulum-v1"  # a gymnasium environment id
+    world_model: str = "library/agent/world_model.ebm"  # relative to the config's folder, else the project's
+    planner: str = "library/agent/planner.ebm"
+    params: dict[str, int | float] = {}  # parameters of both files (T, hidden, ...)
+    obs_scale: list[float] | None = None  # observation -> state, entry by entry (None: as it is)
+    goal: list[float]  # the goal state the intrinsic cost measures against (in state units)
+    weights: dict[str, float] = {}  # the configurator: an energy term's weight in the planner (set_weight)
+    planner_kind: Literal["gradient", "cem"] = "gradient"
+    cem: CemConfig = CemConfig()
+    seed: int = 0
+    random_steps: int = Field(1000, ge=1)  # transitions collected at random first
+    rounds: int = Field(3, ge=0)  # planner-driven rounds of data collection, retraining after each
+    episodes_per_round: int = Field(4, ge=1)  # run side by side, one batch row each
+    episode_steps: int = Field(200, ge=1)
+    max_env_steps: int = Field(10000, ge=1)  # data budget: collection stops here
+    eval_episodes: int = Field(20, ge=1)
+    train: WorldModelTraining = WorldModelTraining()
+    out_dir: str = "runs/agent"
+    threads: int | None = Field(None, ge=1)
+    progress: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> AgentConfig:
+        if self.cem.elites > self.cem.samples:
+            raise ValueError(f"cem.elites ({self.cem.elites}) must not exceed cem.samples ({self.cem.samples})")
+        return self
+
+
+class AgentError(RuntimeError):
+    """A problem the agent cannot go on from (a NaN, an environment that does not fit the model)."""
+
+
+def load_agent_config(path: str | Path) -> AgentConfig:
+    from .training.config import parse_toml
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EbmError([Diagnostic("error", "C000", f"cannot read config '{path}': {exc}", str(path))]) from None
+    cfg = parse_toml(text, str(path), AgentConfig)
+    for key in ("world_model", "planner"):
+        f = Path(getattr(cfg, key))
+        if not f.is_absolute():
+            here = p.resolve().parent / f
+            setattr(cfg, key, str(here if here.exists() else ROOT / f))
+    if not Path(cfg.out_dir).is_absolute():
+        cfg.out_dir = str(Path.cwd() / cfg.out_dir)
+    cfg.__dict__["_text"], cfg.__dict__["_file"] = text, str(path)
+    return cfg
+
+
+def quick(cfg: AgentConfig) -> AgentConfig:
+    """The same run, small: for the tests and a first look."""
+    return cfg.model_copy(update={
+        "random_steps": min(cfg.random_steps, 200), "rounds": min(cfg.rounds, 1), "episodes_per_round": 2,
+        "episode_steps": min(cfg.episode_steps, 20), "eval_episodes": 2,
+        "train": cfg.train.model_copy(update={"epochs": 2}),
+        "params": {**cfg.params, "T": min(int(cfg.params.get("T", 5)), 5), "hidden": 16},
+        "cem": cfg.cem.model_copy(update={"samples": 16, "elites": 4, "iterations": 2})})
+
+
+# --------------------------------------------------------------------------- environments
+class Envs:
+    """N gymnasium environments stepped side by side; observations scaled into state units."""
+
+    def __init__(self, cfg: AgentConfig, n: int, seed: int) -> None:
+        import gymnasium as gym
+        try:
+            self.envs = [gym.make(cfg.env) for _ in range(n)]
+        except gym.error.Error as exc:
+            raise AgentError(f"environment '{cfg.env}': {exc}") from None
+        self.scale = cfg.obs_scale
+        self.seed = seed
+        space = self.envs[0].action_space
+        self.low, self.high = float(getattr(space, "low").min()), float(getattr(space, "high").max())  # noqa: B009
+        self.obs_shape = tuple(self.envs[0].observation_space.shape or ())
+        self.act_shape = tuple(space.shape or ())
+
+    def _state(self, obs: Any) -> Any:
+        import numpy as np
+        s = np.asarray(obs, dtype=np.float32)
+        return s * np.asarray(self.scale, dtype=np.float32) if self.scale is not None else s
+
+    def reset(self, episode: int) -> Any:
+        import numpy as np
+        return np.stack([self._state(e.reset(seed=self.seed + 1000 * episode + i)[0])
+                         for i, e in enumerate(self.envs)])
+
+    def step(self, actions: Any) -> tuple[Any, Any]:
+        import numpy as np
+        obs, rew = [], []
+        for e, a in zip(self.envs, actions, strict=True):
+            o, r, *_ = e.step(np.clip(a, self.low, self.high).astype(np.float32))
+            obs.append(self._state(o))
+            rew.append(float(r))
+        return np.stack(obs), np.asarray(rew)
+
+    def close(self) -> None:
+        for e in self.envs:
+            e.close()
+
+
+# --------------------------------------------------------------------------- the planner
+@dataclass
+class Plan:
+    actions: Any  # (rows, T, da): the plan, a[0] first
+    energy: Any  # (rows,): the planning energy of the plan
+    evaluations: int  # world-model steps evaluated per row
+
+
+class Planner:
+    """The compiled planner file: its state input s[0], goal, and the actions a[0..T-1]."""
+
+    def __init__(self, model: Any, cfg: AgentConfig) -> None:
+        self.model = model
+        self.cfg = cfg
+        names = [v.name for v in model.graph.variables if v.role == "latent" and v.name.startswith("a[")]
+        self.actions = sorted(names, key=lambda n: int(n[2:-1]))
+        g = model.graph
+        if not self.actions or not g.has_var("s[0]") or not g.has_var("goal"):
+            raise AgentError(f"{cfg.planner} must declare observed s[0], observed goal and latent actions "
+                             "a[0..T - 1] (library/agent/planner.ebm is one)")
+        v = model.graph.var(self.actions[0])
+        self.box = v.domain.box or (-math.inf, math.inf)
+        self.da = int(v.domain.shape[-1])
+        self.ds = int(g.var("s[0]").domain.shape[-1])
+        opts = dict(v.infer.options) if v.infer is not None else {}
+        self.steps = int(opts.get("steps", 100))
+        self.calls = self.unconverged = 0  # planning calls, and those that stopped at the step budget
+        from .diagnostics import InputError
+        for term, w in cfg.weights.items():  # the configurator
+            try:
+                model.set_weight(term, w)
+            except InputError as exc:
+                raise AgentError(f"weights: {exc} (in {Path(cfg.planner).name})") from None
+
+    @property
+    def horizon(self) -> int:
+        return len(self.actions)
+
+    def plan(self, s: Any, goal: Any, warm: Any | None = None) -> Plan:
+        import torch
+        if self.cfg.planner_kind == "cem":
+            return self._cem(s, goal, warm)
+        import warnings
+
+        from .inference import ConvergenceWarning
+        init = None if warm is None else {a: warm[:, t] for t, a in enumerate(self.actions)}
+        with warnings.catch_warnings(record=True) as caught:  # MPC plans within a fixed budget of steps:
+            warnings.simplefilter("always", ConvergenceWarning)  # counted and said once by the run
+            r = self.model.infer(self.actions, init=init, **{"s[0]": s, "goal": goal})
+        self.unconverged += sum(issubclass(w.category, ConvergenceWarning) for w in caught)
+        self.calls += 1
+        acts = torch.stack([r.values[a] for a in self.actions], dim=1)
+        return Plan(acts.detach(), r.free_energy.detach(), self.steps * self.horizon)
+
+    def energy_of(self, s: Any, goal: Any, acts: Any) -> Any:
+        vals = {"s[0]": s, "goal": goal, **{a: acts[:, t] for t, a in enumerate(self.actions)}}
+        return self.model.energy(**vals).total
+
+    def _cem(self, s: Any, goal: Any, warm: Any | None) -> Plan:
+        import torch
+        c = self.cfg.cem
+        rows, T, da = s.shape[0], self.horizon, self.da
+        lo, hi = self.box
+        span = (hi - lo) / 2 if math.isfinite(hi - lo) else 1.0
+        mean = torch.zeros(rows, T, da) if warm is None else warm.clone()
+        std = torch.full((rows, T, da), span)
+        with torch.no_grad():
+            for _ in range(c.iterations):
+                samples = (mean[:, None] + std[:, None] * torch.randn(rows, c.samples, T, da)).clamp(lo, hi)
+                e = self.energy_of(s.repeat_interleave(c.samples, 0), goal.repeat_interleave(c.samples, 0),
+                                   samples.reshape(rows * c.samples, T, da)).reshape(rows, c.samples)
+                idx = e.topk(c.elites, dim=1, largest=False).indices
+                elite = torch.gather(samples, 1, idx[:, :, None, None].expand(-1, -1, T, da))
+                mean = c.momentum * mean + (1 - c.momentum) * elite.mean(1)
+                std = c.momentum * std + (1 - c.momentum) * elite.std(1)
+            best = self.energy_of(s, goal, mean)
+        return Plan(mean, best, c.samples * c.iterations * T)
+
+
+# --------------------------------------------------------------------------- the run
+@dataclass
+class AgentResult:
+    eval_return: float
+    eval_returns: list[float]
+    random_return: float
+    env_steps: int
+    seconds_per_action: float
+    evaluations_per_action: int
+    history: list[dict[str, float]] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+
+def _check_shapes(envs: Envs, wm: Any, planner: Planner, cfg: AgentConfig) -> None:
+    """The environment's observation and action against the state and action of both files."""
+    problems = []
+    ds_wm, da_wm = tuple(wm.graph.var("s").domain.shape), tuple(wm.graph.var("a").domain.shape)
+    if envs.obs_shape != ds_wm:
+        problems.append(f"observations have shape {envs.obs_shape} but 's' of {Path(cfg.world_model).name} is "
+                        f"R{list(ds_wm)}")
+    if envs.act_shape != da_wm:
+        problems.append(f"actions have shape {envs.act_shape} but 'a' of {Path(cfg.world_model).name} is "
+                        f"R{list(da_wm)}")
+    if (planner.ds,) != ds_wm or (planner.da,) != da_wm:
+        problems.append(f"{Path(cfg.planner).name} plans states R[{planner.ds}] and actions R[{planner.da}], the "
+                        f"world model has R{list(ds_wm)} and R{list(da_wm)}")
+    if cfg.obs_scale is not None and len(cfg.obs_scale) != (envs.obs_shape or (1,))[0]:
+        problems.append(f"obs_scale has {len(cfg.obs_scale)} entries, observations {envs.obs_shape}")
+    if len(cfg.goal) != planner.ds:
+        problems.append(f"goal has {len(cfg.goal)} entries, the state is R[{planner.ds}]")
+    if problems:
+        raise AgentError(f"{cfg.env} does not fit the model: " + "; ".join(problems) +
+                         " (set params, e.g. ds and da, in the config)")
+
+
+def _share_weights(wm: Any, planner: Any) -> int:
+    """The planner's unrolled world model takes the trained world model's weights: each trainable
+    function of the planner's Dynamics instance (f[0].pred) from the one of the same name in the
+    world model's (f.pred). Returns how many were copied; none is an error (the files do not match)."""
+    from .compiled import _key
+
+    def own(name: str) -> str:  # the function's name inside its sub-model: f[0].pred -> pred
+        return name.rsplit(".", 1)[-1]
+
+    trained = {own(n): wm.fns[_key(n)] for n in wm.graph.fns if _key(n) in wm.fns and "." in n}
+    copied = 0
+    for n in planner.graph.fns:
+        if "." in n and own(n) in trained and _key(n) in planner.fns:
+            planner.fns[_key(n)].load_state_dict(trained[own(n)].state_dict())
+            copied += 1
+    if not copied:
+        raise AgentError("the planner shares no trained function with the world model: its Dynamics instance "
+                         "must declare the functions the world model trains (e.g. fn pred)")
+    return copied
+
+
+def _finite(x: Any, what: str) -> None:
+    import numpy as np
+    if not np.all(np.isfinite(x)):
+        raise AgentError(f"{what} is not finite (NaN or inf); the episode is stopped, the checkpoints are kept")
+
+
+def run(cfg: AgentConfig, log: Callable[[str], None] = print) -> AgentResult:
+    """Collect, learn the world model, plan in a receding horizon, evaluate; files in cfg.out_dir."""
+    import numpy as np
+    import torch
+
+    from . import compile as compile_graph
+    from . import load
+    from .training import train as train_model
+    from .training.data import Dataset
+    from .training.loop import set_threads
+
+    set_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    wm = compile_graph(load(cfg.world_model, model="WorldModel", params=_for(cfg.world_model, cfg.params)))
+    planner = Planner(compile_graph(load(cfg.planner, params=cfg.params)), cfg)
+    probe = Envs(cfg, 1, cfg.seed)
+    _check_shapes(probe, wm, planner, cfg)
+    probe.close()
+    goal1 = torch.tensor([cfg.goal], dtype=torch.float32)
+    data: dict[str, list[Any]] = {"s": [], "a": [], "s1": []}
+    history: list[dict[str, float]] = []
+    env_steps = 0
+
+    def store(s: Any, a: Any, s1: Any) -> None:
+        data["s"].append(s)
+        data["a"].append(a)
+        data["s1"].append(s1)
+
+    def fit(round_: int) -> float:
+        tensors = {k: torch.tensor(np.concatenate(v), dtype=torch.float32) for k, v in data.items()}
+        run_dir = out / f"world_model_{round_}"
+        if run_dir.exists():
+            import shutil
+            shutil.rmtree(run_dir)
+        res = train_model(wm, {"loss": {"kind": "energy"}, "epochs": cfg.train.epochs,
+                               "batch_size": cfg.train.batch_size, "optimizer": {"kind": "adam", "lr": cfg.train.lr},
+                               "seed": cfg.seed + round_, "out_dir": str(run_dir), "progress": cfg.progress,
+                               "plot": False}, Dataset(tensors, {}))
+        _share_weights(wm, planner.model)
+        return float(res.history[-1]["loss"]) if res.history else float("nan")
+
+    def model_error(s: Any, a: Any, s1: Any) -> float:
+        with torch.no_grad():
+            e = wm.energy(s=torch.tensor(s), a=torch.tensor(a), s1=torch.tensor(s1)).total
+        return float(e.mean())
+
+    # 1. random actions
+    envs = Envs(cfg, 1, cfg.seed)
+    s = envs.reset(0)
+    random_returns, ret, episode = [], 0.0, 0
+    for t in range(min(cfg.random_steps, cfg.max_env_steps)):
+        a = rng.uniform(envs.low, envs.high, size=(1, *envs.act_shape)).astype(np.float32)
+        s1, r = envs.step(a)
+        _finite(s1, "the environment's observation")
+        store(s, a, s1)
+        ret += float(r[0])
+        s = s1
+        env_steps += 1
+        if (t + 1) % cfg.episode_steps == 0:
+            random_returns.append(ret)
+            ret, episode = 0.0, episode + 1
+            s = envs.reset(episode)
+    envs.close()
+    random_return = float(np.mean(random_returns)) if random_returns else float("nan")
+    loss = fit(0)
+    log(f"random: {env_steps} steps, mean return {random_return:.1f} over {len(random_returns)} episode(s); "
+        f"world model trained (energy {loss:.4g})")
+
+    # 2. planner-driven rounds, retraining after each
+    for k in range(1, cfg.rounds + 1):
+        n = cfg.episodes_per_round
+        if env_steps + n * cfg.episode_steps > cfg.max_env_steps:
+            log(f"round {k}: the data budget of {cfg.max_env_steps} environment steps is reached")
+            break
+        rets, energy, trans = _episodes(cfg, planner, n, 100 * k, goal1, log=None)
+        env_steps += n * cfg.episode_steps
+        err = model_error(*(np.concatenate(x) for x in trans))
+        for s_, a_, s1_ in zip(*trans, strict=True):
+            store(s_, a_, s1_)
+        loss = fit(k)
+        row = {"round": k, "env_steps": env_steps, "return": float(np.mean(rets)), "planning_energy": energy,
+               "world_model_error": err, "world_model_energy": loss}
+        history.append(row)
+        log(f"round {k}: return {row['return']:.1f}, planning energy {energy:.4g}, "
+            f"world-model error on the new data {err:.4g} (before retraining), {env_steps} env steps")
+
+    # 3. evaluation: every episode side by side, one batch row each
+    t0 = time.perf_counter()
+    rets, energy, _ = _episodes(cfg, planner, cfg.eval_episodes, 10_000, goal1, log=log)
+    elapsed = time.perf_counter() - t0
+    per_action = elapsed / cfg.episode_steps  # one planning call plans every episode's action
+    result = AgentResult(float(np.mean(rets)), [float(x) for x in rets], random_return, env_steps, per_action,
+                         (planner.steps * planner.horizon if cfg.planner_kind == "gradient"
+                          else cfg.cem.samples * cfg.cem.iterations * planner.horizon), history)
+    if planner.unconverged:
+        log(f"note: {planner.unconverged} of {planner.calls} planning calls stopped at the planner's budget of "
+            f"steps = {planner.steps} before converging (tol); MPC acts on the plan so far and plans again next step")
+    log(f"evaluation: mean return {result.eval_return:.1f} over {cfg.eval_episodes} episodes "
+        f"({cfg.planner_kind} planner, {result.evaluations_per_action} world-model steps per action, "
+        f"{1000 * per_action:.0f} ms per planning call for {cfg.eval_episodes} episodes)")
+    result.files = _write(cfg, result, out)
+    return result
+
+
+def _for(path: str, params: dict[str, int | float]) -> dict[str, int | float]:
+    """The parameters a file's last model declares (the planner's T is not the world model's)."""
+    import re
+    text = Path(path).read_text(encoding="utf-8")
+    heads = re.findall(r"^model\s+\w+\s*\(([^)]*)\)", text, flags=re.M)
+    names = set(re.findall(r"(\w+)\s*=", heads[-1])) if heads else set()
+    return {k: v for k, v in params.items() if k in names}
+
+
+def _episodes(cfg: AgentConfig, planner: Planner, n: int, seed_offset: int, goal1: Any,
+              log: Callable[[str], None] | None) -> tuple[list[float], float, tuple[list[Any], list[Any], list[Any]]]:
+    """n episodes of receding-horizon planning side by side: perceive, plan (warm-started from the
+    last plan shifted by one step), act with the first action, store, repeat."""
+    import numpy as np
+    import torch
+    from tqdm import tqdm
+
+    envs = Envs(cfg, n, cfg.seed + seed_offset)
+    s = envs.reset(0)
+    goal = goal1.expand(n, -1)
+    rets = np.zeros(n)
+    energies = []
+    trans: tuple[list[Any], list[Any], list[Any]] = ([], [], [])
+    warm = None
+    bar = tqdm(range(cfg.episode_steps), desc=f"{cfg.planner_kind} planning, {n} episodes", leave=False,
+               disable=not cfg.progress)
+    try:
+        for _ in bar:
+            st = torch.tensor(s, dtype=torch.float32)
+            p = planner.plan(st, goal, warm)
+            _finite(p.actions.numpy(), "the planned action")
+            a = p.actions[:, 0].numpy()
+            s1, r = envs.step(a)
+            _finite(s1, "the environment's observation")
+            trans[0].append(s)
+            trans[1].append(a)
+            trans[2].append(s1)
+            rets += r
+            energies.append(float(p.energy.mean()))
+            warm = torch.cat([p.actions[:, 1:], p.actions[:, -1:]], dim=1)
+            s = s1
+            bar.set_postfix(ret=f"{rets.mean():.0f}")
+    finally:
+        envs.close()
+    return [float(x) for x in rets], float(np.mean(energies)), trans
+
+
+def _write(cfg: AgentConfig, result: AgentResult, out: Path) -> list[Path]:
+    """results.json, metrics.jsonl and a plot of the evaluation returns, each written whole."""
+    from .files import write_atomic
+    files = []
+    summary = {"env": cfg.env, "planner": cfg.planner_kind, "eval_return": result.eval_return,
+               "eval_returns": result.eval_returns, "random_return": result.random_return,
+               "env_steps": result.env_steps, "seconds_per_action": result.seconds_per_action,
+               "evaluations_per_action": result.evaluations_per_action}
+    write_atomic(out / "results.json", json.dumps(summary, indent=1))
+    write_atomic(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in result.history))
+    files += [out / "results.json", out / "metrics.jsonl"]
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(figsize=(6, 3.2))
+        ax.bar(range(len(result.eval_returns)), result.eval_returns, color="#4a7ab5")
+        ax.axhline(result.random_return, color="#999", ls="--", label=f"random {result.random_return:.0f}")
+        ax.axhline(result.eval_return, color="#c33", label=f"planner mean {result.eval_return:.0f}")
+        ax.set_xlabel("evaluation episode")
+        ax.set_ylabel("return")
+        ax.set_title(f"{cfg.env}: {cfg.planner_kind} planning with the learned world model")
+        ax.legend(loc="lower right")
+        fig.tight_layout()
+        tmp = out / ".returns.png.tmp"
+        fig.savefig(tmp, format="png", dpi=110)
+        plt.close(fig)
+        tmp.replace(out / "returns.png")
+        files.append(out / "returns.png")
+    except ImportError:  # pragma: no cover - matplotlib is a dependency
+        pass
+    return files

@@ -1,0 +1,145 @@
+"""The agent of 003: environments, the planner files, planning by gradient and by CEM, the loop."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import ebmgraph
+from ebmgraph.agent import (
+    AgentConfig,
+    AgentError,
+    Envs,
+    Planner,
+    _share_weights,
+    load_agent_config,
+    quick,
+    run,
+)
+
+from .conftest import ROOT
+
+PENDULUM = ROOT / "examples" / "agent" / "pendulum.toml"
+AGENT = ROOT / "library" / "agent"
+
+
+def _cfg(**kw) -> AgentConfig:  # type: ignore[no-untyped-def]
+    cfg = quick(load_agent_config(PENDULUM))
+    return cfg.model_copy(update={"progress": False, **kw})
+
+
+def _planner(cfg: AgentConfig) -> Planner:
+    return Planner(ebmgraph.compile(ebmgraph.load(AGENT / "planner.ebm", params=cfg.params)), cfg)
+
+
+def _still(planner: Planner) -> None:
+    """A world model that predicts no change: pred's weights all zero, so s[t + 1] = s[t]."""
+    with torch.no_grad():
+        for p in planner.model.fns["f_0___pred"].parameters():
+            p.zero_()
+
+
+def test_the_planning_energy_is_the_cost_of_the_unrolled_world_model_by_hand() -> None:
+    cfg = _cfg()
+    planner = _planner(cfg)
+    _still(planner)
+    s = torch.tensor([[0.5, -0.5, 0.2], [1.0, 0.0, 0.0]])
+    goal = torch.tensor([[1.0, 0.0, 0.0]]).expand(2, -1)
+    acts = torch.randn(2, planner.horizon, 1)
+    e = planner.energy_of(s, goal, acts)
+    # the state never moves: every one of the T steps costs |s - goal|^2, plus 0.001 a[t]^2
+    hand = planner.horizon * ((s - goal) ** 2).sum(1) + 0.001 * (acts ** 2).sum((1, 2))
+    torch.testing.assert_close(e, hand)
+
+
+def test_the_configurator_sets_a_cost_weight_and_names_an_unknown_term() -> None:
+    planner = _planner(_cfg(weights={"c[0].C": 3.0}))
+    assert planner.model.weights["c[0].C"] == 3.0 and planner.model.weights["c[1].C"] == 1.0
+    with pytest.raises(AgentError, match=r"weights: no energy term 'c\[0\]\.Cx'; did you mean 'c\[0\]\.C'"):
+        _planner(_cfg(weights={"c[0].Cx": 3.0}))
+
+
+@pytest.mark.parametrize("kind", ["gradient", "cem"])
+def test_both_planners_find_the_cheapest_actions_where_only_the_actions_cost(kind: str) -> None:
+    """With a still world model the only term the actions change is 0.001 |a|^2: both planners
+    move every action towards 0, within the box."""
+    cfg = _cfg(planner_kind=kind)
+    cfg = cfg.model_copy(update={"cem": cfg.cem.model_copy(update={"samples": 64, "elites": 8, "iterations": 6})})
+    planner = _planner(cfg)
+    _still(planner)
+    s = torch.tensor([[0.0, 1.0, 0.0]])
+    start = torch.full((1, planner.horizon, 1), 1.5)
+    p = planner.plan(s, torch.tensor([[1.0, 0.0, 0.0]]), warm=start)
+    assert p.actions.shape == (1, planner.horizon, 1)
+    assert float(p.actions.abs().max()) <= 2.0
+    assert float(p.actions.abs().mean()) < 1.5 * (0.5 if kind == "gradient" else 0.8)
+
+
+def test_the_planner_takes_the_trained_world_models_weights() -> None:
+    cfg = _cfg()
+    planner = _planner(cfg)
+    wm = ebmgraph.compile(ebmgraph.load(AGENT / "world_model.ebm", model="WorldModel", params={"hidden": 16}))
+    assert _share_weights(wm, planner.model) == 1
+    for a, b in zip(wm.fns["f__pred"].parameters(), planner.model.fns["f_0___pred"].parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_a_quick_run_writes_results_metrics_and_a_plot(tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "ebmgraph.cli", "agent", str(PENDULUM), "--quick", "--out",
+                        str(tmp_path / "run")], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "mean return" in r.stdout and "Traceback" not in r.stderr
+    res = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert res["env"] == "Pendulum-v1" and len(res["eval_returns"]) == 2
+    assert all(np.isfinite(res["eval_returns"])) and res["eval_return"] == pytest.approx(np.mean(res["eval_returns"]))
+    assert res["env_steps"] == 200 + 2 * 20  # the random steps, then one round of 2 episodes of 20 steps
+    rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["round"] for r in rows] == [1] and rows[0]["world_model_error"] >= 0
+    assert (tmp_path / "run" / "returns.png").stat().st_size > 1000
+    assert (tmp_path / "run" / "world_model_1" / "checkpoint.pt").exists()
+
+
+def test_cem_runs_the_same_loop(tmp_path: Path) -> None:
+    res = run(_cfg(planner_kind="cem", out_dir=str(tmp_path)), log=lambda m: None)
+    assert len(res.eval_returns) == 2 and np.isfinite(res.eval_return)
+    assert res.evaluations_per_action == 16 * 2 * 5
+
+
+def test_an_environment_that_does_not_exist_is_named() -> None:
+    with pytest.raises(AgentError, match="environment 'Pendulum-v9'"):
+        Envs(_cfg(env="Pendulum-v9"), 1, 0)
+
+
+def test_shapes_that_do_not_fit_name_both(tmp_path: Path) -> None:
+    cfg = _cfg(out_dir=str(tmp_path))
+    cfg = cfg.model_copy(update={"params": {**cfg.params, "ds": 4}})
+    with pytest.raises(AgentError, match=r"observations have shape \(3,\) but 's' of world_model.ebm is R\[4\]"):
+        run(cfg, log=lambda m: None)
+
+
+def test_a_nan_from_the_environment_stops_with_a_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = Envs.step
+
+    def broken(self, actions):  # type: ignore[no-untyped-def]
+        s, r = real(self, actions)
+        return s * np.nan, r
+
+    monkeypatch.setattr(Envs, "step", broken)
+    with pytest.raises(AgentError, match="the environment's observation is not finite"):
+        run(_cfg(out_dir=str(tmp_path)), log=lambda m: None)
+
+
+def test_a_config_mistake_is_located(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(PENDULUM.read_text().replace('planner_kind = "gradient"', 'planner_kind = "newton"'))
+    r = subprocess.run([sys.executable, "-m", "ebmgraph.cli", "agent", str(bad), "--quick"], capture_output=True,
+                       text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    line = 1 + PENDULUM.read_text().splitlines().index('planner_kind = "gradient"')
+    assert f"bad.toml:{line}:1: error[C001]: 'planner_kind' cannot be 'newton'; valid choices: gradient, cem" in r.stderr
