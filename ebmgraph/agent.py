@@ -133,17 +133,29 @@ class Envs:
 
     def reset(self, episode: int) -> Any:
         import numpy as np
-        return np.stack([self._state(e.reset(seed=self.seed + 1000 * episode + i)[0])
-                         for i, e in enumerate(self.envs)])
+        self.ended = np.zeros(len(self.envs), dtype=bool)
+        self.last = np.stack([self._state(e.reset(seed=self.seed + 1000 * episode + i)[0])
+                              for i, e in enumerate(self.envs)])
+        return self.last
 
-    def step(self, actions: Any) -> tuple[Any, Any]:
+    def step(self, actions: Any) -> tuple[Any, Any, Any]:
+        """(states, rewards, ended): an environment whose episode ended (terminated, e.g. the car at
+        the flag, or truncated) is not stepped again until the next reset; its reward is 0 after."""
         import numpy as np
+        if not hasattr(self, "ended"):
+            self.ended = np.zeros(len(self.envs), dtype=bool)
         obs, rew = [], []
-        for e, a in zip(self.envs, actions, strict=True):
-            o, r, *_ = e.step(np.clip(a, self.low, self.high).astype(np.float32))
+        for i, (e, a) in enumerate(zip(self.envs, actions, strict=True)):
+            if self.ended[i]:
+                obs.append(self.last[i])
+                rew.append(0.0)
+                continue
+            o, r, term, trunc, _ = e.step(np.clip(a, self.low, self.high).astype(np.float32))
             obs.append(self._state(o))
             rew.append(float(r))
-        return np.stack(obs), np.asarray(rew)
+            self.ended[i] = bool(term or trunc)
+        self.last = np.stack(obs)
+        return self.last, np.asarray(rew), self.ended.copy()
 
     def close(self) -> None:
         for e in self.envs:
@@ -343,18 +355,19 @@ def run(cfg: AgentConfig, log: Callable[[str], None] = print) -> AgentResult:
     # 1. random actions
     envs = Envs(cfg, 1, cfg.seed)
     s = envs.reset(0)
-    random_returns, ret, episode = [], 0.0, 0
-    for t in range(min(cfg.random_steps, cfg.max_env_steps)):
+    random_returns, ret, episode, steps_in = [], 0.0, 0, 0
+    for _ in range(min(cfg.random_steps, cfg.max_env_steps)):
         a = rng.uniform(envs.low, envs.high, size=(1, *envs.act_shape)).astype(np.float32)
-        s1, r = envs.step(a)
+        s1, r, ended = envs.step(a)
         _finite(s1, "the environment's observation")
         store(s, a, s1)
         ret += float(r[0])
         s = s1
         env_steps += 1
-        if (t + 1) % cfg.episode_steps == 0:
+        steps_in += 1
+        if ended[0] or steps_in == cfg.episode_steps:
             random_returns.append(ret)
-            ret, episode = 0.0, episode + 1
+            ret, episode, steps_in = 0.0, episode + 1, 0
             s = envs.reset(episode)
     envs.close()
     random_return = float(np.mean(random_returns)) if random_returns else float("nan")
@@ -369,7 +382,7 @@ def run(cfg: AgentConfig, log: Callable[[str], None] = print) -> AgentResult:
             log(f"round {k}: the data budget of {cfg.max_env_steps} environment steps is reached")
             break
         rets, energy, trans = _episodes(cfg, planner, n, 100 * k, goal1, log=None)
-        env_steps += n * cfg.episode_steps
+        env_steps += sum(len(x) for x in trans[0])
         err = model_error(*(np.concatenate(x) for x in trans))
         for s_, a_, s1_ in zip(*trans, strict=True):
             store(s_, a_, s1_)
@@ -430,12 +443,15 @@ def _episodes(cfg: AgentConfig, planner: Planner, n: int, seed_offset: int, goal
             p = planner.plan(st, goal, warm)
             _finite(p.actions.numpy(), "the planned action")
             a = p.actions[:, 0].numpy()
-            s1, r = envs.step(a)
+            live = ~envs.ended
+            s1, r, ended = envs.step(a)
             _finite(s1, "the environment's observation")
-            trans[0].append(s)
-            trans[1].append(a)
-            trans[2].append(s1)
+            trans[0].append(s[live])  # what the world model learns from: the steps actually taken
+            trans[1].append(a[live])
+            trans[2].append(s1[live])
             rets += r
+            if ended.all():
+                break
             energies.append(float(p.energy.mean()))
             warm = torch.cat([p.actions[:, 1:], p.actions[:, -1:]], dim=1)
             s = s1

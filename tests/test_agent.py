@@ -127,8 +127,8 @@ def test_a_nan_from_the_environment_stops_with_a_message(tmp_path: Path, monkeyp
     real = Envs.step
 
     def broken(self, actions):  # type: ignore[no-untyped-def]
-        s, r = real(self, actions)
-        return s * np.nan, r
+        s, r, ended = real(self, actions)
+        return s * np.nan, r, ended
 
     monkeypatch.setattr(Envs, "step", broken)
     with pytest.raises(AgentError, match="the environment's observation is not finite"):
@@ -143,3 +143,19 @@ def test_a_config_mistake_is_located(tmp_path: Path) -> None:
     assert r.returncode == 1 and "Traceback" not in r.stderr
     line = 1 + PENDULUM.read_text().splitlines().index('planner_kind = "gradient"')
     assert f"bad.toml:{line}:1: error[C001]: 'planner_kind' cannot be 'newton'; valid choices: gradient, cem" in r.stderr
+
+
+def test_an_ended_episode_is_not_stepped_again() -> None:
+    """Pendulum-v1 is truncated at 200 steps: after that the environment is not stepped, its
+    reward is 0 and its state stays (the car at the flag of MountainCar ends the same way)."""
+    envs = Envs(_cfg(), 2, 0)
+    envs.reset(0)
+    total = np.zeros(2)
+    for t in range(205):
+        s, r, ended = envs.step(np.zeros((2, 1), dtype=np.float32))
+        total += r
+        assert ended.all() == (t >= 199)
+        if t == 199:
+            last = s.copy()
+    assert np.array_equal(s, last) and np.all(r == 0) and np.all(total < 0)
+    envs.close()
