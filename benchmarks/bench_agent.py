@@ -81,12 +81,12 @@ def main() -> None:
               f"{res.evaluations_per_action:16d} {1000 * res.seconds_per_action:9.0f} {secs:7.0f}s")
 
     # the speed of one planning call against a hand-written planner over the same trained network
-    c = cfg.model_copy(update={"planner_kind": "gradient"})
+    # one start per row on both sides (R = 1), so that both find the same plan from the same warm start
+    c = cfg.model_copy(update={"planner_kind": "gradient", "params": {**cfg.params, "R": 1}})
     import ebmgraph
-    from ebmgraph.agent import _share_weights
-    planner = Planner(ebmgraph.compile(ebmgraph.load(c.planner, params=c.params)), c)
-    wm = ebmgraph.compile(ebmgraph.load(c.world_model, model="WorldModel",
-                                        params={k: v for k, v in c.params.items() if k in ("ds", "da", "hidden")}))
+    from ebmgraph.agent import _for, _share_weights
+    planner = Planner(ebmgraph.compile(ebmgraph.load(c.planner, params=_for(c.planner, c.params))), c)
+    wm = ebmgraph.compile(ebmgraph.load(c.world_model, model="WorldModel", params=_for(c.world_model, c.params)))
     from ebmgraph.checkpoint import load_into
     load_into(wm, ROOT / "runs" / "bench_agent_gradient" / f"world_model_{rows[0][1].history[-1]['round'] if rows[0][1].history else 0}" / "checkpoint.pt")
     _share_weights(wm, planner.model)

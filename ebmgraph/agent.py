@@ -188,6 +188,7 @@ class Planner:
         self.ds = int(g.var("s[0]").domain.shape[-1])
         opts = dict(v.infer.options) if v.infer is not None else {}
         self.steps = int(opts.get("steps", 100))
+        self.restarts = int(opts.get("restarts", 1))
         self.calls = self.unconverged = 0  # planning calls, and those that stopped at the step budget
         from .diagnostics import InputError
         for term, w in cfg.weights.items():  # the configurator
@@ -214,7 +215,7 @@ class Planner:
         self.unconverged += sum(issubclass(w.category, ConvergenceWarning) for w in caught)
         self.calls += 1
         acts = torch.stack([r.values[a] for a in self.actions], dim=1)
-        return Plan(acts.detach(), r.free_energy.detach(), self.steps * self.horizon)
+        return Plan(acts.detach(), r.free_energy.detach(), self.restarts * self.steps * self.horizon)
 
     def energy_of(self, s: Any, goal: Any, acts: Any) -> Any:
         vals = {"s[0]": s, "goal": goal, **{a: acts[:, t] for t, a in enumerate(self.actions)}}
@@ -320,7 +321,7 @@ def run(cfg: AgentConfig, log: Callable[[str], None] = print) -> AgentResult:
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     wm = compile_graph(load(cfg.world_model, model="WorldModel", params=_for(cfg.world_model, cfg.params)))
-    planner = Planner(compile_graph(load(cfg.planner, params=cfg.params)), cfg)
+    planner = Planner(compile_graph(load(cfg.planner, params=_for(cfg.planner, cfg.params))), cfg)
     probe = Envs(cfg, 1, cfg.seed)
     _check_shapes(probe, wm, planner, cfg)
     probe.close()
@@ -399,7 +400,7 @@ def run(cfg: AgentConfig, log: Callable[[str], None] = print) -> AgentResult:
     elapsed = time.perf_counter() - t0
     per_action = elapsed / cfg.episode_steps  # one planning call plans every episode's action
     result = AgentResult(float(np.mean(rets)), [float(x) for x in rets], random_return, env_steps, per_action,
-                         (planner.steps * planner.horizon if cfg.planner_kind == "gradient"
+                         (planner.restarts * planner.steps * planner.horizon if cfg.planner_kind == "gradient"
                           else cfg.cem.samples * cfg.cem.iterations * planner.horizon), history)
     if planner.unconverged:
         log(f"note: {planner.unconverged} of {planner.calls} planning calls stopped at the planner's budget of "
