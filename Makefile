@@ -63,6 +63,7 @@ bench: $(STAMP) graphviz
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_sparse_coding.py
 	$(BIN)/python benchmarks/bench_distributed.py
+	$(BIN)/python benchmarks/bench_agent.py
 
 clean:
 	rm -rf $(VENV) out build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -25,8 +25,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .diagnostics import Diagnostic, EbmError
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -81,12 +79,9 @@ class AgentError(RuntimeError):
 
 
 def load_agent_config(path: str | Path) -> AgentConfig:
-    from .training.config import parse_toml
+    from .training.config import parse_toml, read_config_text
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EbmError([Diagnostic("error", "C000", f"cannot read config '{path}': {exc}", str(path))]) from None
+    text = read_config_text(p)
     cfg = parse_toml(text, str(path), AgentConfig)
     for key in ("world_model", "planner"):
         f = Path(getattr(cfg, key))

@@ -318,12 +318,17 @@ def parse_toml(text: str, file: str, schema: type[M]) -> M:
         raise config_error(exc, text, file, schema) from None
 
 
-def load_config(path: str | Path) -> TrainConfig:
-    p = Path(path)
+def read_config_text(path: str | Path) -> str:
+    """A config file's text; one that cannot be read is a C000 error naming it."""
     try:
-        text = p.read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise EbmError([Diagnostic("error", "C000", f"cannot read config '{path}': {exc}", str(path))]) from None
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    p = Path(path)
+    text = read_config_text(p)
     cfg = parse_config(text, str(path))
     cfg_file_dir = p.resolve().parent
     if cfg.data is not None and not Path(cfg.data.source).is_absolute() and "." in Path(cfg.data.source).name:
