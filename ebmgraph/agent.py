@@ -248,6 +248,7 @@ class AgentResult:
     evaluations_per_action: int
     history: list[dict[str, float]] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    episode: dict[str, list[Any]] = field(default_factory=dict)  # the first evaluation episode, step by step
 
 
 def _check_shapes(envs: Envs, wm: Any, planner: Planner, cfg: AgentConfig) -> None:
@@ -391,12 +392,13 @@ def run(cfg: AgentConfig, log: Callable[[str], None] = print) -> AgentResult:
 
     # 3. evaluation: every episode side by side, one batch row each
     t0 = time.perf_counter()
-    rets, energy, _ = _episodes(cfg, planner, cfg.eval_episodes, 10_000, goal1, log=log)
+    trace: dict[str, list[Any]] = {}
+    rets, energy, _ = _episodes(cfg, planner, cfg.eval_episodes, 10_000, goal1, log=log, trace=trace)
     elapsed = time.perf_counter() - t0
     per_action = elapsed / cfg.episode_steps  # one planning call plans every episode's action
     result = AgentResult(float(np.mean(rets)), [float(x) for x in rets], random_return, env_steps, per_action,
                          (planner.restarts * planner.steps * planner.horizon if cfg.planner_kind == "gradient"
-                          else cfg.cem.samples * cfg.cem.iterations * planner.horizon), history)
+                          else cfg.cem.samples * cfg.cem.iterations * planner.horizon), history, episode=trace)
     if planner.unconverged:
         log(f"note: {planner.unconverged} of {planner.calls} planning calls stopped at the planner's budget of "
             f"steps = {planner.steps} before converging (tol); MPC acts on the plan so far and plans again next step")
@@ -417,7 +419,8 @@ def _for(path: str, params: dict[str, int | float]) -> dict[str, int | float]:
 
 
 def _episodes(cfg: AgentConfig, planner: Planner, n: int, seed_offset: int, goal1: Any,
-              log: Callable[[str], None] | None) -> tuple[list[float], float, tuple[list[Any], list[Any], list[Any]]]:
+              log: Callable[[str], None] | None, trace: dict[str, list[Any]] | None = None
+              ) -> tuple[list[float], float, tuple[list[Any], list[Any], list[Any]]]:
     """n episodes of receding-horizon planning side by side: perceive, plan (warm-started from the
     last plan shifted by one step), act with the first action, store, repeat."""
     import numpy as np
@@ -446,6 +449,11 @@ def _episodes(cfg: AgentConfig, planner: Planner, n: int, seed_offset: int, goal
             trans[1].append(a[live])
             trans[2].append(s1[live])
             rets += r
+            if trace is not None and live[0]:  # the first episode: state, action, reward, planning energy
+                trace.setdefault("state", []).append(s[0].tolist())
+                trace.setdefault("action", []).append(a[0].tolist())
+                trace.setdefault("reward", []).append(float(r[0]))
+                trace.setdefault("energy", []).append(float(p.energy[0]))
             if ended.all():
                 break
             energies.append(float(p.energy.mean()))
@@ -476,6 +484,8 @@ def _write(cfg: AgentConfig, result: AgentResult, out: Path) -> list[Path]:
         ax.bar(range(len(result.eval_returns)), result.eval_returns, color="#4a7ab5")
         ax.axhline(result.random_return, color="#999", ls="--", label=f"random {result.random_return:.0f}")
         ax.axhline(result.eval_return, color="#c33", label=f"planner mean {result.eval_return:.0f}")
+        from matplotlib.ticker import MaxNLocator
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("evaluation episode")
         ax.set_ylabel("return")
         ax.set_title(f"{cfg.env}: {cfg.planner_kind} planning with the learned world model")
@@ -486,6 +496,29 @@ def _write(cfg: AgentConfig, result: AgentResult, out: Path) -> list[Path]:
         plt.close(fig)
         tmp.replace(out / "returns.png")
         files.append(out / "returns.png")
+        if result.episode:
+            import numpy as np
+            ep = {k: np.asarray(v) for k, v in result.episode.items()}
+            fig, axs = plt.subplots(3, 1, figsize=(6, 5.4), sharex=True)
+            for j in range(ep["state"].shape[1]):
+                axs[0].plot(ep["state"][:, j], label=f"s[{j}]")
+            axs[0].plot(np.broadcast_to(cfg.goal, ep["state"].shape), color="#999", ls=":", lw=1)
+            axs[0].set_ylabel("state")
+            axs[0].legend(loc="upper right", fontsize=7, ncol=ep["state"].shape[1])
+            axs[1].plot(ep["action"], color="#c33")
+            axs[1].set_ylabel("action a[0]")
+            axs[2].plot(ep["energy"], color="#4a7ab5", label="planning energy")
+            axs[2].plot(-ep["reward"], color="#e69500", label="cost (- reward)")
+            axs[2].set_ylabel("per step")
+            axs[2].set_xlabel("step")
+            axs[2].legend(loc="upper right", fontsize=7)
+            axs[0].set_title(f"{cfg.env}: the first evaluation episode, return {result.eval_returns[0]:.0f}")
+            fig.tight_layout()
+            tmp = out / ".episode.png.tmp"
+            fig.savefig(tmp, format="png", dpi=110)
+            plt.close(fig)
+            tmp.replace(out / "episode.png")
+            files.append(out / "episode.png")
     except ImportError:  # pragma: no cover - matplotlib is a dependency
         pass
     return files

@@ -102,6 +102,7 @@ def test_a_quick_run_writes_results_metrics_and_a_plot(tmp_path: Path) -> None:
     rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["round"] for r in rows] == [1] and rows[0]["world_model_error"] >= 0
     assert (tmp_path / "run" / "returns.png").stat().st_size > 1000
+    assert (tmp_path / "run" / "episode.png").stat().st_size > 1000
     assert (tmp_path / "run" / "world_model_1" / "checkpoint.pt").exists()
 
 
