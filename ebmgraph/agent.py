@@ -63,6 +63,10 @@ class AgentConfig(_Strict):
     max_env_steps: int = Field(10000, ge=1)  # data budget: collection stops here
     eval_episodes: int = Field(20, ge=1)
     train: WorldModelTraining = WorldModelTraining()
+    # Mode-1 (Fig. 5): an actor file trained to imitate Mode-2's actions, then evaluated on its own
+    actor: str | None = None  # e.g. "library/agent/actor.ebm"; None: no Mode-1
+    actor_epochs: int = Field(200, ge=1)
+    dagger_rounds: int = Field(2, ge=0)  # the actor acts, Mode-2 labels the states it visits, retrain
     out_dir: str = "runs/agent"
     threads: int | None = Field(None, ge=1)
     progress: bool = True
@@ -83,7 +87,9 @@ def load_agent_config(path: str | Path) -> AgentConfig:
     p = Path(path)
     text = read_config_text(p)
     cfg = parse_toml(text, str(path), AgentConfig)
-    for key in ("world_model", "planner"):
+    for key in ("world_model", "planner", "actor"):
+        if getattr(cfg, key) is None:
+            continue
         f = Path(getattr(cfg, key))
         if not f.is_absolute():
             here = p.resolve().parent / f
@@ -99,7 +105,7 @@ def quick(cfg: AgentConfig) -> AgentConfig:
     return cfg.model_copy(update={
         "random_steps": min(cfg.random_steps, 200), "rounds": min(cfg.rounds, 1), "episodes_per_round": 2,
         "episode_steps": min(cfg.episode_steps, 20), "eval_episodes": 2,
-        "train": cfg.train.model_copy(update={"epochs": 2}),
+        "train": cfg.train.model_copy(update={"epochs": 2}), "actor_epochs": 2, "dagger_rounds": min(cfg.dagger_rounds, 1),
         "params": {**cfg.params, "T": min(int(cfg.params.get("T", 5)), 5), "hidden": 16},
         "cem": cfg.cem.model_copy(update={"samples": 16, "elites": 4, "iterations": 2})})
 
@@ -249,6 +255,9 @@ class AgentResult:
     history: list[dict[str, float]] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
     episode: dict[str, list[Any]] = field(default_factory=dict)  # the first evaluation episode, step by step
+    mode1_return: float | None = None  # the distilled actor's mean return over the evaluation episodes
+    mode1_returns: list[float] = field(default_factory=list)
+    mode1_seconds_per_action: float | None = None  # one forward pass for every episode's action
 
 
 def _check_shapes(envs: Envs, wm: Any, planner: Planner, cfg: AgentConfig) -> None:
@@ -324,6 +333,7 @@ def run(cfg: AgentConfig, log: Callable[[str], None] = print) -> AgentResult:
     goal1 = torch.tensor([cfg.goal], dtype=torch.float32)
     data: dict[str, list[Any]] = {"s": [], "a": [], "s1": []}
     history: list[dict[str, float]] = []
+    labels: list[tuple[Any, Any]] = []  # (state, Mode-2's action) pairs
     env_steps = 0
 
     def store(s: Any, a: Any, s1: Any) -> None:
@@ -383,6 +393,7 @@ def run(cfg: AgentConfig, log: Callable[[str], None] = print) -> AgentResult:
         err = model_error(*(np.concatenate(x) for x in trans))
         for s_, a_, s1_ in zip(*trans, strict=True):
             store(s_, a_, s1_)
+            labels.append((s_, a_))  # Mode-2's actions, what the actor imitates
         loss = fit(k)
         row = {"round": k, "env_steps": env_steps, "return": float(np.mean(rets)), "planning_energy": energy,
                "world_model_error": err, "world_model_energy": loss}
@@ -391,11 +402,11 @@ def run(cfg: AgentConfig, log: Callable[[str], None] = print) -> AgentResult:
             f"world-model error on the new data {err:.4g} (before retraining), {env_steps} env steps")
 
     # 3. evaluation: every episode side by side, one batch row each
-    t0 = time.perf_counter()
     trace: dict[str, list[Any]] = {}
-    rets, energy, _ = _episodes(cfg, planner, cfg.eval_episodes, 10_000, goal1, log=log, trace=trace)
-    elapsed = time.perf_counter() - t0
-    per_action = elapsed / cfg.episode_steps  # one planning call plans every episode's action
+    timing: list[float] = []
+    rets, energy, ev = _episodes(cfg, planner, cfg.eval_episodes, 10_000, goal1, log=log, trace=trace, timing=timing)
+    labels += list(zip(ev[0], ev[1], strict=True))
+    per_action = float(np.median(timing))  # one planning call plans every episode's action
     result = AgentResult(float(np.mean(rets)), [float(x) for x in rets], random_return, env_steps, per_action,
                          (planner.restarts * planner.steps * planner.horizon if cfg.planner_kind == "gradient"
                           else cfg.cem.samples * cfg.cem.iterations * planner.horizon), history, episode=trace)
@@ -404,9 +415,80 @@ def run(cfg: AgentConfig, log: Callable[[str], None] = print) -> AgentResult:
             f"steps = {planner.steps} before converging (tol); MPC acts on the plan so far and plans again next step")
     log(f"evaluation: mean return {result.eval_return:.1f} over {cfg.eval_episodes} episodes "
         f"({cfg.planner_kind} planner, {result.evaluations_per_action} world-model steps per action, "
-        f"{1000 * per_action:.0f} ms per planning call for {cfg.eval_episodes} episodes)")
+        f"{1000 * per_action:.0f} ms per planning call for {cfg.eval_episodes} episodes, median)")
+    if cfg.actor is not None:
+        env_steps = _mode1(cfg, planner, labels, goal1, out, result, env_steps, log)
+        result.env_steps = env_steps
     result.files = _write(cfg, result, out)
     return result
+
+
+def _mode1(cfg: AgentConfig, planner: Planner, labels: list[tuple[Any, Any]], goal1: Any, out: Path,
+           result: AgentResult, env_steps: int, log: Callable[[str], None]) -> int:
+    """Mode-1 (003 Fig. 5): train the actor file on Mode-2's actions (its energy: the distance of the
+    planner's action to the actor's), then let it act, label the states it visits with Mode-2 and
+    train again (DAgger), and evaluate it alone. Returns the environment steps used."""
+    import shutil
+
+    import numpy as np
+    import torch
+
+    from . import compile as compile_graph
+    from . import load
+    from .training import train as train_model
+    from .training.data import Dataset
+
+    assert cfg.actor is not None
+    actor = compile_graph(load(cfg.actor, params=_for(cfg.actor, cfg.params)))
+    for name in ("s", "a"):
+        if tuple(actor.graph.var(name).domain.shape) != ((planner.ds,) if name == "s" else (planner.da,)):
+            raise AgentError(f"{Path(cfg.actor).name}: '{name}' is R{list(actor.graph.var(name).domain.shape)}, "
+                             f"the planner's is R[{planner.ds if name == 's' else planner.da}]")
+    outputs = [v.name for v in actor.graph.variables if v.computed and not v.anonymous]
+    if "a_hat" not in outputs:
+        raise AgentError(f"{Path(cfg.actor).name} must compute a_hat, the proposed action, from s")
+
+    def policy(s: Any) -> Any:
+        return actor.partial({"s": s})["a_hat"]
+
+    def fit(k: int) -> None:
+        st = torch.tensor(np.concatenate([x for x, _ in labels]), dtype=torch.float32)
+        at = torch.tensor(np.concatenate([y for _, y in labels]), dtype=torch.float32)
+        run_dir = out / f"actor_{k}"
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        train_model(actor, {"loss": {"kind": "energy"}, "epochs": cfg.actor_epochs, "batch_size": cfg.train.batch_size,
+                            "optimizer": {"kind": "adam", "lr": cfg.train.lr}, "seed": cfg.seed + k,
+                            "out_dir": str(run_dir), "progress": cfg.progress, "plot": False},
+                    Dataset({"s": st, "a": at}, {}))
+
+    fit(0)
+    for k in range(1, cfg.dagger_rounds + 1):
+        n = cfg.episodes_per_round
+        if env_steps + n * cfg.episode_steps > cfg.max_env_steps:
+            log(f"Mode-1 round {k}: the data budget of {cfg.max_env_steps} environment steps is reached")
+            break
+        rets, _, trans = _episodes(cfg, policy, n, 20_000 + 100 * k, goal1, log=None)
+        visited = np.concatenate(trans[0])
+        env_steps += len(visited)
+        acts = []
+        for i in range(0, len(visited), 100):  # Mode-2 labels every visited state, a batch at a time
+            chunk = torch.tensor(visited[i:i + 100], dtype=torch.float32)
+            acts.append(planner.plan(chunk, goal1.expand(len(chunk), -1)).actions[:, 0].numpy())
+        labels.append((visited, np.concatenate(acts)))
+        fit(k)
+        log(f"Mode-1 round {k}: the actor's return {np.mean(rets):.1f}; {len(visited)} visited states labelled "
+            f"by Mode-2, {sum(len(x) for x, _ in labels)} in all")
+    timing: list[float] = []
+    rets, _, _ = _episodes(cfg, policy, cfg.eval_episodes, 10_000, goal1, log=log, timing=timing)
+    result.mode1_seconds_per_action = float(np.median(timing))
+    result.mode1_returns = [float(x) for x in rets]
+    result.mode1_return = float(np.mean(rets))
+    log(f"Mode-1 evaluation: mean return {result.mode1_return:.1f} (Mode-2 {result.eval_return:.1f}); "
+        f"{1000 * result.mode1_seconds_per_action:.2f} ms to choose the actions of {cfg.eval_episodes} episodes, "
+        f"against {1000 * result.seconds_per_action:.0f} ms for Mode-2 "
+        f"({result.seconds_per_action / max(result.mode1_seconds_per_action, 1e-9):.0f}x less)")
+    return env_steps
 
 
 def _for(path: str, params: dict[str, int | float]) -> dict[str, int | float]:
@@ -418,9 +500,9 @@ def _for(path: str, params: dict[str, int | float]) -> dict[str, int | float]:
     return {k: v for k, v in params.items() if k in names}
 
 
-def _episodes(cfg: AgentConfig, planner: Planner, n: int, seed_offset: int, goal1: Any,
-              log: Callable[[str], None] | None, trace: dict[str, list[Any]] | None = None
-              ) -> tuple[list[float], float, tuple[list[Any], list[Any], list[Any]]]:
+def _episodes(cfg: AgentConfig, planner: Planner | Callable[[Any], Any], n: int, seed_offset: int, goal1: Any,
+              log: Callable[[str], None] | None, trace: dict[str, list[Any]] | None = None,
+              timing: list[float] | None = None) -> tuple[list[float], float, tuple[list[Any], list[Any], list[Any]]]:
     """n episodes of receding-horizon planning side by side: perceive, plan (warm-started from the
     last plan shifted by one step), act with the first action, store, repeat."""
     import numpy as np
@@ -434,12 +516,20 @@ def _episodes(cfg: AgentConfig, planner: Planner, n: int, seed_offset: int, goal
     energies = []
     trans: tuple[list[Any], list[Any], list[Any]] = ([], [], [])
     warm = None
-    bar = tqdm(range(cfg.episode_steps), desc=f"{cfg.planner_kind} planning, {n} episodes", leave=False,
+    what = f"{cfg.planner_kind} planning" if isinstance(planner, Planner) else "Mode-1 actor"
+    bar = tqdm(range(cfg.episode_steps), desc=f"{what}, {n} episodes", leave=False,
                disable=not cfg.progress)
     try:
         for _ in bar:
             st = torch.tensor(s, dtype=torch.float32)
-            p = planner.plan(st, goal, warm)
+            t0 = time.perf_counter()
+            if isinstance(planner, Planner):
+                p = planner.plan(st, goal, warm)
+            else:  # Mode-1: the actor's action in one pass, no planning
+                with torch.no_grad():
+                    p = Plan(planner(st)[:, None], torch.zeros(n), 0)
+            if timing is not None:
+                timing.append(time.perf_counter() - t0)  # the time to choose the action, environment aside
             _finite(p.actions.numpy(), "the planned action")
             a = p.actions[:, 0].numpy()
             live = ~envs.ended
@@ -472,7 +562,8 @@ def _write(cfg: AgentConfig, result: AgentResult, out: Path) -> list[Path]:
     summary = {"env": cfg.env, "planner": cfg.planner_kind, "eval_return": result.eval_return,
                "eval_returns": result.eval_returns, "random_return": result.random_return,
                "env_steps": result.env_steps, "seconds_per_action": result.seconds_per_action,
-               "evaluations_per_action": result.evaluations_per_action}
+               "evaluations_per_action": result.evaluations_per_action, "mode1_return": result.mode1_return,
+               "mode1_returns": result.mode1_returns, "mode1_seconds_per_action": result.mode1_seconds_per_action}
     write_atomic(out / "results.json", json.dumps(summary, indent=1))
     write_atomic(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in result.history))
     files += [out / "results.json", out / "metrics.jsonl"]

@@ -98,12 +98,16 @@ def test_a_quick_run_writes_results_metrics_and_a_plot(tmp_path: Path) -> None:
     res = json.loads((tmp_path / "run" / "results.json").read_text())
     assert res["env"] == "Pendulum-v1" and len(res["eval_returns"]) == 2
     assert all(np.isfinite(res["eval_returns"])) and res["eval_return"] == pytest.approx(np.mean(res["eval_returns"]))
-    assert res["env_steps"] == 200 + 2 * 20  # the random steps, then one round of 2 episodes of 20 steps
+    # the random steps, one round of 2 episodes of 20 steps, one round of the actor's (Mode-1) 2 episodes
+    assert res["env_steps"] == 200 + 2 * 20 + 2 * 20
+    assert len(res["mode1_returns"]) == 2 and np.isfinite(res["mode1_return"])
+    assert res["mode1_seconds_per_action"] < res["seconds_per_action"]
     rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["round"] for r in rows] == [1] and rows[0]["world_model_error"] >= 0
     assert (tmp_path / "run" / "returns.png").stat().st_size > 1000
     assert (tmp_path / "run" / "episode.png").stat().st_size > 1000
     assert (tmp_path / "run" / "world_model_1" / "checkpoint.pt").exists()
+    assert (tmp_path / "run" / "actor_1" / "checkpoint.pt").exists()
 
 
 def test_cem_runs_the_same_loop(tmp_path: Path) -> None:
@@ -138,11 +142,11 @@ def test_a_nan_from_the_environment_stops_with_a_message(tmp_path: Path, monkeyp
 
 def test_a_config_mistake_is_located(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
-    bad.write_text(PENDULUM.read_text().replace('planner_kind = "gradient"', 'planner_kind = "newton"'))
+    bad.write_text(PENDULUM.read_text().replace('planner_kind = "cem"', 'planner_kind = "newton"'))
     r = subprocess.run([sys.executable, "-m", "ebmgraph.cli", "agent", str(bad), "--quick"], capture_output=True,
                        text=True, cwd=ROOT, timeout=300)
     assert r.returncode == 1 and "Traceback" not in r.stderr
-    line = 1 + PENDULUM.read_text().splitlines().index('planner_kind = "gradient"')
+    line = 1 + PENDULUM.read_text().splitlines().index('planner_kind = "cem"')
     assert f"bad.toml:{line}:1: error[C001]: 'planner_kind' cannot be 'newton'; valid choices: gradient, cem" in r.stderr
 
 
@@ -160,3 +164,24 @@ def test_an_ended_episode_is_not_stepped_again() -> None:
             last = s.copy()
     assert np.array_equal(s, last) and np.all(r == 0) and np.all(total < 0)
     envs.close()
+
+
+def test_mode1_imitates_mode2_on_the_states_it_was_shown(tmp_path: Path) -> None:
+    """The actor file trained on (state, Mode-2 action) pairs: its proposals come close to a
+    known policy's actions, far closer than before training (Fig. 5's amortization)."""
+    from ebmgraph.training import train as train_model
+    from ebmgraph.training.data import Dataset
+    torch.manual_seed(0)
+    actor = ebmgraph.compile(ebmgraph.load(AGENT / "actor.ebm", params={"hidden": 32}))
+    s = torch.randn(512, 3)
+    a = (2.0 * torch.tanh(1.5 * s[:, 1:2] - s[:, 2:3]))  # a policy inside the box (-2, 2)
+
+    def err() -> float:
+        return float(((actor.partial({"s": s})["a_hat"] - a) ** 2).mean())
+
+    before = err()
+    train_model(actor, {"loss": {"kind": "energy"}, "epochs": 150, "batch_size": 64, "progress": False,
+                        "plot": False, "optimizer": {"kind": "adam", "lr": 3e-3}, "out_dir": str(tmp_path / "a")},
+                Dataset({"s": s, "a": a}, {}))
+    assert err() < 0.05 * before
+    assert float(actor.partial({"s": 100 * s})["a_hat"].abs().max()) <= 2.0  # within the box, always
