@@ -254,7 +254,7 @@ class AgentResult:
     evaluations_per_action: int
     history: list[dict[str, float]] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
-    episode: dict[str, list[Any]] = field(default_factory=dict)  # the first evaluation episode, step by step
+    episode: dict[str, list[Any]] = field(default_factory=dict)  # the evaluation episodes, step by step
     mode1_return: float | None = None  # the distilled actor's mean return over the evaluation episodes
     mode1_returns: list[float] = field(default_factory=list)
     mode1_seconds_per_action: float | None = None  # one forward pass for every episode's action
@@ -539,11 +539,11 @@ def _episodes(cfg: AgentConfig, planner: Planner | Callable[[Any], Any], n: int,
             trans[1].append(a[live])
             trans[2].append(s1[live])
             rets += r
-            if trace is not None and live[0]:  # the first episode: state, action, reward, planning energy
-                trace.setdefault("state", []).append(s[0].tolist())
-                trace.setdefault("action", []).append(a[0].tolist())
-                trace.setdefault("reward", []).append(float(r[0]))
-                trace.setdefault("energy", []).append(float(p.energy[0]))
+            if trace is not None:  # every episode, step by step: state, action, reward, planning energy
+                trace.setdefault("state", []).append(s.tolist())
+                trace.setdefault("action", []).append(a.tolist())
+                trace.setdefault("reward", []).append(r.tolist())
+                trace.setdefault("energy", []).append(p.energy.tolist())
             if ended.all():
                 break
             energies.append(float(p.energy.mean()))
@@ -589,7 +589,8 @@ def _write(cfg: AgentConfig, result: AgentResult, out: Path) -> list[Path]:
         files.append(out / "returns.png")
         if result.episode:
             import numpy as np
-            ep = {k: np.asarray(v) for k, v in result.episode.items()}
+            pick = int(np.argsort(result.eval_returns)[len(result.eval_returns) // 2])  # a typical episode
+            ep = {k: np.asarray(v)[:, pick] for k, v in result.episode.items()}
             fig, axs = plt.subplots(3, 1, figsize=(6, 5.4), sharex=True)
             for j in range(ep["state"].shape[1]):
                 axs[0].plot(ep["state"][:, j], label=f"s[{j}]")
@@ -603,7 +604,7 @@ def _write(cfg: AgentConfig, result: AgentResult, out: Path) -> list[Path]:
             axs[2].set_ylabel("per step")
             axs[2].set_xlabel("step")
             axs[2].legend(loc="upper right", fontsize=7)
-            axs[0].set_title(f"{cfg.env}: the first evaluation episode, return {result.eval_returns[0]:.0f}")
+            axs[0].set_title(f"{cfg.env}: evaluation episode {pick} (the median return, {result.eval_returns[pick]:.1f})")
             fig.tight_layout()
             tmp = out / ".episode.png.tmp"
             fig.savefig(tmp, format="png", dpi=110)
