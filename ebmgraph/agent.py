@@ -549,7 +549,7 @@ def _episodes(cfg: AgentConfig, planner: Planner | Callable[[Any], Any], n: int,
             energies.append(float(p.energy.mean()))
             warm = torch.cat([p.actions[:, 1:], p.actions[:, -1:]], dim=1)
             s = s1
-            bar.set_postfix(ret=f"{rets.mean():.0f}")
+            bar.set_postfix(ret=f"{rets.mean():.0f}", refresh=False)
     finally:
         envs.close()
     return [float(x) for x in rets], float(np.mean(energies)), trans
