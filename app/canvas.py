@@ -86,8 +86,9 @@ def overlaps(a: tuple[float, float, float, float], b: tuple[float, float, float,
 def layout(cg: CanvasGraph, placed: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
     """Every node's top-left corner: `placed` (dragged) ones kept, the others from Graphviz, moved
     down clear of any box already there."""
-    auto = graphviz_positions(cg)
     pos = {nid: placed[nid] for nid in cg.nodes if nid in placed}
+    # after the first canvas event every node has a position: Graphviz runs only for new ones
+    auto = graphviz_positions(cg) if len(pos) < len(cg.nodes) else {}
     boxes = [(*pos[nid], *size_of(cg.nodes[nid])) for nid in pos]
     for nid in cg.nodes:
         if nid in pos:
@@ -181,7 +182,8 @@ def routes(cg: CanvasGraph, pos: dict[str, Point]) -> dict[tuple[str, str], list
             continue
         # Graphviz's spline, sampled ever more densely until the canvas' curves through the samples
         # clear every node as the spline does
-        curve = [q for i in range(0, len(ctrl) - 3, 3) for q in _bezier(ctrl[i], ctrl[i + 1], ctrl[i + 2], ctrl[i + 3], n=32)[:-1]] + [ctrl[-1]]
+        curve = [q for i in range(0, len(ctrl) - 3, 3)
+                 for q in _bezier(ctrl[i], ctrl[i + 1], ctrl[i + 2], ctrl[i + 3], n=32)[:-1]] + [ctrl[-1]]
         src = (boxes[tail][0] + boxes[tail][2], boxes[tail][1] + boxes[tail][3] / 2)
         dst = (boxes[head][0], boxes[head][1] + boxes[head][3] / 2)
         best: tuple[int, list[Point]] = (_hits([src, dst], boxes, (tail, head)), [])
@@ -273,13 +275,13 @@ def show(cg: CanvasGraph) -> None:
         st.rerun(scope="fragment")
 
 
-def take_event() -> bool:
+def take_event() -> None:
     """The canvas' last event, as Streamlit keeps it under the widget's key before the widget is
-    drawn: handled before anything else is drawn, so one run shows its result. True if it edited the text."""
+    drawn: handled before anything else is drawn, so one run shows its result."""
     raw = st.session_state.get("canvas")
     if not isinstance(raw, dict) or "nodes" not in raw:
-        return False
-    return handle(StreamlitFlowState(nodes=[StreamlitFlowNode.from_dict(n) for n in raw["nodes"]],
+        return
+    handle(StreamlitFlowState(nodes=[StreamlitFlowNode.from_dict(n) for n in raw["nodes"]],
                                      edges=[StreamlitFlowEdge.from_dict(e) for e in raw["edges"]],
                                      selected_id=raw.get("selectedId"), timestamp=raw.get("timestamp") or 0))
 

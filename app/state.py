@@ -38,7 +38,7 @@ STATE: dict[str, tuple[Callable[[], Any], str]] = {
     "runs": (int, "how many times the page ran (benchmarks/bench_app.py reads it)"),
     "layout_version": (int, "bumped by Reset layout: the canvas is built anew"),
     "flow": (lambda: None, "the canvas component's state as we built it"),
-    "flow_for": (lambda: None, "(text, marked, positions version) the canvas state was built for"),
+    "flow_for": (lambda: None, "(text, marked, layout version, positions) the canvas state was built for"),
     "flow_routes": (dict, "(source, target) -> the pieces a routed canvas edge is drawn as, through bend points"),
     "flow_known": (lambda: None, "(node ids, edges) the canvas shows, to tell its events apart"),
     "flow_seen": (int, "timestamp of the last canvas event handled"),

@@ -7,6 +7,7 @@ from typing import Any
 import streamlit as st
 
 DEBOUNCE_MS = 120  # the editor sends its text this long after typing stops
+EDITOR_KEY = "code_editor"  # one editor for the session: a text the app sets reaches it in place
 
 
 def next_step(graph: Any, waits: str | None = None) -> None:
@@ -48,7 +49,7 @@ def show(diags: list[Any], file_name: str, graph: Any = None) -> None:
     ss = st.session_state
     st.caption(f"Model ({file_name}) — checked as you type")
     resp = code_editor(ss.editor_code, lang="text", height=[24, 32], response_mode="debounce", allow_reset=True,
-                       key=editor_key(),
+                       key=EDITOR_KEY,
                        options={"showLineNumbers": True, "wrap": True, "tabSize": 2, "useSoftTabs": True},
                        props={"annotations": gutter_marks(diags, file_name), "debounceChangePeriod": DEBOUNCE_MS})
     if take_typed(resp):  # an event the page did not see when it started (it reads the key first)
@@ -67,10 +68,6 @@ def show(diags: list[Any], file_name: str, graph: Any = None) -> None:
         st.warning(w.render())
 
 
-def editor_key() -> str:
-    return "code_editor"
-
-
 def take_typed(resp: Any = None) -> bool:
     """What the user typed becomes the text. The page calls this first, with the value the editor
     sent (Streamlit keeps it under the widget's key before the widget is drawn), so a keystroke costs
@@ -79,7 +76,7 @@ def take_typed(resp: Any = None) -> bool:
     changes and the editor resets to it in place; otherwise a rerun never touches what is typed."""
     ss = st.session_state
     if resp is None:
-        resp = ss.get(editor_key())
+        resp = ss.get(EDITOR_KEY)
     if resp and resp.get("id") and resp["id"] != ss.editor_event and resp.get("type") == "change":
         ss.editor_event = resp["id"]
         if resp.get("text", ss.editor) != ss.editor:

@@ -23,8 +23,7 @@ from ..state import model_name, notify, set_text, shown_name
 LIBRARY = Path(__file__).resolve().parent.parent.parent / "library"
 
 
-def layout_json(pos: dict[str, tuple[float, float]] | None = None) -> str:
-    pos = st.session_state.positions if pos is None else pos
+def layout_json(pos: dict[str, tuple[float, float]]) -> str:
     return json.dumps({"ebmgraph_layout": 1, "positions": {k: [round(x, 1), round(y, 1)] for k, (x, y) in
                                                            sorted(pos.items())}}, indent=1)
 
