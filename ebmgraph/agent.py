@@ -87,16 +87,20 @@ def load_agent_config(path: str | Path) -> AgentConfig:
     p = Path(path)
     text = read_config_text(p)
     cfg = parse_toml(text, str(path), AgentConfig)
+    cfg.__dict__["_text"], cfg.__dict__["_file"] = text, str(path)
     for key in ("world_model", "planner", "actor"):
         if getattr(cfg, key) is None:
             continue
         f = Path(getattr(cfg, key))
-        if not f.is_absolute():
-            here = p.resolve().parent / f
-            setattr(cfg, key, str(here if here.exists() else ROOT / f))
+        tried = [f] if f.is_absolute() else [p.resolve().parent / f, ROOT / f]  # beside the config, else ours
+        found = next((t for t in tried if t.is_file()), None)
+        if found is None:
+            from .training.loop import _config_error
+            raise _config_error(cfg, (key,), f"{key}: no file '{f}' (looked for {' and '.join(map(str, tried))})",
+                                hint="a path relative to the config's folder, or to the project (library/agent/...)")
+        setattr(cfg, key, str(found))
     if not Path(cfg.out_dir).is_absolute():
         cfg.out_dir = str(Path.cwd() / cfg.out_dir)
-    cfg.__dict__["_text"], cfg.__dict__["_file"] = text, str(path)
     return cfg
 
 
@@ -116,6 +120,7 @@ class Envs:
 
     def __init__(self, cfg: AgentConfig, n: int, seed: int) -> None:
         import gymnasium as gym
+        import numpy as np
         try:
             self.envs = [gym.make(cfg.env) for _ in range(n)]
         except gym.error.Error as exc:
@@ -126,6 +131,8 @@ class Envs:
         self.low, self.high = float(getattr(space, "low").min()), float(getattr(space, "high").max())  # noqa: B009
         self.obs_shape = tuple(self.envs[0].observation_space.shape or ())
         self.act_shape = tuple(space.shape or ())
+        self.ended = np.zeros(n, dtype=bool)  # whose episode has ended (reset clears it)
+        self.last: Any = None  # the states of the last step
 
     def _state(self, obs: Any) -> Any:
         import numpy as np
@@ -143,8 +150,6 @@ class Envs:
         """(states, rewards, ended): an environment whose episode ended (terminated, e.g. the car at
         the flag, or truncated) is not stepped again until the next reset; its reward is 0 after."""
         import numpy as np
-        if not hasattr(self, "ended"):
-            self.ended = np.zeros(len(self.envs), dtype=bool)
         obs, rew = [], []
         for i, (e, a) in enumerate(zip(self.envs, actions, strict=True)):
             if self.ended[i]:
@@ -168,7 +173,6 @@ class Envs:
 class Plan:
     actions: Any  # (rows, T, da): the plan, a[0] first
     energy: Any  # (rows,): the planning energy of the plan
-    evaluations: int  # world-model steps evaluated per row
 
 
 class Planner:
@@ -187,8 +191,9 @@ class Planner:
         self.box = v.domain.box or (-math.inf, math.inf)
         self.da = int(v.domain.shape[-1])
         self.ds = int(g.var("s[0]").domain.shape[-1])
-        opts = dict(v.infer.options) if v.infer is not None else {}
-        self.steps = int(opts.get("steps", 100))
+        from .inference import resolve
+        opts = resolve(g, v).options  # as declared, over the method's defaults
+        self.steps = int(opts.get("steps", 1))
         self.restarts = int(opts.get("restarts", 1))
         self.calls = self.unconverged = 0  # planning calls, and those that stopped at the step budget
         from .diagnostics import InputError
@@ -201,6 +206,13 @@ class Planner:
     @property
     def horizon(self) -> int:
         return len(self.actions)
+
+    @property
+    def evaluations_per_action(self) -> int:
+        """World-model steps one planning call evaluates per row."""
+        if self.cfg.planner_kind == "cem":
+            return self.cfg.cem.samples * self.cfg.cem.iterations * self.horizon
+        return self.restarts * self.steps * self.horizon
 
     def plan(self, s: Any, goal: Any, warm: Any | None = None) -> Plan:
         import torch
@@ -216,7 +228,7 @@ class Planner:
         self.unconverged += sum(issubclass(w.category, ConvergenceWarning) for w in caught)
         self.calls += 1
         acts = torch.stack([r.values[a] for a in self.actions], dim=1)
-        return Plan(acts.detach(), r.free_energy.detach(), self.restarts * self.steps * self.horizon)
+        return Plan(acts.detach(), r.free_energy.detach())
 
     def energy_of(self, s: Any, goal: Any, acts: Any) -> Any:
         vals = {"s[0]": s, "goal": goal, **{a: acts[:, t] for t, a in enumerate(self.actions)}}
@@ -240,7 +252,7 @@ class Planner:
                 mean = c.momentum * mean + (1 - c.momentum) * elite.mean(1)
                 std = c.momentum * std + (1 - c.momentum) * elite.std(1)
             best = self.energy_of(s, goal, mean)
-        return Plan(mean, best, c.samples * c.iterations * T)
+        return Plan(mean, best)
 
 
 # --------------------------------------------------------------------------- the run
@@ -325,6 +337,7 @@ def run(cfg: AgentConfig, log: Callable[[str], None] = print) -> AgentResult:
     rng = np.random.default_rng(cfg.seed)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    _check_params(cfg)
     wm = compile_graph(load(cfg.world_model, model="WorldModel", params=_for(cfg.world_model, cfg.params)))
     planner = Planner(compile_graph(load(cfg.planner, params=_for(cfg.planner, cfg.params))), cfg)
     probe = Envs(cfg, 1, cfg.seed)
@@ -408,8 +421,7 @@ def run(cfg: AgentConfig, log: Callable[[str], None] = print) -> AgentResult:
     labels += list(zip(ev[0], ev[1], strict=True))
     per_action = float(np.median(timing))  # one planning call plans every episode's action
     result = AgentResult(float(np.mean(rets)), [float(x) for x in rets], random_return, env_steps, per_action,
-                         (planner.restarts * planner.steps * planner.horizon if cfg.planner_kind == "gradient"
-                          else cfg.cem.samples * cfg.cem.iterations * planner.horizon), history, episode=trace)
+                         planner.evaluations_per_action, history, episode=trace)
     if planner.unconverged:
         log(f"note: {planner.unconverged} of {planner.calls} planning calls stopped at the planner's budget of "
             f"steps = {planner.steps} before converging (tol); MPC acts on the plan so far and plans again next step")
@@ -491,13 +503,33 @@ def _mode1(cfg: AgentConfig, planner: Planner, labels: list[tuple[Any, Any]], go
     return env_steps
 
 
+def _declared(path: str) -> set[str]:
+    """The parameters the file's last model declares (the model the agent loads from it)."""
+    from .syntax import parse
+    models = parse(Path(path).read_text(encoding="utf-8"), path).models
+    return {p.name for p in models[-1].params} if models else set()
+
+
 def _for(path: str, params: dict[str, int | float]) -> dict[str, int | float]:
-    """The parameters a file's last model declares (the planner's T is not the world model's)."""
-    import re
-    text = Path(path).read_text(encoding="utf-8")
-    heads = re.findall(r"^model\s+\w+\s*\(([^)]*)\)", text, flags=re.M)
-    names = set(re.findall(r"(\w+)\s*=", heads[-1])) if heads else set()
+    """The config's parameters that this file declares (the planner's T is not the world model's)."""
+    names = _declared(path)
     return {k: v for k, v in params.items() if k in names}
+
+
+def _check_params(cfg: AgentConfig) -> None:
+    """Every parameter of the config is declared by one of the files it is given to."""
+    files = [f for f in (cfg.world_model, cfg.planner, cfg.actor) if f is not None]
+    known = set().union(*(_declared(f) for f in files))
+    unknown = sorted(set(cfg.params) - known)
+    if unknown:
+        import difflib
+
+        from .training.loop import _config_error
+        hints = [f"'{k}'" + (f" (did you mean '{c[0]}'?)" if (c := difflib.get_close_matches(k, known, 1)) else "")
+                 for k in unknown]
+        raise _config_error(cfg, ("params",), f"params: {', '.join(hints)} is declared by none of "
+                            f"{', '.join(Path(f).name for f in files)}",
+                            hint=f"they declare {', '.join(sorted(known))}")
 
 
 def _episodes(cfg: AgentConfig, planner: Planner | Callable[[Any], Any], n: int, seed_offset: int, goal1: Any,
@@ -527,7 +559,7 @@ def _episodes(cfg: AgentConfig, planner: Planner | Callable[[Any], Any], n: int,
                 p = planner.plan(st, goal, warm)
             else:  # Mode-1: the actor's action in one pass, no planning
                 with torch.no_grad():
-                    p = Plan(planner(st)[:, None], torch.zeros(n), 0)
+                    p = Plan(planner(st)[:, None], torch.zeros(n))
             if timing is not None:
                 timing.append(time.perf_counter() - t0)  # the time to choose the action, environment aside
             _finite(p.actions.numpy(), "the planned action")
@@ -556,7 +588,8 @@ def _episodes(cfg: AgentConfig, planner: Planner | Callable[[Any], Any], n: int,
 
 
 def _write(cfg: AgentConfig, result: AgentResult, out: Path) -> list[Path]:
-    """results.json, metrics.jsonl and a plot of the evaluation returns, each written whole."""
+    """results.json, metrics.jsonl, the returns and a typical episode plotted (ebmgraph.plots), each
+    written whole."""
     from .files import write_atomic
     files = []
     summary = {"env": cfg.env, "planner": cfg.planner_kind, "eval_return": result.eval_return,
@@ -567,50 +600,19 @@ def _write(cfg: AgentConfig, result: AgentResult, out: Path) -> list[Path]:
     write_atomic(out / "results.json", json.dumps(summary, indent=1))
     write_atomic(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in result.history))
     files += [out / "results.json", out / "metrics.jsonl"]
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        fig, ax = plt.subplots(figsize=(6, 3.2))
-        ax.bar(range(len(result.eval_returns)), result.eval_returns, color="#4a7ab5")
-        ax.axhline(result.random_return, color="#999", ls="--", label=f"random {result.random_return:.0f}")
-        ax.axhline(result.eval_return, color="#c33", label=f"planner mean {result.eval_return:.0f}")
-        from matplotlib.ticker import MaxNLocator
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("evaluation episode")
-        ax.set_ylabel("return")
-        ax.set_title(f"{cfg.env}: {cfg.planner_kind} planning with the learned world model")
-        ax.legend(loc="lower right")
-        fig.tight_layout()
-        tmp = out / ".returns.png.tmp"
-        fig.savefig(tmp, format="png", dpi=110)
+    import matplotlib.pyplot as plt
+
+    from .plots import agent_episode, agent_returns
+    figs = [("returns.png", agent_returns(result.eval_returns, result.random_return,
+                                          f"{cfg.env}: {cfg.planner_kind} planning with the learned world model"))]
+    if result.episode:
+        import numpy as np
+        pick = int(np.argsort(result.eval_returns)[len(result.eval_returns) // 2])  # a typical episode
+        figs.append(("episode.png", agent_episode(
+            {k: np.asarray(v)[:, pick] for k, v in result.episode.items()}, cfg.goal,
+            f"{cfg.env}: evaluation episode {pick} (the median return, {result.eval_returns[pick]:.1f})")))
+    for name, fig in figs:
+        write_atomic(out / name, lambda fh, fig=fig: fig.savefig(fh, format="png", dpi=110))  # type: ignore[misc]
         plt.close(fig)
-        tmp.replace(out / "returns.png")
-        files.append(out / "returns.png")
-        if result.episode:
-            import numpy as np
-            pick = int(np.argsort(result.eval_returns)[len(result.eval_returns) // 2])  # a typical episode
-            ep = {k: np.asarray(v)[:, pick] for k, v in result.episode.items()}
-            fig, axs = plt.subplots(3, 1, figsize=(6, 5.4), sharex=True)
-            for j in range(ep["state"].shape[1]):
-                axs[0].plot(ep["state"][:, j], label=f"s[{j}]")
-            axs[0].plot(np.broadcast_to(cfg.goal, ep["state"].shape), color="#999", ls=":", lw=1)
-            axs[0].set_ylabel("state")
-            axs[0].legend(loc="upper right", fontsize=7, ncol=ep["state"].shape[1])
-            axs[1].plot(ep["action"], color="#c33")
-            axs[1].set_ylabel("action a[0]")
-            axs[2].plot(ep["energy"], color="#4a7ab5", label="planning energy")
-            axs[2].plot(-ep["reward"], color="#e69500", label="cost (- reward)")
-            axs[2].set_ylabel("per step")
-            axs[2].set_xlabel("step")
-            axs[2].legend(loc="upper right", fontsize=7)
-            axs[0].set_title(f"{cfg.env}: evaluation episode {pick} (the median return, {result.eval_returns[pick]:.1f})")
-            fig.tight_layout()
-            tmp = out / ".episode.png.tmp"
-            fig.savefig(tmp, format="png", dpi=110)
-            plt.close(fig)
-            tmp.replace(out / "episode.png")
-            files.append(out / "episode.png")
-    except ImportError:  # pragma: no cover - matplotlib is a dependency
-        pass
+        files.append(out / name)
     return files

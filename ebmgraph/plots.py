@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 else:
     from ._lazy import torch
 
-__all__ = ["landscape_1d", "landscape_2d", "training_curves", "collapse_table", "robust_limits"]
+__all__ = ["landscape_1d", "landscape_2d", "training_curves", "collapse_table", "robust_limits", "agent_returns",
+           "agent_episode"]
 
 
 def _figure(w: float = 4.8, h: float = 3.8) -> tuple[Figure, Any]:
@@ -140,3 +141,43 @@ def collapse_table(history: list[dict[str, float]]) -> dict[str, list[Any]]:
         rows["last"].append(round(vals[-1], 4))
         rows["change"].append(round(vals[-1] - vals[0], 4))
     return rows
+
+
+def agent_returns(returns: list[float], random_return: float, title: str) -> Figure:
+    """The agent's evaluation returns, one bar an episode, beside random actions and their mean."""
+    from matplotlib.ticker import MaxNLocator
+    fig, ax = _figure(6, 3.2)
+    ax.bar(range(len(returns)), returns, color="#4a7ab5")
+    ax.axhline(random_return, color="#999", ls="--", label=f"random {random_return:.0f}")
+    ax.axhline(sum(returns) / len(returns), color="#c33", label=f"planner mean {sum(returns) / len(returns):.0f}")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("evaluation episode")
+    ax.set_ylabel("return")
+    ax.set_title(title)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def agent_episode(episode: dict[str, Any], goal: list[float], title: str) -> Figure:
+    """One episode step by step: the state against the goal, the action taken, and the planning
+    energy beside the environment's cost (minus its reward)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    state, action = np.asarray(episode["state"]), np.asarray(episode["action"])
+    fig, axs = plt.subplots(3, 1, figsize=(6, 5.4), sharex=True)
+    for j in range(state.shape[1]):
+        axs[0].plot(state[:, j], label=f"s[{j}]")
+    axs[0].plot(np.broadcast_to(goal, state.shape), color="#999", ls=":", lw=1)
+    axs[0].set_ylabel("state")
+    axs[0].legend(loc="upper right", fontsize=7, ncol=state.shape[1])
+    axs[0].set_title(title)
+    axs[1].plot(action, color="#c33")
+    axs[1].set_ylabel("action a[0]")
+    axs[2].plot(episode["energy"], color="#4a7ab5", label="planning energy")
+    axs[2].plot(-np.asarray(episode["reward"]), color="#e69500", label="cost (- reward)")
+    axs[2].set_ylabel("per step")
+    axs[2].set_xlabel("step")
+    axs[2].legend(loc="upper right", fontsize=7)
+    fig.tight_layout()
+    return fig

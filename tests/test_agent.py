@@ -185,3 +185,27 @@ def test_mode1_imitates_mode2_on_the_states_it_was_shown(tmp_path: Path) -> None
                 Dataset({"s": s, "a": a}, {}))
     assert err() < 0.05 * before
     assert float(actor.partial({"s": 100 * s})["a_hat"].abs().max()) <= 2.0  # within the box, always
+
+
+def test_a_parameter_no_file_declares_is_an_error_not_dropped(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(PENDULUM.read_text().replace("T = 20, hidden = 128", "T = 20, hiden = 128")
+                   .replace('"../../library/agent/', '"library/agent/'))  # found in the project
+    r = subprocess.run([sys.executable, "-m", "ebmgraph.cli", "agent", str(bad), "--quick", "--out",
+                        str(tmp_path / "run")], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    line = 1 + [i for i, x in enumerate(bad.read_text().splitlines()) if x.startswith("params")][0]
+    assert (f"bad.toml:{line}:1: error[C001]: params: 'hiden' (did you mean 'hidden'?) is declared by none of "
+            "world_model.ebm, planner.ebm, actor.ebm") in r.stderr
+    assert "help: they declare R, T, amax, da, ds, hidden" in r.stderr
+
+
+def test_a_part_file_that_is_not_there_is_located(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(PENDULUM.read_text().replace('"../../library/agent/', '"library/agent/')
+                   .replace("agent/planner.ebm", "agent/planer.ebm"))
+    r = subprocess.run([sys.executable, "-m", "ebmgraph.cli", "agent", str(bad), "--quick"], capture_output=True,
+                       text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    line = 1 + [i for i, x in enumerate(bad.read_text().splitlines()) if x.startswith("planner =")][0]
+    assert f"bad.toml:{line}:1: error[C001]: planner: no file 'library/agent/planer.ebm'" in r.stderr

@@ -461,11 +461,12 @@ class _GracefulStop:
             self._old = None
 
 
-def _config_error(cfg: TrainConfig, loc: tuple[str, ...], message: str) -> EbmError:
+def _config_error(cfg: Any, loc: tuple[str, ...], message: str, hint: str | None = None) -> EbmError:
+    """A mistake in a config read from a file (training or agent), located at its key."""
     text, file = cfg.__dict__.get("_text") or "", cfg.__dict__.get("_file", "<config>")
     line, col = _locate(text, loc)
     lines = text.splitlines()
-    return EbmError([Diagnostic("error", "C001", message, file, line, col,
+    return EbmError([Diagnostic("error", "C001", message, file, line, col, hint=hint,
                                 source_line=lines[line - 1] if 0 < line <= len(lines) else None)])
 
 
