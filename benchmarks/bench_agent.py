@@ -104,7 +104,7 @@ def main() -> None:
         ours, hand = [], []
         for _ in range(args.calls):
             t0 = time.perf_counter()
-            p = planner.plan(s0, goal, warm)
+            p = planner.plan(s0, warm)
             ours.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             acts, e = handwritten_plan(pred, s0, goal, warm, planner.steps, float(opts["lr"]), lo, hi)

@@ -10,7 +10,9 @@ round of episodes; at the end, evaluate the planner over N episodes run side by 
 row each). Planners are interchangeable: `gradient` infers the actions as the planner file
 declares (its `infer minimize(...)` over the latents a[t], within their box), `cem` is the
 cross-entropy method over the same energy (the gradient-free baseline of PETS and TD-MPC).
-The configurator (003 sec. 3.2) sets the cost terms' weights with `weights = {"C[0]" = ...}`.
+The configurator (003 sec. 3.2) sets the cost terms' weights with `weights = {"c[0].C" = ...}` (one
+step's term) or `{"C" = ...}` (that term at every step), and which state entries the intrinsic cost
+weighs with `goal_weights`.
 """
 
 from __future__ import annotations
@@ -45,6 +47,20 @@ class WorldModelTraining(_Strict):
     lr: float = Field(1e-3, gt=0)
 
 
+class CriticTraining(_Strict):
+    """The critic learned from the short-term memory by dynamic programming over the world model:
+    V(s) <- min over enumerated action sequences of the planner's energy over `hold * segments`
+    steps from s, whose end is judged by gamma^(steps) V (one Bellman backup, repeated)."""
+    gamma: float = Field(0.99, gt=0, le=1)  # the discount per step of the cost to come
+    levels: int = Field(3, ge=2)  # action values per dimension enumerated: from the box's low to its high
+    hold: int = Field(10, ge=1)  # steps each enumerated action is held
+    segments: int = Field(2, ge=1)  # held actions in a row: levels^(da * segments) sequences per state
+    iterations: int = Field(20, ge=1)  # backups per training (each sees hold * segments steps further)
+    steps: int = Field(200, ge=1)  # gradient steps on the critic per backup
+    batch_size: int = Field(512, ge=1)
+    lr: float = Field(1e-3, gt=0)
+
+
 class AgentConfig(_Strict):
     env: str = "Pendulum-v1"  # a gymnasium environment id
     world_model: str = "library/agent/world_model.ebm"  # relative to the config's folder, else the project's
@@ -52,11 +68,24 @@ class AgentConfig(_Strict):
     params: dict[str, int | float] = {}  # parameters of both files (T, hidden, ...)
     obs_scale: list[float] | None = None  # observation -> state, entry by entry (None: as it is)
     goal: list[float]  # the goal state the intrinsic cost measures against (in state units)
+    # the weight of each state entry in the intrinsic cost (the planner's observed w): the parts of the
+    # state the task is about; None: all of them, weight 1
+    goal_weights: list[float] | None = None
+    # the critic (003 sec. 3.3): e.g. "library/agent/critic.ebm", trained from the memory; None: the
+    # planner's term V (the critic at the horizon's end) is given weight 0
+    critic: str | None = None
+    critic_train: CriticTraining = CriticTraining()
     weights: dict[str, float] = {}  # the configurator: an energy term's weight in the planner (set_weight)
     planner_kind: Literal["gradient", "cem"] = "gradient"
+    # "true": the planner's world model is the environment's own dynamics (TRUE_DYNAMICS), the upper
+    # reference of what the learned one can reach; the world model file is then not trained
+    world_model_kind: Literal["learned", "true"] = "learned"
     cem: CemConfig = CemConfig()
     seed: int = 0
     random_steps: int = Field(1000, ge=1)  # transitions collected at random first
+    # each random action is held this many steps (temporally correlated exploration, as colored-noise
+    # CEM and TD-MPC's warm-up do): a car in a valley needs pushes longer than one step to leave it
+    random_hold: int = Field(1, ge=1)
     rounds: int = Field(3, ge=0)  # planner-driven rounds of data collection, retraining after each
     episodes_per_round: int = Field(4, ge=1)  # run side by side, one batch row each
     episode_steps: int = Field(200, ge=1)
@@ -68,6 +97,7 @@ class AgentConfig(_Strict):
     actor_epochs: int = Field(200, ge=1)
     dagger_rounds: int = Field(2, ge=0)  # the actor acts, Mode-2 labels the states it visits, retrain
     out_dir: str = "runs/agent"
+    resume: bool = True  # a run of the same config found in out_dir goes on from its last saved round
     threads: int | None = Field(None, ge=1)
     progress: bool = True
 
@@ -88,7 +118,7 @@ def load_agent_config(path: str | Path) -> AgentConfig:
     text = read_config_text(p)
     cfg = parse_toml(text, str(path), AgentConfig)
     cfg.__dict__["_text"], cfg.__dict__["_file"] = text, str(path)
-    for key in ("world_model", "planner", "actor"):
+    for key in ("world_model", "planner", "actor", "critic"):
         if getattr(cfg, key) is None:
             continue
         f = Path(getattr(cfg, key))
@@ -111,7 +141,8 @@ def quick(cfg: AgentConfig) -> AgentConfig:
         "episode_steps": min(cfg.episode_steps, 20), "eval_episodes": 2,
         "train": cfg.train.model_copy(update={"epochs": 2}), "actor_epochs": 2, "dagger_rounds": min(cfg.dagger_rounds, 1),
         "params": {**cfg.params, "T": min(int(cfg.params.get("T", 5)), 5), "hidden": 16},
-        "cem": cfg.cem.model_copy(update={"samples": 16, "elites": 4, "iterations": 2})})
+        "cem": cfg.cem.model_copy(update={"samples": 16, "elites": 4, "iterations": 2}),
+        "critic_train": cfg.critic_train.model_copy(update={"iterations": 2, "steps": 5, "hold": 2})})
 
 
 # --------------------------------------------------------------------------- environments
@@ -168,7 +199,56 @@ class Envs:
             e.close()
 
 
+# --------------------------------------------------------------------------- the true simulators
+def _pendulum(obs: Any, a: Any) -> Any:
+    """Pendulum-v1's step (gymnasium/envs/classic_control/pendulum.py), batched in torch."""
+    import torch
+    g, m, length, dt = 10.0, 1.0, 1.0, 0.05
+    th, thdot = torch.atan2(obs[:, 1], obs[:, 0]), obs[:, 2]
+    u = a[:, 0].clamp(-2.0, 2.0)
+    thdot = (thdot + (3 * g / (2 * length) * torch.sin(th) + 3.0 / (m * length ** 2) * u) * dt).clamp(-8.0, 8.0)
+    th = th + thdot * dt
+    return torch.stack([torch.cos(th), torch.sin(th), thdot], dim=1)
+
+
+def _mountain_car(obs: Any, a: Any) -> Any:
+    """MountainCarContinuous-v0's step (gymnasium/envs/classic_control/continuous_mountain_car.py),
+    batched in torch."""
+    import torch
+    x, v = obs[:, 0], obs[:, 1]
+    force = a[:, 0].clamp(-1.0, 1.0)
+    v = (v + force * 0.0015 - 0.0025 * torch.cos(3 * x)).clamp(-0.07, 0.07)
+    x = (x + v).clamp(-1.2, 0.6)
+    v = torch.where((x <= -1.2) & (v < 0), torch.zeros_like(v), v)
+    return torch.stack([x, v], dim=1)
+
+
+TRUE_DYNAMICS: dict[str, Callable[[Any, Any], Any]] = {"Pendulum-v1": _pendulum,
+                                                       "MountainCarContinuous-v0": _mountain_car}
+
+
+def true_pred(env: str, scale: list[float] | None, ds: int) -> Any:
+    """The environment's own dynamics in the place of the world model's `pred` (s_next = s + pred(s, a)):
+    the planner over the true simulator, the upper reference of a learned world model."""
+
+    def __init__(self, env: str, scale: list[float] | None, ds: int) -> None:
+        if env not in TRUE_DYNAMICS:
+            raise AgentError(f"world_model_kind = \"true\": no simulator of '{env}' in torch; there is one for "
+                             f"{', '.join(sorted(TRUE_DYNAMICS))}")
+    import torch
+    step = TRUE_DYNAMICS[env]
+    k = torch.tensor(scale if scale is not None else [1.0] * ds, dtype=torch.float32)
+
+    class TruePred(torch.nn.Module):
+        def forward(self, sa: Any) -> Any:
+            s, a = sa[:, :ds], sa[:, ds:]
+            return step(s / k, a) * k - s
+
+    return TruePred()
+
+
 # --------------------------------------------------------------------------- the planner
+CRITIC_TERM = "V"  # the planner's energy term that holds the critic
 @dataclass
 class Plan:
     actions: Any  # (rows, T, da): the plan, a[0] first
@@ -187,6 +267,13 @@ class Planner:
         if not self.actions or not g.has_var("s[0]") or not g.has_var("goal"):
             raise AgentError(f"{cfg.planner} must declare observed s[0], observed goal and latent actions "
                              "a[0..T - 1] (library/agent/planner.ebm is one)")
+        import torch
+        ds = int(g.var("s[0]").domain.shape[-1])
+        self.task = {"goal": torch.tensor([cfg.goal], dtype=torch.float32)}  # the observed inputs of the task
+        if g.has_var("w"):
+            self.task["w"] = torch.tensor([cfg.goal_weights or [1.0] * ds], dtype=torch.float32)
+        elif cfg.goal_weights is not None:
+            raise AgentError(f"goal_weights: {Path(cfg.planner).name} declares no observed w to take them")
         v = model.graph.var(self.actions[0])
         self.box = v.domain.box or (-math.inf, math.inf)
         self.da = int(v.domain.shape[-1])
@@ -197,9 +284,17 @@ class Planner:
         self.restarts = int(opts.get("restarts", 1))
         self.calls = self.unconverged = 0  # planning calls, and those that stopped at the step budget
         from .diagnostics import InputError
-        for term, w in cfg.weights.items():  # the configurator
+        if CRITIC_TERM in model.weights and cfg.critic is None:
+            if cfg.weights.get(CRITIC_TERM, 0.0) != 0.0:
+                raise AgentError(f"weights: '{CRITIC_TERM}' (the critic at the horizon's end) has weight "
+                                 f"{cfg.weights[CRITIC_TERM]}, but no critic is trained: set critic = "
+                                 "\"library/agent/critic.ebm\" in the config")
+            model.set_weight(CRITIC_TERM, 0.0)  # an untrained critic judges nothing
+        for term, w in cfg.weights.items():  # the configurator: a term ("c[0].C"), or a term of every step ("C")
+            family = [n for n in model.weights if n.rsplit(".", 1)[-1] == term and n != term]
             try:
-                model.set_weight(term, w)
+                for name in ([term] if term in model.weights or not family else family):
+                    model.set_weight(name, w)
             except InputError as exc:
                 raise AgentError(f"weights: {exc} (in {Path(cfg.planner).name})") from None
 
@@ -214,27 +309,31 @@ class Planner:
             return self.cfg.cem.samples * self.cfg.cem.iterations * self.horizon
         return self.restarts * self.steps * self.horizon
 
-    def plan(self, s: Any, goal: Any, warm: Any | None = None) -> Plan:
+    def given(self, rows: int) -> dict[str, Any]:
+        """The task's inputs (goal, w), one row per state."""
+        return {k: v.expand(rows, -1) for k, v in self.task.items()}
+
+    def plan(self, s: Any, warm: Any | None = None) -> Plan:
         import torch
         if self.cfg.planner_kind == "cem":
-            return self._cem(s, goal, warm)
+            return self._cem(s, warm)
         import warnings
 
         from .inference import ConvergenceWarning
         init = None if warm is None else {a: warm[:, t] for t, a in enumerate(self.actions)}
         with warnings.catch_warnings(record=True) as caught:  # MPC plans within a fixed budget of steps:
             warnings.simplefilter("always", ConvergenceWarning)  # counted and said once by the run
-            r = self.model.infer(self.actions, init=init, **{"s[0]": s, "goal": goal})
+            r = self.model.infer(self.actions, init=init, **{"s[0]": s, **self.given(len(s))})
         self.unconverged += sum(issubclass(w.category, ConvergenceWarning) for w in caught)
         self.calls += 1
         acts = torch.stack([r.values[a] for a in self.actions], dim=1)
         return Plan(acts.detach(), r.free_energy.detach())
 
-    def energy_of(self, s: Any, goal: Any, acts: Any) -> Any:
-        vals = {"s[0]": s, "goal": goal, **{a: acts[:, t] for t, a in enumerate(self.actions)}}
+    def energy_of(self, s: Any, acts: Any) -> Any:
+        vals = {"s[0]": s, **self.given(len(s)), **{a: acts[:, t] for t, a in enumerate(self.actions)}}
         return self.model.energy(**vals).total
 
-    def _cem(self, s: Any, goal: Any, warm: Any | None) -> Plan:
+    def _cem(self, s: Any, warm: Any | None) -> Plan:
         import torch
         c = self.cfg.cem
         rows, T, da = s.shape[0], self.horizon, self.da
@@ -245,14 +344,97 @@ class Planner:
         with torch.no_grad():
             for _ in range(c.iterations):
                 samples = (mean[:, None] + std[:, None] * torch.randn(rows, c.samples, T, da)).clamp(lo, hi)
-                e = self.energy_of(s.repeat_interleave(c.samples, 0), goal.repeat_interleave(c.samples, 0),
+                e = self.energy_of(s.repeat_interleave(c.samples, 0),
                                    samples.reshape(rows * c.samples, T, da)).reshape(rows, c.samples)
                 idx = e.topk(c.elites, dim=1, largest=False).indices
                 elite = torch.gather(samples, 1, idx[:, :, None, None].expand(-1, -1, T, da))
                 mean = c.momentum * mean + (1 - c.momentum) * elite.mean(1)
                 std = c.momentum * std + (1 - c.momentum) * elite.std(1)
-            best = self.energy_of(s, goal, mean)
+            best = self.energy_of(s, mean)
         return Plan(mean, best)
+
+
+def enumerate_actions(lo: float, hi: float, da: int, levels: int, hold: int, segments: int) -> Any:
+    """Every sequence of `segments` actions, each held `hold` steps, each action one of `levels`
+    values per dimension from lo to hi: a tensor (levels^(da * segments), hold * segments, da)."""
+    import itertools
+
+    import torch
+    values = torch.linspace(lo, hi, levels)
+    one = torch.tensor(list(itertools.product(values.tolist(), repeat=da)))  # (levels^da, da)
+    idx = torch.tensor(list(itertools.product(range(len(one)), repeat=segments)))  # (n, segments)
+    return one[idx].repeat_interleave(hold, dim=1)
+
+
+class Critic:
+    """The critic of 003 sec. 3.3 (Fig. 7), learned from the short-term memory. Its target for a
+    remembered state s is the planner's own energy from s over m = hold * segments steps, minimized
+    over the enumerated action sequences, with the plan's end judged by gamma^m times the critic so
+    far: one Bellman backup of the intrinsic cost to come through the world model (dynamic
+    programming; the seed, sec. 3.1.2, names it). Each iteration sees m steps further ahead."""
+
+    def __init__(self, cfg: AgentConfig, planner: Planner) -> None:
+        from . import compile as compile_graph
+        from . import load
+        assert cfg.critic is not None
+        c = cfg.critic_train
+        self.cfg = cfg
+        self.fit_model = compile_graph(load(cfg.critic, model="CriticFit", params=_for(cfg.critic, cfg.params)))
+        if "T" not in _declared(cfg.planner):
+            raise AgentError(f"{Path(cfg.planner).name} must declare its horizon as a parameter T for the critic's "
+                             "backups (library/agent/planner.ebm does)")
+        m = c.hold * c.segments
+        backup = compile_graph(load(cfg.planner, params={**_for(cfg.planner, cfg.params), "T": m}))
+        self.backup = Planner(backup, cfg.model_copy(update={"planner_kind": "cem", "critic": cfg.critic}))
+        for term, w in planner.model.weights.items():  # the same cost terms, as the configurator weighs them
+            if term in backup.weights and term != CRITIC_TERM:
+                backup.set_weight(term, w)
+        backup.set_weight(CRITIC_TERM, c.gamma ** m * planner.model.weights.get(CRITIC_TERM, 1.0))
+        lo, hi = planner.box
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise AgentError("the critic's backups enumerate actions within their box: declare the actions "
+                             "`in box(lo, hi)` in the planner")
+        self.sequences = enumerate_actions(lo, hi, planner.da, c.levels, c.hold, c.segments)
+        if len(self.sequences) > 4096:
+            raise AgentError(f"critic_train: {len(self.sequences)} action sequences to enumerate per state; lower "
+                             "levels or segments")
+        import torch
+        self.opt = torch.optim.Adam(self.fit_model.parameters(), lr=c.lr)
+
+    def targets(self, states: Any) -> Any:
+        """min over the enumerated sequences of the backup planner's energy, for each state."""
+        import torch
+        k = len(self.sequences)
+        out = []
+        with torch.no_grad():
+            for i in range(0, len(states), max(1, 65536 // k)):
+                s = states[i:i + max(1, 65536 // k)]
+                rows = s.shape[0]
+                e = self.backup.energy_of(s.repeat_interleave(k, 0), self.sequences.repeat(rows, 1, 1))
+                out.append(e.reshape(rows, k).min(1).values)
+        return torch.cat(out)[:, None]
+
+    def train(self, states: Any, wm: Any, planner: Planner, seed: int) -> float:
+        """Backups over the remembered states; the planner's critic takes the result. Returns the
+        last fit's mean squared error."""
+        import torch
+        c = self.cfg.critic_train
+        if wm is not None:  # None: the backup planner runs on the true dynamics
+            _share_weights(wm, self.backup.model)
+        g = torch.Generator().manual_seed(seed)
+        loss = torch.tensor(float("nan"))
+        for _ in range(c.iterations):
+            _share_weights(self.fit_model, self.backup.model)
+            target = self.targets(states)
+            _finite(target.numpy(), "the critic's target")
+            for _ in range(c.steps):
+                idx = torch.randint(len(states), (min(c.batch_size, len(states)),), generator=g)
+                loss = self.fit_model.energy(s=states[idx], target=target[idx]).total.mean()
+                self.opt.zero_grad()
+                loss.backward()
+                self.opt.step()
+        _share_weights(self.fit_model, planner.model)
+        return float(loss.detach())
 
 
 # --------------------------------------------------------------------------- the run
@@ -287,8 +469,9 @@ def _check_shapes(envs: Envs, wm: Any, planner: Planner, cfg: AgentConfig) -> No
                         f"world model has R{list(ds_wm)} and R{list(da_wm)}")
     if cfg.obs_scale is not None and len(cfg.obs_scale) != (envs.obs_shape or (1,))[0]:
         problems.append(f"obs_scale has {len(cfg.obs_scale)} entries, observations {envs.obs_shape}")
-    if len(cfg.goal) != planner.ds:
-        problems.append(f"goal has {len(cfg.goal)} entries, the state is R[{planner.ds}]")
+    for key in ("goal", "goal_weights"):
+        if getattr(cfg, key) is not None and len(getattr(cfg, key)) != planner.ds:
+            problems.append(f"{key} has {len(getattr(cfg, key))} entries, the state is R[{planner.ds}]")
     if problems:
         raise AgentError(f"{cfg.env} does not fit the model: " + "; ".join(problems) +
                          " (set params, e.g. ds and da, in the config)")
@@ -313,6 +496,26 @@ def _share_weights(wm: Any, planner: Any) -> int:
         raise AgentError("the planner shares no trained function with the world model: its Dynamics instance "
                          "must declare the functions the world model trains (e.g. fn pred)")
     return copied
+
+
+def _use_true_dynamics(cfg: AgentConfig, wm: Any, model: Any) -> None:
+    """The planner's copy of the world model's predictor becomes the environment's own dynamics."""
+    from .compiled import _key
+    trained = {n.rsplit(".", 1)[-1] for n in wm.graph.fns if _key(n) in wm.fns and "." in n}
+    names = [n for n in model.graph.fns if "." in n and n.rsplit(".", 1)[-1] in trained and _key(n) in model.fns]
+    if len(names) != 1:
+        raise AgentError("world_model_kind = \"true\" replaces the world model's one predictor (fn pred); "
+                         f"{Path(cfg.world_model).name} trains {', '.join(sorted(trained)) or 'none'}")
+    model.fns[names[0]] = true_pred(cfg.env, cfg.obs_scale, int(model.graph.var("s[0]").domain.shape[-1]))
+
+
+def _fingerprint(cfg: AgentConfig) -> str:
+    """What a saved run must share with the config to resume it: all but where it writes and how it shows."""
+    import hashlib
+    keep = cfg.model_dump(exclude={"out_dir", "progress", "threads", "resume"})
+    folders = {Path(getattr(cfg, k)).parent for k in ("world_model", "planner", "actor", "critic") if getattr(cfg, k)}
+    keep["files"] = {str(f): f.read_text(encoding="utf-8") for d in sorted(folders) for f in sorted(d.glob("*.ebm"))}
+    return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()
 
 
 def _finite(x: Any, what: str) -> None:
@@ -343,11 +546,19 @@ def run(cfg: AgentConfig, log: Callable[[str], None] = print) -> AgentResult:
     probe = Envs(cfg, 1, cfg.seed)
     _check_shapes(probe, wm, planner, cfg)
     probe.close()
-    goal1 = torch.tensor([cfg.goal], dtype=torch.float32)
+    critic = Critic(cfg, planner) if cfg.critic is not None else None
+    learned = cfg.world_model_kind == "learned"
+    if not learned:  # the environment's dynamics in the place of the world model's predictor
+        for m in [planner.model] + ([critic.backup.model] if critic is not None else []):
+            _use_true_dynamics(cfg, wm, m)
     data: dict[str, list[Any]] = {"s": [], "a": [], "s1": []}
     history: list[dict[str, float]] = []
     labels: list[tuple[Any, Any]] = []  # (state, Mode-2's action) pairs
     env_steps = 0
+    random_return = float("nan")
+    parts = {"world_model": wm} if learned else {}
+    if critic is not None:
+        parts["critic"] = critic.fit_model
 
     def store(s: Any, a: Any, s1: Any) -> None:
         data["s"].append(s)
@@ -355,53 +566,111 @@ def run(cfg: AgentConfig, log: Callable[[str], None] = print) -> AgentResult:
         data["s1"].append(s1)
 
     def fit(round_: int) -> float:
-        tensors = {k: torch.tensor(np.concatenate(v), dtype=torch.float32) for k, v in data.items()}
-        run_dir = out / f"world_model_{round_}"
-        if run_dir.exists():
-            import shutil
-            shutil.rmtree(run_dir)
-        res = train_model(wm, {"loss": {"kind": "energy"}, "epochs": cfg.train.epochs,
-                               "batch_size": cfg.train.batch_size, "optimizer": {"kind": "adam", "lr": cfg.train.lr},
-                               "seed": cfg.seed + round_, "out_dir": str(run_dir), "progress": cfg.progress,
-                               "plot": False}, Dataset(tensors, {}))
-        _share_weights(wm, planner.model)
-        return float(res.history[-1]["loss"]) if res.history else float("nan")
+        loss = float("nan")
+        if learned:
+            tensors = {k: torch.tensor(np.concatenate(v), dtype=torch.float32) for k, v in data.items()}
+            run_dir = out / f"world_model_{round_}"
+            if run_dir.exists():
+                import shutil
+                shutil.rmtree(run_dir)
+            res = train_model(wm, {"loss": {"kind": "energy"}, "epochs": cfg.train.epochs,
+                                   "batch_size": cfg.train.batch_size,
+                                   "optimizer": {"kind": "adam", "lr": cfg.train.lr}, "seed": cfg.seed + round_,
+                                   "out_dir": str(run_dir), "progress": cfg.progress, "plot": False},
+                            Dataset(tensors, {}))
+            _share_weights(wm, planner.model)
+            loss = float(res.history[-1]["loss"]) if res.history else float("nan")
+        if critic is not None:  # the critic learns the cost to come of the remembered states
+            states = torch.tensor(np.concatenate(data["s"] + data["s1"]), dtype=torch.float32)
+            err = critic.train(states, wm if learned else None, planner, cfg.seed + round_)
+            log(f"critic trained on {len(states)} remembered states ({cfg.critic_train.iterations} backups, "
+                f"fit error {err:.4g})")
+        return loss
+
+    state_file = out / "agent_state.pt"
+
+    def save(round_: int) -> None:
+        """Everything the run needs to go on after round_ (0: the random steps), written whole: a run
+        killed later resumes from here and gives the same metrics."""
+        from .files import write_atomic
+        state = {"fingerprint": _fingerprint(cfg), "round": round_, "env_steps": env_steps,
+                 "random_return": random_return, "history": history,
+                 "data": {k: torch.tensor(np.concatenate(v)) for k, v in data.items()},
+                 "labels": [(torch.tensor(x), torch.tensor(y)) for x, y in labels],
+                 "parts": {k: m.state_dict() for k, m in parts.items()},
+                 "critic_opt": critic.opt.state_dict() if critic is not None else None,
+                 "torch_rng": torch.get_rng_state(), "np_rng": json.dumps(rng.bit_generator.state)}
+        write_atomic(state_file, lambda fh: torch.save(state, fh))  # type: ignore[misc]
+
+    def restore() -> int:
+        """The round the saved state ends at; -1 when there is none to resume."""
+        nonlocal env_steps, random_return, history, labels, data
+        if not state_file.exists() or not cfg.resume:
+            return -1
+        try:
+            state = torch.load(state_file, weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - a damaged file is said, and the run starts over
+            log(f"{state_file} cannot be read ({exc}); starting over")
+            return -1
+        if state.get("fingerprint") != _fingerprint(cfg):
+            raise AgentError(f"{out} holds a run of another config (its agent_state.pt); give another out_dir, "
+                             "or --fresh to start this one over there")
+        env_steps, random_return, history = int(state["env_steps"]), float(state["random_return"]), state["history"]
+        data = {k: [v.numpy()] for k, v in state["data"].items()}
+        labels = [(x.numpy(), y.numpy()) for x, y in state["labels"]]
+        for k, m in parts.items():
+            m.load_state_dict(state["parts"][k])
+        if learned:
+            _share_weights(wm, planner.model)
+        if critic is not None:
+            critic.opt.load_state_dict(state["critic_opt"])
+            _share_weights(critic.fit_model, planner.model)
+        torch.set_rng_state(state["torch_rng"])
+        rng.bit_generator.state = json.loads(state["np_rng"])
+        return int(state["round"])
 
     def model_error(s: Any, a: Any, s1: Any) -> float:
         with torch.no_grad():
             e = wm.energy(s=torch.tensor(s), a=torch.tensor(a), s1=torch.tensor(s1)).total
         return float(e.mean())
 
+    done = restore()
+    if done >= 0:
+        log(f"resuming {out} after {'round ' + str(done) if done else 'the random steps'} ({env_steps} environment "
+            "steps so far; --fresh starts over)")
     # 1. random actions
-    envs = Envs(cfg, 1, cfg.seed)
-    s = envs.reset(0)
-    random_returns, ret, episode, steps_in = [], 0.0, 0, 0
-    for _ in range(min(cfg.random_steps, cfg.max_env_steps)):
-        a = rng.uniform(envs.low, envs.high, size=(1, *envs.act_shape)).astype(np.float32)
-        s1, r, ended = envs.step(a)
-        _finite(s1, "the environment's observation")
-        store(s, a, s1)
-        ret += float(r[0])
-        s = s1
-        env_steps += 1
-        steps_in += 1
-        if ended[0] or steps_in == cfg.episode_steps:
-            random_returns.append(ret)
-            ret, episode, steps_in = 0.0, episode + 1, 0
-            s = envs.reset(episode)
-    envs.close()
-    random_return = float(np.mean(random_returns)) if random_returns else float("nan")
-    loss = fit(0)
-    log(f"random: {env_steps} steps, mean return {random_return:.1f} over {len(random_returns)} episode(s); "
-        f"world model trained (energy {loss:.4g})")
+    if done < 0:
+        envs = Envs(cfg, 1, cfg.seed)
+        s = envs.reset(0)
+        random_returns, ret, episode, steps_in = [], 0.0, 0, 0
+        for _ in range(min(cfg.random_steps, cfg.max_env_steps)):
+            if steps_in % cfg.random_hold == 0:
+                a = rng.uniform(envs.low, envs.high, size=(1, *envs.act_shape)).astype(np.float32)
+            s1, r, ended = envs.step(a)
+            _finite(s1, "the environment's observation")
+            store(s, a, s1)
+            ret += float(r[0])
+            s = s1
+            env_steps += 1
+            steps_in += 1
+            if ended[0] or steps_in == cfg.episode_steps:
+                random_returns.append(ret)
+                ret, episode, steps_in = 0.0, episode + 1, 0
+                s = envs.reset(episode)
+        envs.close()
+        random_return = float(np.mean(random_returns)) if random_returns else float("nan")
+        loss = fit(0)
+        save(0)
+        log(f"random: {env_steps} steps, mean return {random_return:.1f} over {len(random_returns)} episode(s); "
+            f"world model trained (energy {loss:.4g})")
 
     # 2. planner-driven rounds, retraining after each
-    for k in range(1, cfg.rounds + 1):
+    for k in range(max(done, 0) + 1, cfg.rounds + 1):
         n = cfg.episodes_per_round
         if env_steps + n * cfg.episode_steps > cfg.max_env_steps:
             log(f"round {k}: the data budget of {cfg.max_env_steps} environment steps is reached")
             break
-        rets, energy, trans = _episodes(cfg, planner, n, 100 * k, goal1, log=None)
+        rets, energy, trans = _episodes(cfg, planner, n, 100 * k, log=None)
         env_steps += sum(len(x) for x in trans[0])
         err = model_error(*(np.concatenate(x) for x in trans))
         for s_, a_, s1_ in zip(*trans, strict=True):
@@ -411,13 +680,14 @@ def run(cfg: AgentConfig, log: Callable[[str], None] = print) -> AgentResult:
         row = {"round": k, "env_steps": env_steps, "return": float(np.mean(rets)), "planning_energy": energy,
                "world_model_error": err, "world_model_energy": loss}
         history.append(row)
+        save(k)
         log(f"round {k}: return {row['return']:.1f}, planning energy {energy:.4g}, "
             f"world-model error on the new data {err:.4g} (before retraining), {env_steps} env steps")
 
     # 3. evaluation: every episode side by side, one batch row each
     trace: dict[str, list[Any]] = {}
     timing: list[float] = []
-    rets, energy, ev = _episodes(cfg, planner, cfg.eval_episodes, 10_000, goal1, log=log, trace=trace, timing=timing)
+    rets, energy, ev = _episodes(cfg, planner, cfg.eval_episodes, 10_000, log=log, trace=trace, timing=timing)
     labels += list(zip(ev[0], ev[1], strict=True))
     per_action = float(np.median(timing))  # one planning call plans every episode's action
     result = AgentResult(float(np.mean(rets)), [float(x) for x in rets], random_return, env_steps, per_action,
@@ -429,13 +699,13 @@ def run(cfg: AgentConfig, log: Callable[[str], None] = print) -> AgentResult:
         f"({cfg.planner_kind} planner, {result.evaluations_per_action} world-model steps per action, "
         f"{1000 * per_action:.0f} ms per planning call for {cfg.eval_episodes} episodes, median)")
     if cfg.actor is not None:
-        env_steps = _mode1(cfg, planner, labels, goal1, out, result, env_steps, log)
+        env_steps = _mode1(cfg, planner, labels, out, result, env_steps, log)
         result.env_steps = env_steps
     result.files = _write(cfg, result, out)
     return result
 
 
-def _mode1(cfg: AgentConfig, planner: Planner, labels: list[tuple[Any, Any]], goal1: Any, out: Path,
+def _mode1(cfg: AgentConfig, planner: Planner, labels: list[tuple[Any, Any]], out: Path,
            result: AgentResult, env_steps: int, log: Callable[[str], None]) -> int:
     """Mode-1 (003 Fig. 5): train the actor file on Mode-2's actions (its energy: the distance of the
     planner's action to the actor's), then let it act, label the states it visits with Mode-2 and
@@ -480,19 +750,19 @@ def _mode1(cfg: AgentConfig, planner: Planner, labels: list[tuple[Any, Any]], go
         if env_steps + n * cfg.episode_steps > cfg.max_env_steps:
             log(f"Mode-1 round {k}: the data budget of {cfg.max_env_steps} environment steps is reached")
             break
-        rets, _, trans = _episodes(cfg, policy, n, 20_000 + 100 * k, goal1, log=None)
+        rets, _, trans = _episodes(cfg, policy, n, 20_000 + 100 * k, log=None)
         visited = np.concatenate(trans[0])
         env_steps += len(visited)
         acts = []
         for i in range(0, len(visited), 100):  # Mode-2 labels every visited state, a batch at a time
             chunk = torch.tensor(visited[i:i + 100], dtype=torch.float32)
-            acts.append(planner.plan(chunk, goal1.expand(len(chunk), -1)).actions[:, 0].numpy())
+            acts.append(planner.plan(chunk).actions[:, 0].numpy())
         labels.append((visited, np.concatenate(acts)))
         fit(k)
         log(f"Mode-1 round {k}: the actor's return {np.mean(rets):.1f}; {len(visited)} visited states labelled "
             f"by Mode-2, {sum(len(x) for x, _ in labels)} in all")
     timing: list[float] = []
-    rets, _, _ = _episodes(cfg, policy, cfg.eval_episodes, 10_000, goal1, log=log, timing=timing)
+    rets, _, _ = _episodes(cfg, policy, cfg.eval_episodes, 10_000, log=log, timing=timing)
     result.mode1_seconds_per_action = float(np.median(timing))
     result.mode1_returns = [float(x) for x in rets]
     result.mode1_return = float(np.mean(rets))
@@ -518,7 +788,7 @@ def _for(path: str, params: dict[str, int | float]) -> dict[str, int | float]:
 
 def _check_params(cfg: AgentConfig) -> None:
     """Every parameter of the config is declared by one of the files it is given to."""
-    files = [f for f in (cfg.world_model, cfg.planner, cfg.actor) if f is not None]
+    files = [f for f in (cfg.world_model, cfg.planner, cfg.actor, cfg.critic) if f is not None]
     known = set().union(*(_declared(f) for f in files))
     unknown = sorted(set(cfg.params) - known)
     if unknown:
@@ -532,7 +802,7 @@ def _check_params(cfg: AgentConfig) -> None:
                             hint=f"they declare {', '.join(sorted(known))}")
 
 
-def _episodes(cfg: AgentConfig, planner: Planner | Callable[[Any], Any], n: int, seed_offset: int, goal1: Any,
+def _episodes(cfg: AgentConfig, planner: Planner | Callable[[Any], Any], n: int, seed_offset: int,
               log: Callable[[str], None] | None, trace: dict[str, list[Any]] | None = None,
               timing: list[float] | None = None) -> tuple[list[float], float, tuple[list[Any], list[Any], list[Any]]]:
     """n episodes of receding-horizon planning side by side: perceive, plan (warm-started from the
@@ -543,7 +813,6 @@ def _episodes(cfg: AgentConfig, planner: Planner | Callable[[Any], Any], n: int,
 
     envs = Envs(cfg, n, cfg.seed + seed_offset)
     s = envs.reset(0)
-    goal = goal1.expand(n, -1)
     rets = np.zeros(n)
     energies = []
     trans: tuple[list[Any], list[Any], list[Any]] = ([], [], [])
@@ -556,7 +825,7 @@ def _episodes(cfg: AgentConfig, planner: Planner | Callable[[Any], Any], n: int,
             st = torch.tensor(s, dtype=torch.float32)
             t0 = time.perf_counter()
             if isinstance(planner, Planner):
-                p = planner.plan(st, goal, warm)
+                p = planner.plan(st, warm)
             else:  # Mode-1: the actor's action in one pass, no planning
                 with torch.no_grad():
                     p = Plan(planner(st)[:, None], torch.zeros(n))

@@ -376,8 +376,14 @@ def agent(config: Annotated[Path, typer.Argument(help="a TOML agent config (exam
           planner: Annotated[str | None, typer.Option(help="gradient or cem (default: the config's planner_kind)")] = None,
           out: Annotated[Path | None, typer.Option(help="where the run's files go (default: the config's out_dir)")] = None,
           threads: Annotated[int | None, typer.Option(min=1, help="torch threads (default: 1 on a small machine)")] = None,
+          world_model: Annotated[str | None, typer.Option(
+              "--world-model", help="learned, or true: plan over the environment's own dynamics (the upper "
+              "reference)")] = None,
+          fresh: Annotated[bool, typer.Option("--fresh", help="start over, not from the run saved in the out "
+                                              "folder")] = False,
           ) -> None:
-    """The agent of 003: learn a world model from the environment, plan with it (Mode-2), evaluate."""
+    """The agent of 003: learn a world model from the environment, plan with it (Mode-2), evaluate.
+    A run killed on the way goes on from its last saved round when started again."""
     from .agent import AgentError, load_agent_config, run
     from .agent import quick as small
     try:
@@ -387,6 +393,13 @@ def agent(config: Annotated[Path, typer.Argument(help="a TOML agent config (exam
                 typer.echo(f"error: --planner: '{planner}' is not a planner; choose gradient or cem", err=True)
                 raise typer.Exit(2)
             cfg.planner_kind = planner  # type: ignore[assignment]
+        if world_model is not None:
+            if world_model not in ("learned", "true"):
+                typer.echo(f"error: --world-model: '{world_model}' is not one; choose learned or true", err=True)
+                raise typer.Exit(2)
+            cfg.world_model_kind = world_model  # type: ignore[assignment]
+        if fresh:
+            cfg.resume = False
         if out is not None:
             cfg.out_dir = str(out.resolve())
         if threads is not None:

@@ -52,15 +52,25 @@ def test_the_planning_energy_is_the_cost_of_the_unrolled_world_model_by_hand() -
     s = torch.tensor([[0.5, -0.5, 0.2], [1.0, 0.0, 0.0]])
     goal = torch.tensor([[1.0, 0.0, 0.0]]).expand(2, -1)
     acts = torch.randn(2, planner.horizon, 1)
-    e = planner.energy_of(s, goal, acts)
-    # the state never moves: every one of the T steps costs |s - goal|^2, plus 0.001 a[t]^2
+    e = planner.energy_of(s, acts)
+    # the state never moves: every one of the T steps costs |s - goal|^2, plus 0.001 a[t]^2; no
+    # critic is trained, so its term V has weight 0
+    assert planner.model.weights["V"] == 0.0
     hand = planner.horizon * ((s - goal) ** 2).sum(1) + 0.001 * (acts ** 2).sum((1, 2))
     torch.testing.assert_close(e, hand)
+    # the configurator's goal_weights: only the entries the task is about are costed
+    weighed = _planner(_cfg(goal_weights=[1.0, 0.0, 2.0]))
+    _still(weighed)
+    hand = weighed.horizon * ((s[:, 0] - 1.0) ** 2 + 4 * s[:, 2] ** 2) + 0.001 * (acts ** 2).sum((1, 2))
+    torch.testing.assert_close(weighed.energy_of(s, acts), hand)
 
 
 def test_the_configurator_sets_a_cost_weight_and_names_an_unknown_term() -> None:
     planner = _planner(_cfg(weights={"c[0].C": 3.0}))
     assert planner.model.weights["c[0].C"] == 3.0 and planner.model.weights["c[1].C"] == 1.0
+    every = _planner(_cfg(weights={"U": 0.5}))  # a term's name alone: that term at every step
+    assert all(every.model.weights[f"c[{t}].U"] == 0.5 for t in range(every.horizon))
+    assert every.model.weights["c[0].C"] == 1.0
     with pytest.raises(AgentError, match=r"weights: no energy term 'c\[0\]\.Cx'; did you mean 'c\[0\]\.C'"):
         _planner(_cfg(weights={"c[0].Cx": 3.0}))
 
@@ -75,7 +85,7 @@ def test_both_planners_find_the_cheapest_actions_where_only_the_actions_cost(kin
     _still(planner)
     s = torch.tensor([[0.0, 1.0, 0.0]])
     start = torch.full((1, planner.horizon, 1), 1.5)
-    p = planner.plan(s, torch.tensor([[1.0, 0.0, 0.0]]), warm=start)
+    p = planner.plan(s, warm=start)
     assert p.actions.shape == (1, planner.horizon, 1)
     assert float(p.actions.abs().max()) <= 2.0
     assert float(p.actions.abs().mean()) < 1.5 * (0.5 if kind == "gradient" else 0.8)
@@ -209,3 +219,35 @@ def test_a_part_file_that_is_not_there_is_located(tmp_path: Path) -> None:
     assert r.returncode == 1 and "Traceback" not in r.stderr
     line = 1 + [i for i, x in enumerate(bad.read_text().splitlines()) if x.startswith("planner =")][0]
     assert f"bad.toml:{line}:1: error[C001]: planner: no file 'library/agent/planer.ebm'" in r.stderr
+
+
+def test_a_killed_run_resumes_from_its_last_round_with_the_same_metrics(tmp_path: Path) -> None:
+    cfg = _cfg(rounds=2, planner_kind="cem")
+    whole = run(cfg.model_copy(update={"out_dir": str(tmp_path / "whole")}), log=lambda m: None)
+
+    def kill(message: str) -> None:  # the run is stopped just after round 1 is saved
+        if message.startswith("round 1:"):
+            raise KeyboardInterrupt
+    cut = cfg.model_copy(update={"out_dir": str(tmp_path / "cut")})
+    with pytest.raises(KeyboardInterrupt):
+        run(cut, log=kill)
+    # saved before the kill, written whole: round 1 is done
+    assert (tmp_path / "cut" / "agent_state.pt").exists() and not (tmp_path / "cut" / "results.json").exists()
+    said: list[str] = []
+    resumed = run(cut, log=said.append)
+    assert any(m.startswith("resuming") and "round 1" in m for m in said)
+    assert not any(m.startswith("random:") or m.startswith("round 1:") for m in said)  # not done again
+    assert resumed.history == whole.history and len(whole.history) == 2
+    assert resumed.eval_returns == whole.eval_returns and resumed.mode1_returns == whole.mode1_returns
+    assert resumed.env_steps == whole.env_steps
+    assert (tmp_path / "cut" / "metrics.jsonl").read_text() == (tmp_path / "whole" / "metrics.jsonl").read_text()
+    # the saved state loads with weights_only, as every checkpoint of ours
+    torch.load(tmp_path / "cut" / "agent_state.pt", weights_only=True)
+
+
+def test_a_saved_run_of_another_config_is_not_resumed_over(tmp_path: Path) -> None:
+    run(_cfg(out_dir=str(tmp_path)), log=lambda m: None)
+    with pytest.raises(AgentError, match="holds a run of another config"):
+        run(_cfg(out_dir=str(tmp_path), seed=1), log=lambda m: None)
+    fresh = run(_cfg(out_dir=str(tmp_path), seed=1, resume=False), log=lambda m: None)  # --fresh
+    assert np.isfinite(fresh.eval_return)
