@@ -1,14 +1,19 @@
 """The agent of 003 against its reference points, side by side in one run (issue 12):
 
 1. Pendulum-v1, mean return over the evaluation episodes with the world model learned from at most
-   10,000 environment steps: random actions, Mode-2 by gradient descent on the actions (the seed's
-   method, as library/agent/planner.ebm declares it) and by CEM (the PETS / TD-MPC baseline), each
-   with its world-model evaluations per action and its wall time per planning call.
-2. Speed: one planning call of our gradient planner (the compiled planner's inference) against a
+   10,000 environment steps: random actions; Mode-2 by gradient descent on the actions (the seed's
+   method, as library/agent/planner.ebm declares it), also started from the actor's plan; Mode-2 by
+   CEM (the PETS / TD-MPC baseline); the distilled actor (Mode-1); and the same CEM planner over the
+   environment's own dynamics (the upper reference).
+2. Gradient planning against CEM at an equal number of world-model steps per action, over one
+   learned world model (the CEM run's): the return and the wall time per planning call.
+3. MountainCarContinuous-v0: the horizon-limited planner without a critic, and with the critic
+   trained from the short-term memory (003 sec. 3.3), target >= 90.
+4. Speed: one planning call of our gradient planner (the compiled planner's inference) against a
    hand-written PyTorch gradient planner over the same trained network, the same steps, lr, box
    and warm start, at the evaluation's batch (one row per episode) and at one row; median of N.
 
-    python benchmarks/bench_agent.py [--quick] [--calls 20]
+    python benchmarks/bench_agent.py [--quick] [--calls 20] [--only pendulum|mountaincar|speed]
 
 Reference points quoted from the issue, not run here: random about -1,200 and stable-baselines3's
 zoo SAC about -176 after 20,000 steps. One torch thread (these machines are small and shared).
@@ -21,6 +26,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -52,49 +58,117 @@ def handwritten_plan(pred, s0, goal, warm, steps: int, lr: float, lo: float, hi:
     return torch.stack(best, dim=1), best_e
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="the small run of each (a check that it works)")
-    ap.add_argument("--calls", type=int, default=20, help="planning calls timed per row of the speed table")
-    args = ap.parse_args()
-    import torch
+def _say(m: str) -> None:
+    print("  " + m, flush=True)
 
-    from ebmgraph.agent import Planner, load_agent_config, quick, run
 
-    torch.set_num_threads(1)
+def _run(cfg: Any, name: str, **update: Any) -> tuple[Any, float, Any]:
+    from ebmgraph.agent import run
+    c = cfg.model_copy(update={"out_dir": str(ROOT / "runs" / f"bench_agent_{name}"), "resume": False, **update})
+    print(f"{name}:", flush=True)
+    t0 = time.perf_counter()
+    res = run(c, log=_say)
+    return res, time.perf_counter() - t0, c
+
+
+def _row(label: str, ret: float, env_steps: Any = "", evals: Any = "", ms: Any = "", secs: Any = "") -> None:
+    fmt = (lambda x, f: format(x, f) if isinstance(x, int | float) else str(x))  # noqa: E731
+    print(f"{label:44} {ret:9.1f} {fmt(env_steps, 'd'):>10} {fmt(evals, 'd'):>16} {fmt(ms, '.1f'):>9} "
+          f"{fmt(secs, '.0f') + ('s' if secs != '' else ''):>7}")
+
+
+def _header() -> None:
+    print(f"{'agent':44} {'return':>9} {'env steps':>10} {'wm steps/action':>16} {'ms/call':>9} {'run':>7}")
+
+
+def pendulum(quick_run: bool) -> Any:
+    from ebmgraph.agent import evaluate, load_agent_config, quick
     cfg = load_agent_config(ROOT / "examples" / "agent" / "pendulum.toml")
-    if args.quick:
+    if quick_run:
         cfg = quick(cfg)
     cfg.progress = False
-    rows = []
-    for kind in ("gradient", "cem"):
-        c = cfg.model_copy(update={"planner_kind": kind, "out_dir": str(ROOT / "runs" / f"bench_agent_{kind}")})
-        t0 = time.perf_counter()
-        res = run(c, log=lambda m: print("  " + m, flush=True))
-        rows.append((kind, res, time.perf_counter() - t0))
+    grad, grad_s, _ = _run(cfg, "pendulum_gradient", planner_kind="gradient", actor_proposal=True)
+    cem, cem_s, cem_cfg = _run(cfg, "pendulum_cem", planner_kind="cem")
+    true, true_s, _ = _run(cfg, "pendulum_true", planner_kind="cem", world_model_kind="true", rounds=0, actor=None)
     print()
     print(f"Pendulum-v1, {cfg.eval_episodes} evaluation episodes, target >= -180 (SAC zoo about -176 at 20k steps)")
-    print(f"{'agent':34} {'return':>9} {'env steps':>10} {'wm steps/action':>16} {'ms/call':>9} {'run':>8}")
-    print(f"{'random actions':34} {rows[0][1].random_return:9.1f} {'':>10} {'':>16} {'':>9} {'':>8}")
-    for kind, res, secs in rows:
-        print(f"{'Mode-2, learned model, ' + kind:34} {res.eval_return:9.1f} {res.env_steps:10d} "
-              f"{res.evaluations_per_action:16d} {1000 * res.seconds_per_action:9.0f} {secs:7.0f}s")
+    _header()
+    _row("random actions", grad.random_return)
+    _row("Mode-2, learned model, gradient", grad.eval_return, grad.env_steps, grad.evaluations_per_action,
+         1000 * grad.seconds_per_action, grad_s)
+    _row("Mode-2, learned model, gradient from actor", grad.proposal_return, "", grad.evaluations_per_action)
+    _row("Mode-2, learned model, cem", cem.eval_return, cem.env_steps, cem.evaluations_per_action,
+         1000 * cem.seconds_per_action, cem_s)
+    for label, r in (("Mode-1 actor (from gradient)", grad), ("Mode-1 actor (from cem)", cem)):
+        _row(label, r.mode1_return, "", 0, 1000 * r.mode1_seconds_per_action)
+    _row("Mode-2, true dynamics, cem (upper reference)", true.eval_return, true.env_steps,
+         true.evaluations_per_action, 1000 * true.seconds_per_action, true_s)
+    print(f"Mode-1 within {100 * abs(cem.mode1_return - cem.eval_return) / abs(cem.eval_return):.0f}% of Mode-2 (cem) at "
+          f"{cem.seconds_per_action / cem.mode1_seconds_per_action:.0f}x less compute per action "
+          f"(target within 10%, >= 50x)")
 
-    # the speed of one planning call against a hand-written planner over the same trained network
+    # gradient against CEM at an equal number of world-model steps per action, on the CEM run's model
+    state = Path(cem_cfg.out_dir) / "agent_state.pt"
+    g_cfg = cem_cfg.model_copy(update={"planner_kind": "gradient", "actor": None})
+    from ebmgraph import compile as compile_graph
+    from ebmgraph import load
+    from ebmgraph.agent import Planner, _for
+    budget = Planner(compile_graph(load(g_cfg.planner, params=_for(g_cfg.planner, g_cfg.params))),
+                     g_cfg).evaluations_per_action
+    per_sample = cem_cfg.cem.iterations * int(cem_cfg.params.get("T", 20))
+    c_cfg = cem_cfg.model_copy(update={"cem": cem_cfg.cem.model_copy(update={
+        "samples": max(2, budget // per_sample), "elites": max(1, min(cem_cfg.cem.elites, budget // per_sample // 8))})})
+    print()
+    print(f"gradient against cem at {budget} world-model steps per action, on one learned model "
+          f"(bench_agent_pendulum_cem's), {cfg.eval_episodes} episodes")
+    _header()
+    for label, c in (("gradient", g_cfg), (f"cem, {c_cfg.cem.samples} samples x {c_cfg.cem.iterations}", c_cfg)):
+        rets, per = evaluate(c, state)
+        _row(label, statistics.mean(rets), "", budget if label == "gradient" else
+             c_cfg.cem.samples * per_sample, 1000 * per)
+    return grad
+
+
+def mountaincar(quick_run: bool) -> None:
+    from ebmgraph.agent import load_agent_config, quick
+    cfg = load_agent_config(ROOT / "examples" / "agent" / "mountaincar.toml")
+    if quick_run:
+        cfg = quick(cfg)
+    cfg.progress = False
+    flat, flat_s, _ = _run(cfg, "mountaincar_no_critic", critic=None)
+    crit, crit_s, _ = _run(cfg, "mountaincar_critic")
+    print()
+    print(f"MountainCarContinuous-v0, {cfg.eval_episodes} evaluation episodes, target >= 90 (the task's 'solved')")
+    _header()
+    _row("random actions (held)", crit.random_return)
+    _row(f"Mode-2, learned model, {cfg.planner_kind}, no critic", flat.eval_return, flat.env_steps,
+         flat.evaluations_per_action, 1000 * flat.seconds_per_action, flat_s)
+    _row(f"Mode-2, learned model, {cfg.planner_kind}, critic", crit.eval_return, crit.env_steps,
+         crit.evaluations_per_action, 1000 * crit.seconds_per_action, crit_s)
+    print("hierarchical Mode-2 (Fig. 16-17): not built yet")
+
+
+def speed(calls: int, quick_run: bool, state_dir: Path) -> None:
+    import torch
+
+    import ebmgraph
+    from ebmgraph.agent import Planner, _for, _share_weights, load_agent_config, quick
+    cfg = load_agent_config(ROOT / "examples" / "agent" / "pendulum.toml")
+    if quick_run:
+        cfg = quick(cfg)
     # one start per row on both sides (R = 1), so that both find the same plan from the same warm start
     c = cfg.model_copy(update={"planner_kind": "gradient", "params": {**cfg.params, "R": 1}})
-    import ebmgraph
-    from ebmgraph.agent import _for, _share_weights
     planner = Planner(ebmgraph.compile(ebmgraph.load(c.planner, params=_for(c.planner, c.params))), c)
     wm = ebmgraph.compile(ebmgraph.load(c.world_model, model="WorldModel", params=_for(c.world_model, c.params)))
-    from ebmgraph.checkpoint import load_into
-    load_into(wm, ROOT / "runs" / "bench_agent_gradient" / f"world_model_{rows[0][1].history[-1]['round'] if rows[0][1].history else 0}" / "checkpoint.pt")
+    state = state_dir / "agent_state.pt"
+    if state.exists():
+        wm.load_state_dict(torch.load(state, weights_only=True)["parts"]["world_model"])
     _share_weights(wm, planner.model)
-    pred = planner.model.fns["f_0___pred"]
+    pred = planner.model.fns["f[0].pred"]
     opts = dict(planner.model.graph.var("a[0]").infer.options)
     lo, hi = planner.box
     print()
-    print(f"one planning call, gradient, {planner.steps} steps x T = {planner.horizon} (median of {args.calls})")
+    print(f"one planning call, gradient, {planner.steps} steps x T = {planner.horizon} (median of {calls})")
     print(f"{'rows':>5} {'ours':>10} {'hand-written':>13} {'ratio':>7} {'same plan':>10}")
     for rows_n in (cfg.eval_episodes, 1):
         g = torch.Generator().manual_seed(0)
@@ -102,7 +176,7 @@ def main() -> None:
         goal = torch.tensor([cfg.goal]).expand(rows_n, -1)
         warm = torch.rand(rows_n, planner.horizon, planner.da, generator=g) * (hi - lo) + lo
         ours, hand = [], []
-        for _ in range(args.calls):
+        for _ in range(calls):
             t0 = time.perf_counter()
             p = planner.plan(s0, warm)
             ours.append(time.perf_counter() - t0)
@@ -112,6 +186,24 @@ def main() -> None:
         same = torch.allclose(p.energy, e, rtol=1e-3, atol=1e-4)
         mo, mh = statistics.median(ours), statistics.median(hand)
         print(f"{rows_n:5d} {1000 * mo:8.1f}ms {1000 * mh:11.1f}ms {mo / mh:7.2f} {'yes' if same else 'no':>10}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="the small run of each (a check that it works)")
+    ap.add_argument("--calls", type=int, default=20, help="planning calls timed per row of the speed table")
+    ap.add_argument("--only", choices=["pendulum", "mountaincar", "speed"], default=None)
+    args = ap.parse_args()
+    import torch
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    if args.only in (None, "pendulum"):
+        pendulum(args.quick)
+    if args.only in (None, "mountaincar"):
+        mountaincar(args.quick)
+    if args.only in (None, "speed"):
+        speed(args.calls, args.quick, ROOT / "runs" / "bench_agent_pendulum_gradient")
+    print(f"\nbench_agent: {time.perf_counter() - t0:.0f} s in all")
 
 
 if __name__ == "__main__":

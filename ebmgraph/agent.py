@@ -48,14 +48,19 @@ class WorldModelTraining(_Strict):
 
 
 class CriticTraining(_Strict):
-    """The critic learned from the short-term memory by dynamic programming over the world model:
-    V(s) <- min over enumerated action sequences of the planner's energy over `hold * segments`
-    steps from s, whose end is judged by gamma^(steps) V (one Bellman backup, repeated)."""
+    """How the critic learns the intrinsic cost to come from the short-term memory (003 sec. 3.3).
+    target = "memory": along each remembered episode, the discounted sum of the intrinsic costs that
+    followed each state (0 after the episode ended at its goal; the critic's own value of the last
+    state when the episode was cut at its step limit). target = "model": dynamic programming over
+    the world model, V(s) <- min over enumerated action sequences of the planner's energy over
+    `hold * segments` steps from s, its end judged by gamma^(steps) V (a Bellman backup, repeated),
+    and never above the "memory" target: what the agent did from s bounds what it can do."""
+    target: Literal["memory", "model"] = "memory"
     gamma: float = Field(0.99, gt=0, le=1)  # the discount per step of the cost to come
-    levels: int = Field(3, ge=2)  # action values per dimension enumerated: from the box's low to its high
+    levels: int = Field(3, ge=2)  # "model": action values per dimension enumerated, the box's low to high
     hold: int = Field(10, ge=1)  # steps each enumerated action is held
     segments: int = Field(2, ge=1)  # held actions in a row: levels^(da * segments) sequences per state
-    iterations: int = Field(20, ge=1)  # backups per training (each sees hold * segments steps further)
+    iterations: int = Field(20, ge=1)  # fits per training, each with targets from the critic so far
     steps: int = Field(200, ge=1)  # gradient steps on the critic per backup
     batch_size: int = Field(512, ge=1)
     lr: float = Field(1e-3, gt=0)
@@ -74,6 +79,7 @@ class AgentConfig(_Strict):
     # the critic (003 sec. 3.3): e.g. "library/agent/critic.ebm", trained from the memory; None: the
     # planner's term V (the critic at the horizon's end) is given weight 0
     critic: str | None = None
+    cost: str = "library/agent/cost.ebm"  # the intrinsic cost (model Cost) the critic's memory targets add up
     critic_train: CriticTraining = CriticTraining()
     weights: dict[str, float] = {}  # the configurator: an energy term's weight in the planner (set_weight)
     planner_kind: Literal["gradient", "cem"] = "gradient"
@@ -96,6 +102,9 @@ class AgentConfig(_Strict):
     actor: str | None = None  # e.g. "library/agent/actor.ebm"; None: no Mode-1
     actor_epochs: int = Field(200, ge=1)
     dagger_rounds: int = Field(2, ge=0)  # the actor acts, Mode-2 labels the states it visits, retrain
+    # also evaluate Mode-2 started, at every step, from the actor's plan (its actions over the predicted
+    # states) instead of the last plan shifted by one step (003 sec. 3.1.3)
+    actor_proposal: bool = False
     out_dir: str = "runs/agent"
     resume: bool = True  # a run of the same config found in out_dir goes on from its last saved round
     threads: int | None = Field(None, ge=1)
@@ -118,7 +127,7 @@ def load_agent_config(path: str | Path) -> AgentConfig:
     text = read_config_text(p)
     cfg = parse_toml(text, str(path), AgentConfig)
     cfg.__dict__["_text"], cfg.__dict__["_file"] = text, str(path)
-    for key in ("world_model", "planner", "actor", "critic"):
+    for key in ("world_model", "planner", "actor", "critic", "cost"):
         if getattr(cfg, key) is None:
             continue
         f = Path(getattr(cfg, key))
@@ -163,6 +172,7 @@ class Envs:
         self.obs_shape = tuple(self.envs[0].observation_space.shape or ())
         self.act_shape = tuple(space.shape or ())
         self.ended = np.zeros(n, dtype=bool)  # whose episode has ended (reset clears it)
+        self.terminated = np.zeros(n, dtype=bool)  # ended at its goal (or failure), not cut at a step limit
         self.last: Any = None  # the states of the last step
 
     def _state(self, obs: Any) -> Any:
@@ -173,6 +183,7 @@ class Envs:
     def reset(self, episode: int) -> Any:
         import numpy as np
         self.ended = np.zeros(len(self.envs), dtype=bool)
+        self.terminated = np.zeros(len(self.envs), dtype=bool)
         self.last = np.stack([self._state(e.reset(seed=self.seed + 1000 * episode + i)[0])
                               for i, e in enumerate(self.envs)])
         return self.last
@@ -191,6 +202,7 @@ class Envs:
             obs.append(self._state(o))
             rew.append(float(r))
             self.ended[i] = bool(term or trunc)
+            self.terminated[i] = bool(term)
         self.last = np.stack(obs)
         return self.last, np.asarray(rew), self.ended.copy()
 
@@ -329,6 +341,25 @@ class Planner:
         acts = torch.stack([r.values[a] for a in self.actions], dim=1)
         return Plan(acts.detach(), r.free_energy.detach())
 
+    def propose(self, policy: Callable[[Any], Any], s: Any) -> Any:
+        """The actor's plan (003 sec. 3.1.3: Mode-1 as Mode-2's initial proposal): each action the
+        actor's for the state the planner's world model predicts, over the horizon."""
+        import torch
+        with torch.no_grad():
+            vals = {"s[0]": s, **self.given(len(s))}
+            acts, st = [], s
+            for t, name in enumerate(self.actions):
+                vals[name] = policy(st)
+                acts.append(vals[name])
+                if t + 1 < self.horizon:
+                    known = self.model.partial(vals)
+                    nxt = next((n for n in (f"s[{t + 1}]", f"f[{t}].s_next") if n in known), None)
+                    if nxt is None:
+                        raise AgentError(f"{Path(self.cfg.planner).name}: the actor's plan needs the predicted "
+                                         f"state s[{t + 1}], as f[{t}].s_next of a Dynamics instance f[t]")
+                    st = known[nxt]
+            return torch.stack(acts, dim=1)
+
     def energy_of(self, s: Any, acts: Any) -> Any:
         vals = {"s[0]": s, **self.given(len(s)), **{a: acts[:, t] for t, a in enumerate(self.actions)}}
         return self.model.energy(**vals).total
@@ -366,44 +397,88 @@ def enumerate_actions(lo: float, hi: float, da: int, levels: int, hold: int, seg
     return one[idx].repeat_interleave(hold, dim=1)
 
 
+@dataclass
+class Episode:
+    """One remembered episode: its states s[0..L], actions a[0..L-1], and whether it ended at its goal
+    (terminated) rather than at its step limit."""
+    states: Any  # (L + 1, ds)
+    actions: Any  # (L, da)
+    terminated: bool
+
+
 class Critic:
-    """The critic of 003 sec. 3.3 (Fig. 7), learned from the short-term memory. Its target for a
-    remembered state s is the planner's own energy from s over m = hold * segments steps, minimized
-    over the enumerated action sequences, with the plan's end judged by gamma^m times the critic so
-    far: one Bellman backup of the intrinsic cost to come through the world model (dynamic
-    programming; the seed, sec. 3.1.2, names it). Each iteration sees m steps further ahead."""
+    """The critic of 003 sec. 3.3 (Fig. 7), learned from the short-term memory: the episodes the
+    agent lived, each state with the intrinsic cost that followed it (CriticTraining says how)."""
 
     def __init__(self, cfg: AgentConfig, planner: Planner) -> None:
+        import torch
+
         from . import compile as compile_graph
         from . import load
         assert cfg.critic is not None
         c = cfg.critic_train
         self.cfg = cfg
+        self.planner = planner
         self.fit_model = compile_graph(load(cfg.critic, model="CriticFit", params=_for(cfg.critic, cfg.params)))
-        if "T" not in _declared(cfg.planner):
-            raise AgentError(f"{Path(cfg.planner).name} must declare its horizon as a parameter T for the critic's "
-                             "backups (library/agent/planner.ebm does)")
-        m = c.hold * c.segments
-        backup = compile_graph(load(cfg.planner, params={**_for(cfg.planner, cfg.params), "T": m}))
-        self.backup = Planner(backup, cfg.model_copy(update={"planner_kind": "cem", "critic": cfg.critic}))
-        for term, w in planner.model.weights.items():  # the same cost terms, as the configurator weighs them
-            if term in backup.weights and term != CRITIC_TERM:
-                backup.set_weight(term, w)
-        backup.set_weight(CRITIC_TERM, c.gamma ** m * planner.model.weights.get(CRITIC_TERM, 1.0))
-        lo, hi = planner.box
-        if not (math.isfinite(lo) and math.isfinite(hi)):
-            raise AgentError("the critic's backups enumerate actions within their box: declare the actions "
-                             "`in box(lo, hi)` in the planner")
-        self.sequences = enumerate_actions(lo, hi, planner.da, c.levels, c.hold, c.segments)
-        if len(self.sequences) > 4096:
-            raise AgentError(f"critic_train: {len(self.sequences)} action sequences to enumerate per state; lower "
-                             "levels or segments")
-        import torch
         self.opt = torch.optim.Adam(self.fit_model.parameters(), lr=c.lr)
+        self.cost = compile_graph(load(cfg.cost, model="Cost", params=_for(cfg.cost, cfg.params)))
+        for term in self.cost.weights:  # weighed as the configurator weighs the planner's copy of it
+            self.cost.set_weight(term, planner.model.weights.get(f"c[0].{term}", 1.0))
+        self.backup: Planner | None = None
+        if c.target == "model":
+            if "T" not in _declared(cfg.planner):
+                raise AgentError(f"{Path(cfg.planner).name} must declare its horizon as a parameter T for the "
+                                 "critic's backups (library/agent/planner.ebm does)")
+            m = c.hold * c.segments
+            backup = compile_graph(load(cfg.planner, params={**_for(cfg.planner, cfg.params), "T": m}))
+            self.backup = Planner(backup, cfg.model_copy(update={"planner_kind": "cem"}))
+            for term, w in planner.model.weights.items():  # the same cost terms, as the configurator weighs them
+                if term in backup.weights and term != CRITIC_TERM:
+                    backup.set_weight(term, w)
+            backup.set_weight(CRITIC_TERM, c.gamma ** m * planner.model.weights.get(CRITIC_TERM, 1.0))
+            lo, hi = planner.box
+            if not (math.isfinite(lo) and math.isfinite(hi)):
+                raise AgentError("the critic's backups enumerate actions within their box: declare the actions "
+                                 "`in box(lo, hi)` in the planner")
+            self.sequences = enumerate_actions(lo, hi, planner.da, c.levels, c.hold, c.segments)
+            if len(self.sequences) > 4096:
+                raise AgentError(f"critic_train: {len(self.sequences)} action sequences to enumerate per state; "
+                                 "lower levels or segments")
 
-    def targets(self, states: Any) -> Any:
+    def costs(self, ep: Episode) -> Any:
+        """The intrinsic cost of each step of a remembered episode: of the state it led to, and its action."""
+        import torch
+        s1 = torch.as_tensor(ep.states[1:], dtype=torch.float32)
+        a = torch.as_tensor(ep.actions, dtype=torch.float32)
+        with torch.no_grad():
+            return self.cost.energy(s=s1, a=a, **self.planner.given(len(s1))).total
+
+    def value(self, s: Any) -> Any:
+        import torch
+        with torch.no_grad():
+            return self.fit_model.partial({"s": s})["k.value"][:, 0]
+
+    def memory_targets(self, episodes: list[Episode], costs: list[Any]) -> tuple[Any, Any]:
+        """(states, discounted cost to come) along every remembered episode: 0 after an episode that
+        ended at its goal, the critic's value of the last state after one cut at its step limit."""
+        import torch
+        gamma = self.cfg.critic_train.gamma
+        states, targets = [], []
+        for ep, c in zip(episodes, costs, strict=True):
+            s = torch.as_tensor(ep.states, dtype=torch.float32)
+            g = torch.zeros(len(c))
+            after = 0.0 if ep.terminated else float(self.value(s[-1:])[0])
+            for i in range(len(c) - 1, -1, -1):
+                after = float(c[i]) + gamma * after
+                g[i] = after
+            states.append(s[:-1])
+            targets.append(g)
+        return torch.cat(states), torch.cat(targets)[:, None]
+
+    def model_targets(self, states: Any) -> Any:
         """min over the enumerated sequences of the backup planner's energy, for each state."""
         import torch
+        assert self.backup is not None
         k = len(self.sequences)
         out = []
         with torch.no_grad():
@@ -414,18 +489,21 @@ class Critic:
                 out.append(e.reshape(rows, k).min(1).values)
         return torch.cat(out)[:, None]
 
-    def train(self, states: Any, wm: Any, planner: Planner, seed: int) -> float:
-        """Backups over the remembered states; the planner's critic takes the result. Returns the
-        last fit's mean squared error."""
+    def train(self, episodes: list[Episode], wm: Any, seed: int) -> float:
+        """Fits of the critic to targets made with the critic so far; the planner's critic takes the
+        result. Returns the last fit's mean squared error."""
         import torch
         c = self.cfg.critic_train
-        if wm is not None:  # None: the backup planner runs on the true dynamics
+        if self.backup is not None and wm is not None:  # no wm: the backup planner runs on the true dynamics
             _share_weights(wm, self.backup.model)
+        costs = [self.costs(ep) for ep in episodes]
         g = torch.Generator().manual_seed(seed)
         loss = torch.tensor(float("nan"))
         for _ in range(c.iterations):
-            _share_weights(self.fit_model, self.backup.model)
-            target = self.targets(states)
+            states, target = self.memory_targets(episodes, costs)
+            if self.backup is not None:  # never above the cost to come the memory shows reachable: a
+                _share_weights(self.fit_model, self.backup.model)  # model's error cannot make a state dear
+                target = torch.minimum(self.model_targets(states), target)
             _finite(target.numpy(), "the critic's target")
             for _ in range(c.steps):
                 idx = torch.randint(len(states), (min(c.batch_size, len(states)),), generator=g)
@@ -433,7 +511,7 @@ class Critic:
                 self.opt.zero_grad()
                 loss.backward()
                 self.opt.step()
-        _share_weights(self.fit_model, planner.model)
+        _share_weights(self.fit_model, self.planner.model)
         return float(loss.detach())
 
 
@@ -452,6 +530,8 @@ class AgentResult:
     mode1_return: float | None = None  # the distilled actor's mean return over the evaluation episodes
     mode1_returns: list[float] = field(default_factory=list)
     mode1_seconds_per_action: float | None = None  # one forward pass for every episode's action
+    proposal_return: float | None = None  # Mode-2 started from the actor's plan (actor_proposal)
+    proposal_returns: list[float] = field(default_factory=list)
 
 
 def _check_shapes(envs: Envs, wm: Any, planner: Planner, cfg: AgentConfig) -> None:
@@ -549,11 +629,12 @@ def run(cfg: AgentConfig, log: Callable[[str], None] = print) -> AgentResult:
     critic = Critic(cfg, planner) if cfg.critic is not None else None
     learned = cfg.world_model_kind == "learned"
     if not learned:  # the environment's dynamics in the place of the world model's predictor
-        for m in [planner.model] + ([critic.backup.model] if critic is not None else []):
+        for m in [planner.model] + ([critic.backup.model] if critic is not None and critic.backup is not None else []):
             _use_true_dynamics(cfg, wm, m)
     data: dict[str, list[Any]] = {"s": [], "a": [], "s1": []}
     history: list[dict[str, float]] = []
     labels: list[tuple[Any, Any]] = []  # (state, Mode-2's action) pairs
+    memory: list[Episode] = []  # the short-term memory (003 sec. 3.3): every episode lived, step by step
     env_steps = 0
     random_return = float("nan")
     parts = {"world_model": wm} if learned else {}
@@ -581,10 +662,9 @@ def run(cfg: AgentConfig, log: Callable[[str], None] = print) -> AgentResult:
             _share_weights(wm, planner.model)
             loss = float(res.history[-1]["loss"]) if res.history else float("nan")
         if critic is not None:  # the critic learns the cost to come of the remembered states
-            states = torch.tensor(np.concatenate(data["s"] + data["s1"]), dtype=torch.float32)
-            err = critic.train(states, wm if learned else None, planner, cfg.seed + round_)
-            log(f"critic trained on {len(states)} remembered states ({cfg.critic_train.iterations} backups, "
-                f"fit error {err:.4g})")
+            err = critic.train(memory, wm if learned else None, cfg.seed + round_)
+            log(f"critic trained on {sum(len(e.actions) for e in memory)} remembered states of {len(memory)} "
+                f"episodes ({cfg.critic_train.iterations} fits, error {err:.4g})")
         return loss
 
     state_file = out / "agent_state.pt"
@@ -597,6 +677,7 @@ def run(cfg: AgentConfig, log: Callable[[str], None] = print) -> AgentResult:
                  "random_return": random_return, "history": history,
                  "data": {k: torch.tensor(np.concatenate(v)) for k, v in data.items()},
                  "labels": [(torch.tensor(x), torch.tensor(y)) for x, y in labels],
+                 "memory": [(torch.tensor(e.states), torch.tensor(e.actions), e.terminated) for e in memory],
                  "parts": {k: m.state_dict() for k, m in parts.items()},
                  "critic_opt": critic.opt.state_dict() if critic is not None else None,
                  "torch_rng": torch.get_rng_state(), "np_rng": json.dumps(rng.bit_generator.state)}
@@ -604,7 +685,7 @@ def run(cfg: AgentConfig, log: Callable[[str], None] = print) -> AgentResult:
 
     def restore() -> int:
         """The round the saved state ends at; -1 when there is none to resume."""
-        nonlocal env_steps, random_return, history, labels, data
+        nonlocal env_steps, random_return, history, labels, data, memory
         if not state_file.exists() or not cfg.resume:
             return -1
         try:
@@ -618,6 +699,7 @@ def run(cfg: AgentConfig, log: Callable[[str], None] = print) -> AgentResult:
         env_steps, random_return, history = int(state["env_steps"]), float(state["random_return"]), state["history"]
         data = {k: [v.numpy()] for k, v in state["data"].items()}
         labels = [(x.numpy(), y.numpy()) for x, y in state["labels"]]
+        memory = [Episode(s.numpy(), a.numpy(), bool(term)) for s, a, term in state["memory"]]
         for k, m in parts.items():
             m.load_state_dict(state["parts"][k])
         if learned:
@@ -643,26 +725,34 @@ def run(cfg: AgentConfig, log: Callable[[str], None] = print) -> AgentResult:
         envs = Envs(cfg, 1, cfg.seed)
         s = envs.reset(0)
         random_returns, ret, episode, steps_in = [], 0.0, 0, 0
+        lived: tuple[list[Any], list[Any]] = ([s[0]], [])
         for _ in range(min(cfg.random_steps, cfg.max_env_steps)):
             if steps_in % cfg.random_hold == 0:
                 a = rng.uniform(envs.low, envs.high, size=(1, *envs.act_shape)).astype(np.float32)
             s1, r, ended = envs.step(a)
             _finite(s1, "the environment's observation")
             store(s, a, s1)
+            lived[0].append(s1[0])
+            lived[1].append(a[0])
             ret += float(r[0])
             s = s1
             env_steps += 1
             steps_in += 1
             if ended[0] or steps_in == cfg.episode_steps:
+                memory.append(Episode(np.stack(lived[0]), np.stack(lived[1]), bool(envs.terminated[0])))
                 random_returns.append(ret)
                 ret, episode, steps_in = 0.0, episode + 1, 0
                 s = envs.reset(episode)
+                lived = ([s[0]], [])
+        if lived[1]:  # the budget ended it: cut, not at its goal
+            memory.append(Episode(np.stack(lived[0]), np.stack(lived[1]), False))
         envs.close()
         random_return = float(np.mean(random_returns)) if random_returns else float("nan")
         loss = fit(0)
         save(0)
         log(f"random: {env_steps} steps, mean return {random_return:.1f} over {len(random_returns)} episode(s); "
-            f"world model trained (energy {loss:.4g})")
+            + (f"world model trained (energy {loss:.4g})" if learned else "the planner's world model is the "
+               "environment's own dynamics"))
 
     # 2. planner-driven rounds, retraining after each
     for k in range(max(done, 0) + 1, cfg.rounds + 1):
@@ -670,19 +760,21 @@ def run(cfg: AgentConfig, log: Callable[[str], None] = print) -> AgentResult:
         if env_steps + n * cfg.episode_steps > cfg.max_env_steps:
             log(f"round {k}: the data budget of {cfg.max_env_steps} environment steps is reached")
             break
-        rets, energy, trans = _episodes(cfg, planner, n, 100 * k, log=None)
+        rets, energy, trans = _episodes(cfg, planner, n, 100 * k, log=None, memory=memory)
         env_steps += sum(len(x) for x in trans[0])
-        err = model_error(*(np.concatenate(x) for x in trans))
+        err = model_error(*(np.concatenate(x) for x in trans)) if learned else float("nan")
         for s_, a_, s1_ in zip(*trans, strict=True):
             store(s_, a_, s1_)
             labels.append((s_, a_))  # Mode-2's actions, what the actor imitates
         loss = fit(k)
-        row = {"round": k, "env_steps": env_steps, "return": float(np.mean(rets)), "planning_energy": energy,
-               "world_model_error": err, "world_model_energy": loss}
+        row = {"round": k, "env_steps": env_steps, "return": float(np.mean(rets)), "planning_energy": energy}
+        if learned:
+            row |= {"world_model_error": err, "world_model_energy": loss}
         history.append(row)
         save(k)
         log(f"round {k}: return {row['return']:.1f}, planning energy {energy:.4g}, "
-            f"world-model error on the new data {err:.4g} (before retraining), {env_steps} env steps")
+            + (f"world-model error on the new data {err:.4g} (before retraining), " if learned else "")
+            + f"{env_steps} env steps")
 
     # 3. evaluation: every episode side by side, one batch row each
     trace: dict[str, list[Any]] = {}
@@ -703,6 +795,36 @@ def run(cfg: AgentConfig, log: Callable[[str], None] = print) -> AgentResult:
         result.env_steps = env_steps
     result.files = _write(cfg, result, out)
     return result
+
+
+def evaluate(cfg: AgentConfig, state_file: str | Path, log: Callable[[str], None] | None = None,
+             trace: dict[str, list[Any]] | None = None) -> tuple[list[float], float]:
+    """The planner of `cfg` (its kind, budget, horizon) over the world model and critic a run saved
+    in `state_file` learned: the returns of cfg.eval_episodes episodes, and the median seconds one
+    planning call takes for all of them. Used to compare planners on one learned model."""
+    import numpy as np
+    import torch
+
+    from . import compile as compile_graph
+    from . import load
+    wm = compile_graph(load(cfg.world_model, model="WorldModel", params=_for(cfg.world_model, cfg.params)))
+    planner = Planner(compile_graph(load(cfg.planner, params=_for(cfg.planner, cfg.params))), cfg)
+    state = torch.load(state_file, weights_only=True)
+    try:
+        if cfg.world_model_kind == "learned":
+            wm.load_state_dict(state["parts"]["world_model"])
+            _share_weights(wm, planner.model)
+        else:
+            _use_true_dynamics(cfg, wm, planner.model)
+        if cfg.critic is not None:
+            critic = Critic(cfg, planner)
+            critic.fit_model.load_state_dict(state["parts"]["critic"])
+            _share_weights(critic.fit_model, planner.model)
+    except (KeyError, RuntimeError) as exc:
+        raise AgentError(f"{state_file} was not saved by a run of these files: {exc}") from None
+    timing: list[float] = []
+    rets, _, _ = _episodes(cfg, planner, cfg.eval_episodes, 10_000, log=log, trace=trace, timing=timing)
+    return rets, float(np.median(timing))
 
 
 def _mode1(cfg: AgentConfig, planner: Planner, labels: list[tuple[Any, Any]], out: Path,
@@ -770,6 +892,12 @@ def _mode1(cfg: AgentConfig, planner: Planner, labels: list[tuple[Any, Any]], ou
         f"{1000 * result.mode1_seconds_per_action:.2f} ms to choose the actions of {cfg.eval_episodes} episodes, "
         f"against {1000 * result.seconds_per_action:.0f} ms for Mode-2 "
         f"({result.seconds_per_action / max(result.mode1_seconds_per_action, 1e-9):.0f}x less)")
+    if cfg.actor_proposal:
+        rets, _, _ = _episodes(cfg, planner, cfg.eval_episodes, 10_000, log=log, proposal=policy)
+        result.proposal_returns = [float(x) for x in rets]
+        result.proposal_return = float(np.mean(rets))
+        log(f"Mode-2 started from the actor's plan: mean return {result.proposal_return:.1f} (from the shifted "
+            f"last plan {result.eval_return:.1f})")
     return env_steps
 
 
@@ -804,7 +932,8 @@ def _check_params(cfg: AgentConfig) -> None:
 
 def _episodes(cfg: AgentConfig, planner: Planner | Callable[[Any], Any], n: int, seed_offset: int,
               log: Callable[[str], None] | None, trace: dict[str, list[Any]] | None = None,
-              timing: list[float] | None = None) -> tuple[list[float], float, tuple[list[Any], list[Any], list[Any]]]:
+              timing: list[float] | None = None, proposal: Callable[[Any], Any] | None = None,
+              memory: list[Episode] | None = None) -> tuple[list[float], float, tuple[list[Any], list[Any], list[Any]]]:
     """n episodes of receding-horizon planning side by side: perceive, plan (warm-started from the
     last plan shifted by one step), act with the first action, store, repeat."""
     import numpy as np
@@ -817,6 +946,7 @@ def _episodes(cfg: AgentConfig, planner: Planner | Callable[[Any], Any], n: int,
     energies = []
     trans: tuple[list[Any], list[Any], list[Any]] = ([], [], [])
     warm = None
+    lived: list[tuple[list[Any], list[Any]]] = [([x], []) for x in s]  # each episode's states and actions
     what = f"{cfg.planner_kind} planning" if isinstance(planner, Planner) else "Mode-1 actor"
     bar = tqdm(range(cfg.episode_steps), desc=f"{what}, {n} episodes", leave=False,
                disable=not cfg.progress)
@@ -825,6 +955,8 @@ def _episodes(cfg: AgentConfig, planner: Planner | Callable[[Any], Any], n: int,
             st = torch.tensor(s, dtype=torch.float32)
             t0 = time.perf_counter()
             if isinstance(planner, Planner):
+                if proposal is not None:
+                    warm = planner.propose(proposal, st)
                 p = planner.plan(st, warm)
             else:  # Mode-1: the actor's action in one pass, no planning
                 with torch.no_grad():
@@ -836,6 +968,9 @@ def _episodes(cfg: AgentConfig, planner: Planner | Callable[[Any], Any], n: int,
             live = ~envs.ended
             s1, r, ended = envs.step(a)
             _finite(s1, "the environment's observation")
+            for i in np.flatnonzero(live):
+                lived[i][0].append(s1[i])
+                lived[i][1].append(a[i])
             trans[0].append(s[live])  # what the world model learns from: the steps actually taken
             trans[1].append(a[live])
             trans[2].append(s1[live])
@@ -851,6 +986,9 @@ def _episodes(cfg: AgentConfig, planner: Planner | Callable[[Any], Any], n: int,
             warm = torch.cat([p.actions[:, 1:], p.actions[:, -1:]], dim=1)
             s = s1
             bar.set_postfix(ret=f"{rets.mean():.0f}", refresh=False)
+        if memory is not None:  # the short-term memory keeps each episode whole
+            memory += [Episode(np.stack(st), np.stack(ac), bool(envs.terminated[i]))
+                       for i, (st, ac) in enumerate(lived) if ac]
     finally:
         envs.close()
     return [float(x) for x in rets], float(np.mean(energies)), trans
@@ -865,7 +1003,9 @@ def _write(cfg: AgentConfig, result: AgentResult, out: Path) -> list[Path]:
                "eval_returns": result.eval_returns, "random_return": result.random_return,
                "env_steps": result.env_steps, "seconds_per_action": result.seconds_per_action,
                "evaluations_per_action": result.evaluations_per_action, "mode1_return": result.mode1_return,
-               "mode1_returns": result.mode1_returns, "mode1_seconds_per_action": result.mode1_seconds_per_action}
+               "mode1_returns": result.mode1_returns, "mode1_seconds_per_action": result.mode1_seconds_per_action,
+               "proposal_return": result.proposal_return, "proposal_returns": result.proposal_returns,
+               "world_model_kind": cfg.world_model_kind, "critic": cfg.critic is not None}
     write_atomic(out / "results.json", json.dumps(summary, indent=1))
     write_atomic(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in result.history))
     files += [out / "results.json", out / "metrics.jsonl"]

@@ -251,3 +251,56 @@ def test_a_saved_run_of_another_config_is_not_resumed_over(tmp_path: Path) -> No
         run(_cfg(out_dir=str(tmp_path), seed=1), log=lambda m: None)
     fresh = run(_cfg(out_dir=str(tmp_path), seed=1, resume=False), log=lambda m: None)  # --fresh
     assert np.isfinite(fresh.eval_return)
+
+
+@pytest.mark.parametrize("env_id, scale", [("Pendulum-v1", [1.0, 1.0, 0.3]), ("MountainCarContinuous-v0", [1.0, 10.0])])
+def test_the_true_dynamics_step_as_gymnasium_does(env_id: str, scale: list[float]) -> None:
+    """The upper reference plans over the environment's own dynamics: one step of ours, in state
+    units, against gymnasium's step from the same state, for random states and actions."""
+    import gymnasium as gym
+
+    from ebmgraph.agent import true_pred
+    env = gym.make(env_id)
+    rng = np.random.default_rng(0)
+    pred = true_pred(env_id, scale, len(scale))
+    k = np.asarray(scale, dtype=np.float32)
+    for i in range(50):
+        obs, _ = env.reset(seed=i)
+        for _ in range(int(rng.integers(0, 60))):  # somewhere along an episode, not only at its start
+            obs, *_ = env.step(env.action_space.sample())
+        a = env.action_space.sample()
+        nxt, *_ = env.step(a)
+        s = torch.tensor(obs * k)[None]
+        ours = s + pred(torch.cat([s, torch.tensor(a, dtype=torch.float32)[None]], dim=1))
+        np.testing.assert_allclose(ours[0].numpy(), nxt * k, rtol=1e-5, atol=1e-5)
+    env.close()
+
+
+def test_the_critics_memory_targets_are_the_discounted_costs_to_come_by_hand(tmp_path: Path) -> None:
+    from ebmgraph.agent import Critic, CriticTraining, Episode
+    cfg = _cfg(critic=str(AGENT / "critic.ebm"), cost=str(AGENT / "cost.ebm"), goal_weights=[1.0, 0.0, 0.0],
+               critic_train=CriticTraining(gamma=0.5))
+    planner = _planner(cfg)
+    critic = Critic(cfg, planner)
+    states = np.array([[0.0, 0, 0], [0.5, 0, 0], [1.0, 0, 0], [2.0, 0, 0]], dtype=np.float32)
+    acts = np.array([[1.0], [0.0], [-2.0]], dtype=np.float32)
+    # the cost of a step: (s'_0 - 1)^2 of the state it led to (goal_weights keep entry 0) + 0.001 a^2
+    c = [0.25 + 0.001, 0.0, 1.0 + 0.004]
+    at_goal = Episode(states, acts, terminated=True)
+    s, g = critic.memory_targets([at_goal], [critic.costs(at_goal)])
+    hand = [c[0] + 0.5 * c[1] + 0.25 * c[2], c[1] + 0.5 * c[2], c[2]]
+    torch.testing.assert_close(g[:, 0], torch.tensor(hand))
+    assert torch.equal(s, torch.tensor(states[:-1]))
+    # an episode cut at its step limit goes on: the critic's value of its last state is added
+    cut = Episode(states, acts, terminated=False)
+    v = float(critic.value(torch.tensor(states[-1:]))[0])
+    assert v >= 0  # softplus: a cost to come is never negative
+    _, g = critic.memory_targets([cut], [critic.costs(cut)])
+    torch.testing.assert_close(g[:, 0], torch.tensor([h + 0.5 ** (3 - i) * v for i, h in enumerate(hand)]))
+    # trained, the critic's value goes to the targets, and the planner's critic takes its weights
+    critic.cfg = critic.cfg.model_copy(update={"critic_train": critic.cfg.critic_train.model_copy(
+        update={"iterations": 1, "steps": 400, "lr": 1e-2})})
+    critic.train([at_goal], None, seed=0)
+    torch.testing.assert_close(critic.value(torch.tensor(states[:-1])), torch.tensor(hand), atol=0.05, rtol=0.05)
+    for a, b in zip(critic.fit_model.fns["k.v"].parameters(), planner.model.fns["k.v"].parameters(), strict=True):
+        assert torch.equal(a, b)
