@@ -1,5 +1,5 @@
 """The ebmgraph composer: `.ebm` text and a canvas on one graph, the Fig. 18 drawing, an inspector,
-inference and training panels.  Run: streamlit run app/app.py -- [MODEL.ebm]
+inference and training panels, and the agent's Planning panel.  Run: streamlit run app/app.py -- [MODEL.ebm]
 
 This file is the page; the panels are modules of app/panels, the session keys are declared in
 app/state.py, and the figures come from ebmgraph.plots."""
@@ -18,13 +18,13 @@ if str(ROOT) not in sys.path[:1]:
 import streamlit as st  # noqa: E402
 
 from app import canvas, state  # noqa: E402
-from app.panels import drawing, editor, inference, inspector, sidebar, training  # noqa: E402
+from app.panels import drawing, editor, inference, inspector, planning, sidebar, training  # noqa: E402
 from ebmgraph.diagnostics import EbmError  # noqa: E402
 from ebmgraph.frontend import analyze  # noqa: E402
 from ebmgraph.syntax import parse  # noqa: E402
 
 LIBRARY = ROOT / "library"
-TABS = ["Compose", "Drawing", "Inspector", "Inference", "Training"]
+TABS = ["Compose", "Drawing", "Inspector", "Inference", "Training", "Planning"]
 
 
 def default_model() -> tuple[Path, bool]:
@@ -141,6 +141,10 @@ def main() -> None:
     if tabs[0].open:
         with tabs[0]:
             compose()
+        return
+    if tabs[5].open:  # the agent of 003: its own files, not the model being composed
+        with tabs[5]:
+            planning.show()
         return
     text, name, graph, diags, ms = check()  # the sidebar may have set a text (an opened file)
     complete = graph if graph is not None and not graph.missing else None  # what inference and training need

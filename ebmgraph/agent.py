@@ -797,12 +797,8 @@ def run(cfg: AgentConfig, log: Callable[[str], None] = print) -> AgentResult:
     return result
 
 
-def evaluate(cfg: AgentConfig, state_file: str | Path, log: Callable[[str], None] | None = None,
-             trace: dict[str, list[Any]] | None = None) -> tuple[list[float], float]:
-    """The planner of `cfg` (its kind, budget, horizon) over the world model and critic a run saved
-    in `state_file` learned: the returns of cfg.eval_episodes episodes, and the median seconds one
-    planning call takes for all of them. Used to compare planners on one learned model."""
-    import numpy as np
+def load_planner(cfg: AgentConfig, state_file: str | Path) -> Planner:
+    """The planner of `cfg` over the world model (and critic) a saved run learned."""
     import torch
 
     from . import compile as compile_graph
@@ -822,9 +818,65 @@ def evaluate(cfg: AgentConfig, state_file: str | Path, log: Callable[[str], None
             _share_weights(critic.fit_model, planner.model)
     except (KeyError, RuntimeError) as exc:
         raise AgentError(f"{state_file} was not saved by a run of these files: {exc}") from None
+    return planner
+
+
+def evaluate(cfg: AgentConfig, state_file: str | Path, log: Callable[[str], None] | None = None,
+             trace: dict[str, list[Any]] | None = None) -> tuple[list[float], float]:
+    """The planner of `cfg` (its kind, budget, horizon) over the world model and critic a run saved
+    in `state_file` learned: the returns of cfg.eval_episodes episodes, and the median seconds one
+    planning call takes for all of them. Used to compare planners on one learned model."""
+    import numpy as np
+    planner = load_planner(cfg, state_file)
     timing: list[float] = []
     rets, _, _ = _episodes(cfg, planner, cfg.eval_episodes, 10_000, log=log, trace=trace, timing=timing)
     return rets, float(np.median(timing))
+
+
+def episode_detail(cfg: AgentConfig, state_file: str | Path, episode: int = 0,
+                   on_step: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """One episode of receding-horizon planning, told step by step for the app's Planning panel:
+    the states visited, the actions and rewards, and at each step the plan made there, as the states
+    the world model predicts for it ("plans", (L, T + 1, ds)) and its energy by term ("terms": a
+    term's name without its step, C for c[0].C ... c[T-1].C, each a list over the steps)."""
+    import numpy as np
+    import torch
+    planner = load_planner(cfg, state_file)
+    envs = Envs(cfg, 1, cfg.seed + 30_000)
+    s = envs.reset(episode)
+    out: dict[str, Any] = {"state": [s[0].tolist()], "action": [], "reward": [], "plans": [], "terms": {}}
+    warm = None
+    try:
+        for step in range(cfg.episode_steps):
+            st = torch.tensor(s, dtype=torch.float32)
+            p = planner.plan(st, warm)
+            vals = {"s[0]": st, **planner.given(1), **{a: p.actions[:, t] for t, a in enumerate(planner.actions)}}
+            with torch.no_grad():
+                e = planner.model.energy(**vals)
+            known = e.values
+            path = [st[0]] + [known[n][0] for n in (f"f[{t}].s_next" for t in range(planner.horizon)) if n in known]
+            out["plans"].append(torch.stack(path).tolist())
+            for name, v in e.terms.items():
+                fam = name.rsplit(".", 1)[-1]
+                row = out["terms"].setdefault(fam, [])
+                if len(row) <= step:
+                    row.append(0.0)
+                row[step] += float(v[0])
+            a = p.actions[:, 0].numpy()
+            s, r, ended = envs.step(a)
+            _finite(s, "the environment's observation")
+            out["state"].append(s[0].tolist())
+            out["action"].append(a[0].tolist())
+            out["reward"].append(float(r[0]))
+            warm = torch.cat([p.actions[:, 1:], p.actions[:, -1:]], dim=1)
+            if on_step is not None:
+                on_step(step)
+            if ended[0]:
+                break
+    finally:
+        envs.close()
+    out["return"] = float(np.sum(out["reward"]))
+    return out
 
 
 def _mode1(cfg: AgentConfig, planner: Planner, labels: list[tuple[Any, Any]], out: Path,

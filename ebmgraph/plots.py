@@ -181,3 +181,34 @@ def agent_episode(episode: dict[str, Any], goal: list[float], title: str) -> Fig
     axs[2].legend(loc="upper right", fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def agent_planning(detail: dict[str, Any], step: int, goal: list[float], title: str) -> Figure:
+    """An episode of the Planning panel (ebmgraph.agent.episode_detail): the states visited beside the
+    plan made at `step` (the states the world model predicted for it), each energy term of the plan
+    per step, and the return so far."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    state = np.asarray(detail["state"])
+    plan = np.asarray(detail["plans"][step])
+    fig, axs = plt.subplots(3, 1, figsize=(6.4, 6.2), sharex=True)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for j in range(state.shape[1]):
+        c = colors[j % len(colors)]
+        axs[0].plot(state[:, j], color=c, label=f"s[{j}] visited")
+        axs[0].plot(np.arange(step, step + len(plan)), plan[:, j], color=c, ls="--", lw=1.4,
+                    label=f"s[{j}] planned at step {step}")
+        axs[0].axhline(goal[j], color=c, ls=":", lw=0.8)
+    axs[0].axvline(step, color="#999", lw=0.8)
+    axs[0].set_ylabel("state")
+    axs[0].legend(loc="upper right", fontsize=7, ncol=2)
+    axs[0].set_title(title)
+    for name, values in detail["terms"].items():
+        axs[1].plot(values, label=name)
+    axs[1].set_ylabel("plan's energy, by term")
+    axs[1].legend(loc="upper right", fontsize=7)
+    axs[2].plot(np.arange(1, len(detail["reward"]) + 1), np.cumsum(detail["reward"]), color="#e69500")
+    axs[2].set_ylabel("return so far")
+    axs[2].set_xlabel("step")
+    fig.tight_layout()
+    return fig

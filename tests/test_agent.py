@@ -120,6 +120,19 @@ def test_a_quick_run_writes_results_metrics_and_a_plot(tmp_path: Path) -> None:
     assert (tmp_path / "run" / "actor_1" / "checkpoint.pt").exists()
 
 
+def test_mountaincars_quick_run_trains_the_critic_and_plans_with_it(tmp_path: Path) -> None:
+    cfg = ROOT / "examples" / "agent" / "mountaincar.toml"
+    r = subprocess.run([sys.executable, "-m", "ebmgraph.cli", "agent", str(cfg), "--quick", "--out",
+                        str(tmp_path / "run")], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "critic trained on 200 remembered states" in r.stderr and "Traceback" not in r.stderr
+    res = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert res["env"] == "MountainCarContinuous-v0" and res["critic"] is True and np.isfinite(res["eval_return"])
+    state = torch.load(tmp_path / "run" / "agent_state.pt", weights_only=True)
+    assert state["round"] == 1 and set(state["parts"]) == {"world_model", "critic"}
+    assert sum(len(a) for _, a, _ in state["memory"]) == res["env_steps"]  # every step lived is remembered
+
+
 def test_cem_runs_the_same_loop(tmp_path: Path) -> None:
     res = run(_cfg(planner_kind="cem", out_dir=str(tmp_path)), log=lambda m: None)
     assert len(res.eval_returns) == 2 and np.isfinite(res.eval_return)

@@ -339,3 +339,28 @@ def test_describe_names_every_canvas_edit_in_words() -> None:
     assert describe({"op": "rename", "node": "sx", "name": "s_x"}) == "renamed 'sx' to 's_x'"
     assert describe({"op": "add_energy", "name": "E", "energy": "sq_dist", "args": ["y", "y_hat"]}) == \
         "added energy term 'E' = sq_dist(y, y_hat)"
+
+
+def test_the_planning_panel_runs_an_episode_and_shows_plan_terms_and_returns(
+        at: AppTest, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("EBMGRAPH_RUNS", str(tmp_path))
+    _tab(at, "Planning")
+    at.selectbox(key="plan_agent").set_value("pendulum.toml").run()
+    assert not at.exception, at.exception
+    at.button(key="plan_quick").click().run()  # a quick run, saved where EBMGRAPH_RUNS says
+    assert not at.exception, at.exception
+    assert (tmp_path / "app_pendulum" / "agent_state.pt").exists()
+    radio = at.radio(key="plan_source")
+    quick_source = next(o for o in radio.options if o.startswith("quick run"))
+    radio.set_value(quick_source).run()
+    at.button(key="plan_run").click().run()
+    assert not at.exception, at.exception
+    shown = at.session_state["plan_detail"]["detail"]
+    # the quick run's episodes are 20 steps; a plan is T + 1 = 6 predicted states of 3 entries
+    assert len(shown["reward"]) == 20 and len(shown["plans"][0]) == 6 and len(shown["plans"][0][0]) == 3
+    assert set(shown["terms"]) == {"C", "U", "V"} and all(len(v) == 20 for v in shown["terms"].values())
+    assert [m.value for m in at.metric] == [f"{sum(shown['reward']):.1f}"]
+    at.slider(key="plan_step").set_value(7).run()  # the plan made at step 7, drawn beside the visited states
+    assert not at.exception, at.exception
+    figures = at.get("imgs") or at.get("pyplot") or at.get("image")
+    assert len(figures) == 2, figures  # the episode, and the run's evaluation returns

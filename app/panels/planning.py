@@ -1,0 +1,109 @@
+"""The Planning panel (issue 12): pick an agent (examples/agent/*.toml), run an episode with the world
+model its run learned, and see the planned beside the visited trajectory, each energy term of the
+plan per step, and the returns."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from ebmgraph.agent import AgentConfig, AgentError, episode_detail, load_agent_config, quick, run
+from ebmgraph.diagnostics import EbmError
+from ebmgraph.plots import agent_planning, agent_returns
+
+ROOT = Path(__file__).resolve().parents[2]
+AGENTS = ROOT / "examples" / "agent"
+
+
+def runs_dir() -> Path:
+    """Where the panel's quick runs go (EBMGRAPH_RUNS, else runs/ of the project)."""
+    return Path(os.environ.get("EBMGRAPH_RUNS", ROOT / "runs"))
+
+
+def sources(cfg: AgentConfig, stem: str) -> dict[str, tuple[AgentConfig, Path]]:
+    """The saved runs of this agent the panel can plan with: the full run (`ebm agent`, in the
+    config's out_dir) and the panel's own quick run, each with the config it was run with."""
+    found = {}
+    full = Path(cfg.out_dir) / "agent_state.pt"
+    if full.exists():
+        found[f"full run ({full.parent})"] = (cfg, full)
+    small = quick(cfg).model_copy(update={"out_dir": str(runs_dir() / f"app_{stem}")})
+    if (Path(small.out_dir) / "agent_state.pt").exists():
+        found[f"quick run ({small.out_dir})"] = (small, Path(small.out_dir) / "agent_state.pt")
+    return found
+
+
+def quick_run(cfg: AgentConfig, stem: str) -> None:
+    small = quick(cfg).model_copy(update={"out_dir": str(runs_dir() / f"app_{stem}"), "progress": False,
+                                          "resume": False})
+    with st.status(f"quick run of {stem}: random steps, the world model, one round of planning", expanded=True) as box:
+        try:
+            run(small, log=box.write)
+        except AgentError as exc:
+            box.update(label=f"the quick run stopped: {exc}", state="error")
+            return
+        box.update(label=f"quick run of {stem} saved in {small.out_dir}", state="complete", expanded=False)
+
+
+def show() -> None:
+    ss = st.session_state
+    configs = sorted(p for p in AGENTS.glob("*.toml") if not p.name.startswith("_"))
+    if not configs:
+        st.error(f"no agent configs in {AGENTS}")
+        return
+    left, right = st.columns([1, 2])
+    with left:
+        name = st.selectbox("agent", [p.name for p in configs], key="plan_agent",
+                            help="a config of `ebm agent`: the environment, the .ebm files, the planner")
+        stem = Path(name).stem
+        try:
+            cfg = load_agent_config(AGENTS / name)
+        except (EbmError, AgentError, ValueError, OSError) as exc:
+            st.error(exc.render() if isinstance(exc, EbmError) else str(exc))
+            return
+        cfg.progress = False
+        st.caption(f"{cfg.env}, {cfg.planner_kind} planner over {Path(cfg.planner).name}"
+                   + (", critic" if cfg.critic else ""))
+        found = sources(cfg, stem)
+        if not found:
+            st.info(f"No run of this agent is saved yet. `ebm agent examples/agent/{name}` learns its world "
+                    "model in minutes; a quick run here takes seconds and plans poorly, but shows the parts.")
+        if st.button("Quick run", key="plan_quick", help="a small run of the same loop, saved for this panel"):
+            quick_run(cfg, stem)
+            found = sources(cfg, stem)
+        if not found:
+            return
+        source = st.radio("world model from", list(found), key="plan_source")
+        used, state = found[source]
+        episode = int(st.number_input("episode (its seed)", min_value=0, max_value=9999, value=0, key="plan_episode"))
+        if st.button("Run an episode", type="primary", key="plan_run"):
+            bar = st.progress(0.0, text="planning")
+            try:
+                detail = episode_detail(used, state, episode,
+                                        on_step=lambda i: bar.progress((i + 1) / used.episode_steps,
+                                                                       text=f"step {i + 1}"))
+            except AgentError as exc:
+                st.error(str(exc))
+                return
+            bar.empty()
+            ss.plan_detail = {"key": (name, source, episode), "detail": detail, "goal": used.goal, "env": used.env}
+    shown: dict[str, Any] | None = ss.get("plan_detail")
+    with right:
+        if shown is not None and shown["key"][:2] == (name, source):
+            detail = shown["detail"]
+            st.metric("episode return", f"{detail['return']:.1f}", help=f"{len(detail['reward'])} steps")
+            last = len(detail["plans"]) - 1
+            step = st.slider("the plan made at step", 0, last, 0, key="plan_step") if last > 0 else 0
+            fig = agent_planning(detail, step, shown["goal"],
+                                 f"{shown['env']}, episode {shown['key'][2]}: visited and planned")
+            st.pyplot(fig, clear_figure=True)
+        results = Path(state).parent / "results.json"
+        if results.exists():
+            res = json.loads(results.read_text())
+            st.pyplot(agent_returns(res["eval_returns"], res["random_return"],
+                                    f"the run's evaluation returns (mean {res['eval_return']:.1f})"),
+                      clear_figure=True)
