@@ -834,7 +834,7 @@ def evaluate(cfg: AgentConfig, state_file: str | Path, log: Callable[[str], None
 
 
 def episode_detail(cfg: AgentConfig, state_file: str | Path, episode: int = 0,
-                   on_step: Callable[[int], None] | None = None) -> dict[str, Any]:
+                   on_step: Callable[[int], Any] | None = None) -> dict[str, Any]:
     """One episode of receding-horizon planning, told step by step for the app's Planning panel:
     the states visited, the actions and rewards, and at each step the plan made there, as the states
     the world model predicts for it ("plans", (L, T + 1, ds)) and its energy by term ("terms": a
