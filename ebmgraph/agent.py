@@ -66,6 +66,20 @@ class CriticTraining(_Strict):
     lr: float = Field(1e-3, gt=0)
 
 
+class HierarchyConfig(_Strict):
+    """Hierarchical Mode-2 (003 Fig. 16-17): a coarse world model whose step is k steps of the lower
+    one, planned over `horizon` such steps; the state it predicts after its first step is the
+    subgoal the lower planner (the planner file, horizon k) plans its actions towards."""
+    file: str = "library/agent/hierarchy.ebm"  # models Coarse, CoarseModel and Upper
+    k: int = Field(20, ge=1)  # lower steps per upper step
+    horizon: int = Field(5, ge=1)  # upper steps planned: k * horizon steps ahead in all
+    latent: Literal["none", "expected", "worst"] = "expected"  # Fig. 17: what the coarse model cannot predict
+    latent_samples: int = Field(4, ge=1)  # draws of z per candidate plan (the model's residual spread)
+    cem: CemConfig = CemConfig(samples=100, elites=10, iterations=5)  # the upper level's search
+    lower_cem: CemConfig = CemConfig(samples=100, elites=10, iterations=5)  # the lower level's
+    epochs: int = Field(100, ge=1)  # the coarse model's training on the memory's pairs k steps apart
+
+
 class AgentConfig(_Strict):
     env: str = "Pendulum-v1"  # a gymnasium environment id
     world_model: str = "library/agent/world_model.ebm"  # relative to the config's folder, else the project's
@@ -81,6 +95,8 @@ class AgentConfig(_Strict):
     critic: str | None = None
     cost: str = "library/agent/cost.ebm"  # the intrinsic cost (model Cost) the critic's memory targets add up
     critic_train: CriticTraining = CriticTraining()
+    # also plan hierarchically at the evaluation (trained on the memory once the rounds are done)
+    hierarchy: HierarchyConfig | None = None
     weights: dict[str, float] = {}  # the configurator: an energy term's weight in the planner (set_weight)
     planner_kind: Literal["gradient", "cem"] = "gradient"
     # "true": the planner's world model is the environment's own dynamics (TRUE_DYNAMICS), the upper
@@ -128,19 +144,27 @@ def load_agent_config(path: str | Path) -> AgentConfig:
     cfg = parse_toml(text, str(path), AgentConfig)
     cfg.__dict__["_text"], cfg.__dict__["_file"] = text, str(path)
     for key in ("world_model", "planner", "actor", "critic", "cost"):
-        if getattr(cfg, key) is None:
-            continue
-        f = Path(getattr(cfg, key))
-        tried = [f] if f.is_absolute() else [p.resolve().parent / f, ROOT / f]  # beside the config, else ours
-        found = next((t for t in tried if t.is_file()), None)
-        if found is None:
-            from .training.loop import _config_error
-            raise _config_error(cfg, (key,), f"{key}: no file '{f}' (looked for {' and '.join(map(str, tried))})",
-                                hint="a path relative to the config's folder, or to the project (library/agent/...)")
-        setattr(cfg, key, str(found))
+        if getattr(cfg, key) is not None:
+            setattr(cfg, key, _resolve(cfg, getattr(cfg, key), (key,)))
+    if cfg.hierarchy is not None:
+        cfg.hierarchy.file = _resolve(cfg, cfg.hierarchy.file, ("hierarchy", "file"))
     if not Path(cfg.out_dir).is_absolute():
         cfg.out_dir = str(Path.cwd() / cfg.out_dir)
     return cfg
+
+
+def _resolve(cfg: AgentConfig, name: str, loc: tuple[str, ...]) -> str:
+    """A part file's path: as given when absolute, else beside the config, else in the project."""
+    f = Path(name)
+    config = cfg.__dict__.get("_file")
+    here = Path(config).resolve().parent if config else Path.cwd()
+    tried = [f] if f.is_absolute() else [here / f, ROOT / f]
+    found = next((t for t in tried if t.is_file()), None)
+    if found is None:
+        from .training.loop import _config_error
+        raise _config_error(cfg, loc, f"{'.'.join(loc)}: no file '{f}' (looked for {' and '.join(map(str, tried))})",
+                            hint="a path relative to the config's folder, or to the project (library/agent/...)")
+    return str(found)
 
 
 def quick(cfg: AgentConfig) -> AgentConfig:
@@ -151,7 +175,11 @@ def quick(cfg: AgentConfig) -> AgentConfig:
         "train": cfg.train.model_copy(update={"epochs": 2}), "actor_epochs": 2, "dagger_rounds": min(cfg.dagger_rounds, 1),
         "params": {**cfg.params, "T": min(int(cfg.params.get("T", 5)), 5), "hidden": 16},
         "cem": cfg.cem.model_copy(update={"samples": 16, "elites": 4, "iterations": 2}),
-        "critic_train": cfg.critic_train.model_copy(update={"iterations": 2, "steps": 5, "hold": 2})})
+        "critic_train": cfg.critic_train.model_copy(update={"iterations": 2, "steps": 5, "hold": 2}),
+        "hierarchy": None if cfg.hierarchy is None else cfg.hierarchy.model_copy(update={
+            "k": min(cfg.hierarchy.k, 5), "horizon": min(cfg.hierarchy.horizon, 3), "epochs": 2, "latent_samples": 2,
+            "cem": CemConfig(samples=16, elites=4, iterations=2), "lower_cem": CemConfig(samples=16, elites=4,
+                                                                                      iterations=2)})})
 
 
 # --------------------------------------------------------------------------- environments
@@ -295,6 +323,7 @@ class Planner:
         self.steps = int(opts.get("steps", 1))
         self.restarts = int(opts.get("restarts", 1))
         self.calls = self.unconverged = 0  # planning calls, and those that stopped at the step budget
+        self.override: dict[str, Any] | None = None
         from .diagnostics import InputError
         if CRITIC_TERM in model.weights and cfg.critic is None:
             if cfg.weights.get(CRITIC_TERM, 0.0) != 0.0:
@@ -322,8 +351,12 @@ class Planner:
         return self.restarts * self.steps * self.horizon
 
     def given(self, rows: int) -> dict[str, Any]:
-        """The task's inputs (goal, w), one row per state."""
-        return {k: v.expand(rows, -1) for k, v in self.task.items()}
+        """The task's inputs (goal, w), one row per state; `override` gives them row by row (the
+        subgoals of a hierarchical plan), repeated as the states are for CEM's samples."""
+        out = {k: v.expand(rows, -1) for k, v in self.task.items()}
+        for k, v in (self.override or {}).items():
+            out[k] = v if len(v) == rows else v.repeat_interleave(rows // len(v), 0)
+        return out
 
     def plan(self, s: Any, warm: Any | None = None) -> Plan:
         import torch
@@ -419,9 +452,10 @@ class Critic:
         c = cfg.critic_train
         self.cfg = cfg
         self.planner = planner
-        self.fit_model = compile_graph(load(cfg.critic, model="CriticFit", params=_for(cfg.critic, cfg.params)))
+        self.fit_model = compile_graph(load(cfg.critic, model="CriticFit",
+                                            params=_for(cfg.critic, cfg.params, "CriticFit")))
         self.opt = torch.optim.Adam(self.fit_model.parameters(), lr=c.lr)
-        self.cost = compile_graph(load(cfg.cost, model="Cost", params=_for(cfg.cost, cfg.params)))
+        self.cost = compile_graph(load(cfg.cost, model="Cost", params=_for(cfg.cost, cfg.params, "Cost")))
         for term in self.cost.weights:  # weighed as the configurator weighs the planner's copy of it
             self.cost.set_weight(term, planner.model.weights.get(f"c[0].{term}", 1.0))
         self.backup: Planner | None = None
@@ -515,6 +549,129 @@ class Critic:
         return float(loss.detach())
 
 
+class HierPlanner:
+    """Two-level Mode-2 (003 sec. 4.7, Fig. 16-17). The upper level searches (CEM) the abstract
+    actions A[0..U-1] of the hierarchy file's Upper model, each k steps of the lower world model,
+    and judges a candidate by its expected (or worst) energy over sampled z, what the coarse model
+    cannot predict (Fig. 17). Its first predicted state is the subgoal; the lower planner plans the
+    actions towards it (goal = subgoal, every entry weighed) and the agent acts with the first."""
+
+    def __init__(self, cfg: AgentConfig, wm: Any, critic: Critic | None) -> None:
+        import torch
+
+        from . import compile as compile_graph
+        from . import load
+        assert cfg.hierarchy is not None
+        h = self.h = cfg.hierarchy
+        self.cfg = cfg
+        file = _resolve(cfg, h.file, ("hierarchy", "file"))
+        params = {**_for(file, cfg.params), "U": h.horizon}
+        self.upper = compile_graph(load(file, model="Upper", params=params))
+        self.fit = compile_graph(load(file, model="CoarseModel", params=_for(file, cfg.params, "CoarseModel")))
+        lower_cfg = cfg.model_copy(update={"planner_kind": "cem", "cem": h.lower_cem, "critic": None, "weights": {}})
+        self.lower = Planner(compile_graph(load(cfg.planner, params={**_for(cfg.planner, cfg.params), "T": h.k})),
+                             lower_cfg)
+        if cfg.world_model_kind == "learned":
+            _share_weights(wm, self.lower.model)
+        else:
+            _use_true_dynamics(cfg, wm, self.lower.model)
+        for term, w in cfg.weights.items():  # the configurator weighs the upper level's cost as the planner's
+            fam = [n for n in self.upper.weights if n == term or n.rsplit(".", 1)[-1] == term]
+            for n in fam:
+                self.upper.set_weight(n, w)
+        if critic is not None:
+            _share_weights(critic.fit_model, self.upper)
+        else:
+            self.upper.set_weight(CRITIC_TERM, 0.0)
+        self.ds, self.da, self.box = self.lower.ds, self.lower.da, self.lower.box
+        self.sigma = torch.zeros(self.ds)  # the coarse model's residual spread, per state entry
+        self.task = {"goal": self.lower.task["goal"], "w": self.lower.task.get("w", torch.ones(1, self.ds))}
+        self.upper_warm: Any = None
+
+    @property
+    def evaluations_per_action(self) -> int:
+        c, m = self.h.cem, (self.h.latent_samples if self.h.latent != "none" else 1)
+        return c.samples * c.iterations * self.h.horizon * m + self.lower.evaluations_per_action
+
+    def train(self, episodes: list[Episode], out: Path, seed: int, progress: bool) -> float:
+        """The coarse model from the memory: s, the mean of the next k actions, the state k steps later."""
+        import shutil
+
+        import numpy as np
+        import torch
+
+        from .training import train as train_model
+        from .training.data import Dataset
+        k = self.h.k
+        s, a, sk = [], [], []
+        for ep in episodes:
+            acts = np.asarray(ep.actions)
+            csum = np.concatenate([np.zeros((1, acts.shape[1])), np.cumsum(acts, 0)])
+            for i in range(0, len(acts) - k + 1):
+                s.append(ep.states[i])
+                a.append((csum[i + k] - csum[i]) / k)
+                sk.append(ep.states[i + k])
+        if not s:
+            raise AgentError(f"hierarchy: no remembered episode is k = {self.h.k} steps long to learn the coarse "
+                             "model from")
+        data = {"s": torch.tensor(np.stack(s), dtype=torch.float32), "A": torch.tensor(np.stack(a), dtype=torch.float32),
+                "sk": torch.tensor(np.stack(sk), dtype=torch.float32)}
+        data["z"] = torch.zeros_like(data["s"])
+        run_dir = out / "coarse_model"
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        res = train_model(self.fit, {"loss": {"kind": "energy"}, "epochs": self.h.epochs, "batch_size": 256,
+                                     "optimizer": {"kind": "adam", "lr": 1e-3}, "seed": seed, "out_dir": str(run_dir),
+                                     "progress": progress, "plot": False}, Dataset(data, {}))
+        _share_weights(self.fit, self.upper)
+        with torch.no_grad():
+            pred = self.fit.partial({k_: v for k_, v in data.items() if k_ != "sk"})["F.s_next"]
+        self.sigma = (pred - data["sk"]).pow(2).mean(0).sqrt()
+        return float(res.history[-1]["loss"]) if res.history else float("nan")
+
+    def upper_energy(self, s: Any, A: Any, z: Any) -> Any:
+        U = self.h.horizon
+        vals = {"s[0]": s, **{k: v.expand(len(s), -1) for k, v in self.task.items()},
+                **{f"A[{u}]": A[:, u] for u in range(U)}, **{f"z[{u}]": z[:, u] for u in range(U)}}
+        return self.upper.energy(**vals)
+
+    def subgoal(self, s: Any) -> Any:
+        """The upper level's plan from s: the state its coarse model predicts after the first step."""
+        import torch
+        c, U, da, ds = self.h.cem, self.h.horizon, self.da, self.ds
+        m = self.h.latent_samples if self.h.latent != "none" else 1
+        rows = len(s)
+        lo, hi = self.box
+        mean = torch.zeros(rows, U, da) if self.upper_warm is None or len(self.upper_warm) != rows \
+            else self.upper_warm
+        std = torch.full((rows, U, da), (hi - lo) / 2)
+        z = (torch.randn(rows, 1, m, U, ds) * self.sigma) if m > 1 else torch.zeros(rows, 1, 1, U, ds)
+        with torch.no_grad():
+            for _ in range(c.iterations):
+                A = (mean[:, None] + std[:, None] * torch.randn(rows, c.samples, U, da)).clamp(lo, hi)
+                big_s = s[:, None, None].expand(rows, c.samples, m, ds).reshape(-1, ds)
+                big_a = A[:, :, None].expand(rows, c.samples, m, U, da).reshape(-1, U, da)
+                big_z = z.expand(rows, c.samples, m, U, ds).reshape(-1, U, ds)
+                e = self.upper_energy(big_s, big_a, big_z).total.reshape(rows, c.samples, m)
+                e = e.max(2).values if self.h.latent == "worst" else e.mean(2)
+                idx = e.topk(c.elites, dim=1, largest=False).indices
+                elite = torch.gather(A, 1, idx[:, :, None, None].expand(-1, -1, U, da))
+                mean = c.momentum * mean + (1 - c.momentum) * elite.mean(1)
+                std = c.momentum * std + (1 - c.momentum) * elite.std(1)
+            self.upper_warm = mean
+            known = self.upper_energy(s, mean, torch.zeros(rows, U, ds)).values
+        return known["F[0].s_next"]
+
+    def plan(self, s: Any, warm: Any | None = None) -> Plan:
+        import torch
+        goal = self.subgoal(s)
+        self.lower.override = {"goal": goal, "w": torch.ones_like(goal)}  # reach the subgoal, all of it
+        try:
+            return self.lower.plan(s, warm)
+        finally:
+            self.lower.override = None
+
+
 # --------------------------------------------------------------------------- the run
 @dataclass
 class AgentResult:
@@ -531,6 +688,10 @@ class AgentResult:
     mode1_returns: list[float] = field(default_factory=list)
     mode1_seconds_per_action: float | None = None  # one forward pass for every episode's action
     proposal_return: float | None = None  # Mode-2 started from the actor's plan (actor_proposal)
+    hier_return: float | None = None  # hierarchical Mode-2 (hierarchy), over the same evaluation episodes
+    hier_returns: list[float] = field(default_factory=list)
+    hier_evaluations_per_action: int | None = None
+    hier_seconds_per_action: float | None = None
     proposal_returns: list[float] = field(default_factory=list)
 
 
@@ -593,7 +754,8 @@ def _fingerprint(cfg: AgentConfig) -> str:
     """What a saved run must share with the config to resume it: all but where it writes and how it shows."""
     import hashlib
     keep = cfg.model_dump(exclude={"out_dir", "progress", "threads", "resume"})
-    folders = {Path(getattr(cfg, k)).parent for k in ("world_model", "planner", "actor", "critic") if getattr(cfg, k)}
+    folders = {Path(getattr(cfg, k)).parent for k in ("world_model", "planner", "actor", "critic", "cost")
+               if getattr(cfg, k)} | ({Path(cfg.hierarchy.file).parent} if cfg.hierarchy else set())
     keep["files"] = {str(f): f.read_text(encoding="utf-8") for d in sorted(folders) for f in sorted(d.glob("*.ebm"))}
     return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()
 
@@ -621,7 +783,7 @@ def run(cfg: AgentConfig, log: Callable[[str], None] = print) -> AgentResult:
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _check_params(cfg)
-    wm = compile_graph(load(cfg.world_model, model="WorldModel", params=_for(cfg.world_model, cfg.params)))
+    wm = compile_graph(load(cfg.world_model, model="WorldModel", params=_for(cfg.world_model, cfg.params, "WorldModel")))
     planner = Planner(compile_graph(load(cfg.planner, params=_for(cfg.planner, cfg.params))), cfg)
     probe = Envs(cfg, 1, cfg.seed)
     _check_shapes(probe, wm, planner, cfg)
@@ -790,6 +952,16 @@ def run(cfg: AgentConfig, log: Callable[[str], None] = print) -> AgentResult:
     log(f"evaluation: mean return {result.eval_return:.1f} over {cfg.eval_episodes} episodes "
         f"({cfg.planner_kind} planner, {result.evaluations_per_action} world-model steps per action, "
         f"{1000 * per_action:.0f} ms per planning call for {cfg.eval_episodes} episodes, median)")
+    if cfg.hierarchy is not None:
+        hp = HierPlanner(cfg, wm, critic)
+        hp.train(memory, out, cfg.seed, cfg.progress)
+        timing = []
+        rets, _, _ = _episodes(cfg, hp, cfg.eval_episodes, 10_000, log=log, timing=timing)
+        result.hier_returns, result.hier_return = [float(x) for x in rets], float(np.mean(rets))
+        result.hier_evaluations_per_action = hp.evaluations_per_action
+        result.hier_seconds_per_action = float(np.median(timing))
+        log(f"hierarchical Mode-2: mean return {result.hier_return:.1f} ({hp.evaluations_per_action} world-model steps "
+            f"per action, the flat planner {result.eval_return:.1f} at {result.evaluations_per_action})")
     if cfg.actor is not None:
         env_steps = _mode1(cfg, planner, labels, out, result, env_steps, log)
         result.env_steps = env_steps
@@ -803,7 +975,7 @@ def load_planner(cfg: AgentConfig, state_file: str | Path) -> Planner:
 
     from . import compile as compile_graph
     from . import load
-    wm = compile_graph(load(cfg.world_model, model="WorldModel", params=_for(cfg.world_model, cfg.params)))
+    wm = compile_graph(load(cfg.world_model, model="WorldModel", params=_for(cfg.world_model, cfg.params, "WorldModel")))
     planner = Planner(compile_graph(load(cfg.planner, params=_for(cfg.planner, cfg.params))), cfg)
     state = torch.load(state_file, weights_only=True)
     try:
@@ -953,22 +1125,24 @@ def _mode1(cfg: AgentConfig, planner: Planner, labels: list[tuple[Any, Any]], ou
     return env_steps
 
 
-def _declared(path: str) -> set[str]:
-    """The parameters the file's last model declares (the model the agent loads from it)."""
+def _declared(path: str, model: str | None = None) -> set[str]:
+    """The parameters a model of the file declares (by default its last, the one the agent loads)."""
     from .syntax import parse
     models = parse(Path(path).read_text(encoding="utf-8"), path).models
-    return {p.name for p in models[-1].params} if models else set()
+    pick = [m for m in models if m.name == model] if model else models[-1:]
+    return {p.name for p in pick[0].params} if pick else set()
 
 
-def _for(path: str, params: dict[str, int | float]) -> dict[str, int | float]:
-    """The config's parameters that this file declares (the planner's T is not the world model's)."""
-    names = _declared(path)
+def _for(path: str, params: dict[str, int | float], model: str | None = None) -> dict[str, int | float]:
+    """The config's parameters that this file's model declares (the planner's T is not the world model's)."""
+    names = _declared(path, model)
     return {k: v for k, v in params.items() if k in names}
 
 
 def _check_params(cfg: AgentConfig) -> None:
     """Every parameter of the config is declared by one of the files it is given to."""
-    files = [f for f in (cfg.world_model, cfg.planner, cfg.actor, cfg.critic) if f is not None]
+    files = [f for f in (cfg.world_model, cfg.planner, cfg.actor, cfg.critic,
+                         cfg.hierarchy.file if cfg.hierarchy else None) if f is not None]
     known = set().union(*(_declared(f) for f in files))
     unknown = sorted(set(cfg.params) - known)
     if unknown:
@@ -982,7 +1156,7 @@ def _check_params(cfg: AgentConfig) -> None:
                             hint=f"they declare {', '.join(sorted(known))}")
 
 
-def _episodes(cfg: AgentConfig, planner: Planner | Callable[[Any], Any], n: int, seed_offset: int,
+def _episodes(cfg: AgentConfig, planner: Planner | HierPlanner | Callable[[Any], Any], n: int, seed_offset: int,
               log: Callable[[str], None] | None, trace: dict[str, list[Any]] | None = None,
               timing: list[float] | None = None, proposal: Callable[[Any], Any] | None = None,
               memory: list[Episode] | None = None) -> tuple[list[float], float, tuple[list[Any], list[Any], list[Any]]]:
@@ -999,15 +1173,16 @@ def _episodes(cfg: AgentConfig, planner: Planner | Callable[[Any], Any], n: int,
     trans: tuple[list[Any], list[Any], list[Any]] = ([], [], [])
     warm = None
     lived: list[tuple[list[Any], list[Any]]] = [([x], []) for x in s]  # each episode's states and actions
-    what = f"{cfg.planner_kind} planning" if isinstance(planner, Planner) else "Mode-1 actor"
+    what = ("hierarchical planning" if isinstance(planner, HierPlanner) else f"{cfg.planner_kind} planning"
+            if isinstance(planner, Planner) else "Mode-1 actor")
     bar = tqdm(range(cfg.episode_steps), desc=f"{what}, {n} episodes", leave=False,
                disable=not cfg.progress)
     try:
         for _ in bar:
             st = torch.tensor(s, dtype=torch.float32)
             t0 = time.perf_counter()
-            if isinstance(planner, Planner):
-                if proposal is not None:
+            if isinstance(planner, Planner | HierPlanner):
+                if proposal is not None and isinstance(planner, Planner):
                     warm = planner.propose(proposal, st)
                 p = planner.plan(st, warm)
             else:  # Mode-1: the actor's action in one pass, no planning
@@ -1057,6 +1232,8 @@ def _write(cfg: AgentConfig, result: AgentResult, out: Path) -> list[Path]:
                "evaluations_per_action": result.evaluations_per_action, "mode1_return": result.mode1_return,
                "mode1_returns": result.mode1_returns, "mode1_seconds_per_action": result.mode1_seconds_per_action,
                "proposal_return": result.proposal_return, "proposal_returns": result.proposal_returns,
+               "hier_return": result.hier_return, "hier_returns": result.hier_returns,
+               "hier_evaluations_per_action": result.hier_evaluations_per_action,
                "world_model_kind": cfg.world_model_kind, "critic": cfg.critic is not None}
     write_atomic(out / "results.json", json.dumps(summary, indent=1))
     write_atomic(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in result.history))

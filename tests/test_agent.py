@@ -317,3 +317,30 @@ def test_the_critics_memory_targets_are_the_discounted_costs_to_come_by_hand(tmp
     torch.testing.assert_close(critic.value(torch.tensor(states[:-1])), torch.tensor(hand), atol=0.05, rtol=0.05)
     for a, b in zip(critic.fit_model.fns["k.v"].parameters(), planner.model.fns["k.v"].parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_the_upper_levels_energy_adds_what_the_coarse_model_cannot_predict_by_hand() -> None:
+    """Hierarchical Mode-2 (Fig. 16-17): with the coarse model's g zeroed, each upper step moves the
+    state by z[u] alone, so the energy of a plan is the cost of s[0] + z[0] + ... + z[u] at every
+    step, plus 0.001 |A[u]|^2; the subgoal (z = 0) is then the state itself."""
+    from ebmgraph.agent import HierarchyConfig, HierPlanner
+    cfg = _cfg(hierarchy=HierarchyConfig(file=str(AGENT / "hierarchy.ebm"), k=3, horizon=2))
+    wm = ebmgraph.compile(ebmgraph.load(AGENT / "world_model.ebm", model="WorldModel", params={"hidden": 16}))
+    hp = HierPlanner(cfg, wm, None)
+    with torch.no_grad():
+        for p in hp.upper.fns["F[0].g"].parameters():
+            p.zero_()
+    assert hp.upper.weights["V"] == 0.0  # no critic: its term is off at the upper level too
+    s = torch.tensor([[0.5, 0.5, 0.0]])
+    A = torch.tensor([[[1.0], [-2.0]]])
+    z = torch.tensor([[[0.1, 0.0, 0.0], [0.0, -0.2, 0.3]]])
+    goal = torch.tensor([1.0, 0.0, 0.0])
+    s1, s2 = s[0] + z[0, 0], s[0] + z[0, 0] + z[0, 1]
+    hand = ((s1 - goal) ** 2).sum() + ((s2 - goal) ** 2).sum() + 0.001 * (1.0 + 4.0)
+    torch.testing.assert_close(hp.upper_energy(s, A, z).total, hand[None])
+    torch.testing.assert_close(hp.subgoal(s), s)
+    # the budget per action: the upper search over its samples of z, and the lower planner's
+    h = cfg.hierarchy
+    assert h is not None
+    assert hp.evaluations_per_action == (h.cem.samples * h.cem.iterations * h.horizon * h.latent_samples
+                                         + h.lower_cem.samples * h.lower_cem.iterations * h.k)
