@@ -51,6 +51,21 @@ class Parts(nn.ModuleDict):
             owner.__dict__.pop("_terms_on_cache", None)
 
 
+def _without(plan: list[Any], off: set[str]) -> list[Any]:
+    """The plan less the energy terms in `off` and every step only they need (all of it kept when
+    every term is off: the total is then still a function of the inputs, zero)."""
+    if all(name in off for kind, _, _, name in plan if kind == "energy"):
+        return plan
+    needed: set[str] = set()
+    kept = []
+    for step in reversed(plan):
+        kind, _, args, name = step
+        if (name not in off) if kind == "energy" else (name in needed):
+            kept.append(step)
+            needed.update(args)
+    return kept[::-1]
+
+
 @dataclass
 class Energies:
     """Total energy per sample and each term's weighted energy (name -> tensor of shape (batch,))."""
@@ -67,7 +82,7 @@ class CompiledModel(nn.Module):
         super().__init__()
         self.graph = graph
         self.backend = backend  # torch.compile's backend for the generated code, or None (plain Python)
-        self._generated: dict[tuple[int, str], tuple[list[Any], Any]] = {}
+        self._generated: dict[tuple[int, str, tuple[str, ...]], tuple[list[Any], Any]] = {}
         self.fns = Parts()
         self.energy_terms = Parts()
         self.fns.__dict__["_owner"] = self
@@ -233,14 +248,17 @@ class CompiledModel(nn.Module):
         """The generated function of a plan (codegen.py), made once per plan and kind:
         "full" (total, terms, values), "total" (total, terms, None), "values" (no energies)."""
         plan = self._plan if plan is None else plan
-        hit = self._generated.get((id(plan), kind))
+        # "total" leaves out the terms of weight 0 and what only they need (a planner's critic the
+        # configurator turned off costs nothing); made anew when the set of such terms changes
+        off = tuple(sorted(n for n, w in self.weights.items() if w == 0.0)) if kind == "total" else ()
+        hit = self._generated.get((id(plan), kind, off))
         if hit is not None and hit[0] is plan:
             return hit[1]
-        fn, _ = generate(plan, self.fns, self.energy_terms, self.weights, energies=kind != "values",
-                         device=self._device, values_out=kind != "total")
+        fn, _ = generate(_without(plan, set(off)) if off else plan, self.fns, self.energy_terms, self.weights,
+                         energies=kind != "values", device=self._device, values_out=kind != "total")
         if self.backend is not None:
             fn = torch.compile(fn, backend=self.backend, dynamic=True)
-        self._generated[(id(plan), kind)] = (plan, fn)  # the plan is kept, so its id is not reused
+        self._generated[(id(plan), kind, off)] = (plan, fn)  # the plan is kept, so its id is not reused
         return fn
 
     def source(self, plan: list[Any] | None = None) -> str:

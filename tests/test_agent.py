@@ -344,3 +344,22 @@ def test_the_upper_levels_energy_adds_what_the_coarse_model_cannot_predict_by_ha
     assert h is not None
     assert hp.evaluations_per_action == (h.cem.samples * h.cem.iterations * h.horizon * h.latent_samples
                                          + h.lower_cem.samples * h.lower_cem.iterations * h.k)
+
+
+def test_a_term_of_weight_0_is_not_computed_when_planning() -> None:
+    """No critic: the planner's term V has weight 0, and what only it needs (the critic's network on
+    s[T]) is left out of the total inference differentiates; set again, it counts again."""
+    planner = _planner(_cfg())
+    calls = []
+    planner.model.fns["k.v"].register_forward_hook(lambda *a: calls.append(1))
+    s = torch.tensor([[0.5, -0.5, 0.2]])
+    acts = torch.randn(1, planner.horizon, 1)
+    vals = {"s[0]": s, **planner.given(1), **{a: acts[:, t] for t, a in enumerate(planner.actions)}}
+    full = planner.model.energy(**vals)  # every term, V's weighted 0
+    assert calls and float(full.terms["V"]) == 0.0
+    calls.clear()
+    torch.testing.assert_close(planner.model.total_energy(vals), full.total)
+    assert not calls
+    planner.model.set_weight("V", 1.0)
+    e = planner.model.total_energy(vals)
+    assert calls and float(e - full.total) == pytest.approx(float(planner.model.energy(**vals).terms["V"]))
