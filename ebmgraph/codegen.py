@@ -32,7 +32,11 @@ def generate(plan: list[Step], fns: Any, ets: Any, weights: dict[str, float], en
         if ident is None:
             ident = f"{prefix}{len(bound)}"
             bound[(prefix, key)] = ident
-            env[ident] = table[key]
+            m = table[key]
+            # a parameter-free function is called as itself, without nn.Module's call machinery
+            # (about 3 us a call: a planner's step calls several); one with hooks keeps it
+            plain = type(m).__name__ == "Lambda" and not m._forward_hooks and not m._forward_pre_hooks
+            env[ident] = m.fn if plain else m
         return ident
 
     def read(name: str) -> str:
