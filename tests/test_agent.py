@@ -131,6 +131,10 @@ def test_mountaincars_quick_run_trains_the_critic_and_plans_with_it(tmp_path: Pa
     state = torch.load(tmp_path / "run" / "agent_state.pt", weights_only=True)
     assert state["round"] == 1 and set(state["parts"]) == {"world_model", "critic"}
     assert sum(len(a) for _, a, _ in state["memory"]) == res["env_steps"]  # every step lived is remembered
+    # the config's hierarchical Mode-2, evaluated on the same episodes; quick: k = 5, 3 upper steps,
+    # 16 samples x 2 iterations x 2 draws of z above, 16 x 2 x 5 below
+    assert "hierarchical Mode-2: mean return" in r.stderr and np.isfinite(res["hier_return"])
+    assert len(res["hier_returns"]) == 2 and res["hier_evaluations_per_action"] == 16 * 2 * 3 * 2 + 16 * 2 * 5
 
 
 def test_cem_runs_the_same_loop(tmp_path: Path) -> None:
