@@ -296,7 +296,8 @@ def test_the_true_dynamics_step_as_gymnasium_does(env_id: str, scale: list[float
 def test_the_critics_memory_targets_are_the_discounted_costs_to_come_by_hand(tmp_path: Path) -> None:
     from ebmgraph.agent import Critic, CriticTraining, Episode
     cfg = _cfg(critic=str(AGENT / "critic.ebm"), cost=str(AGENT / "cost.ebm"), goal_weights=[1.0, 0.0, 0.0],
-               critic_train=CriticTraining(gamma=0.5))
+               critic_train=CriticTraining(gamma=0.5, lr=1e-2))
+    cfg = cfg.model_copy(update={"params": {**cfg.params, "vscale": 1.0}})  # costs to come of order 1
     planner = _planner(cfg)
     critic = Critic(cfg, planner)
     states = np.array([[0.0, 0, 0], [0.5, 0, 0], [1.0, 0, 0], [2.0, 0, 0]], dtype=np.float32)
