@@ -126,7 +126,27 @@ def pendulum(quick_run: bool) -> Any:
         rets, per = evaluate(c, state)
         _row(label, statistics.mean(rets), "", budget if label == "gradient" else
              c_cfg.cem.samples * per_sample, 1000 * per)
+    proposal(cem_cfg)
     return grad
+
+
+def proposal(cem_cfg: Any) -> None:
+    """The gradient planner started, at every step, from the plan of the actor the CEM run distilled
+    (003 sec. 3.1.3: Mode-1 as Mode-2's initial proposal), on the CEM run's world model."""
+    from ebmgraph.agent import evaluate
+    out = Path(cem_cfg.out_dir)
+    actors = sorted(out.glob("actor_*/checkpoint.pt"), key=lambda f: int(f.parent.name.split("_")[1]))
+    if not actors:
+        print(f"(no actor in {out}: run the pendulum part first)")
+        return
+    g_cfg = cem_cfg.model_copy(update={"planner_kind": "gradient"})
+    rets, per = evaluate(g_cfg, out / "agent_state.pt", actor_checkpoint=actors[-1])
+    shifted, per0 = evaluate(g_cfg, out / "agent_state.pt")
+    print()
+    print(f"the gradient planner on bench_agent_pendulum_cem's world model, {cem_cfg.eval_episodes} episodes")
+    _header()
+    _row("gradient, from the last plan shifted", statistics.mean(shifted), "", "", 1000 * per0)
+    _row(f"gradient, from the cem actor's plan ({actors[-1].parent.name})", statistics.mean(rets), "", "", 1000 * per)
 
 
 def mountaincar(quick_run: bool) -> None:
@@ -194,13 +214,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="the small run of each (a check that it works)")
     ap.add_argument("--calls", type=int, default=20, help="planning calls timed per row of the speed table")
-    ap.add_argument("--only", choices=["pendulum", "mountaincar", "speed"], default=None)
+    ap.add_argument("--only", choices=["pendulum", "mountaincar", "speed", "proposal"], default=None)
     args = ap.parse_args()
     import torch
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     if args.only in (None, "pendulum"):
         pendulum(args.quick)
+    if args.only == "proposal":
+        from ebmgraph.agent import load_agent_config
+        cfg = load_agent_config(ROOT / "examples" / "agent" / "pendulum.toml")
+        cfg.progress = False
+        proposal(cfg.model_copy(update={"out_dir": str(ROOT / "runs" / "bench_agent_pendulum_cem"),
+                                        "planner_kind": "cem"}))
     if args.only in (None, "mountaincar"):
         mountaincar(args.quick)
     if args.only in (None, "speed"):

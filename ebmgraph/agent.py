@@ -994,14 +994,29 @@ def load_planner(cfg: AgentConfig, state_file: str | Path) -> Planner:
 
 
 def evaluate(cfg: AgentConfig, state_file: str | Path, log: Callable[[str], None] | None = None,
-             trace: dict[str, list[Any]] | None = None) -> tuple[list[float], float]:
+             trace: dict[str, list[Any]] | None = None,
+             actor_checkpoint: str | Path | None = None) -> tuple[list[float], float]:
     """The planner of `cfg` (its kind, budget, horizon) over the world model and critic a run saved
     in `state_file` learned: the returns of cfg.eval_episodes episodes, and the median seconds one
-    planning call takes for all of them. Used to compare planners on one learned model."""
+    planning call takes for all of them. Used to compare planners on one learned model. With
+    `actor_checkpoint` (a trained actor file, cfg.actor), Mode-2 starts from the actor's plan."""
     import numpy as np
+
+    from . import compile as compile_graph
+    from . import load
     planner = load_planner(cfg, state_file)
+    policy = None
+    if actor_checkpoint is not None:
+        from .checkpoint import load_into
+        if cfg.actor is None:
+            raise AgentError("actor_checkpoint needs the config's actor file (actor = ...)")
+        actor = load_into(compile_graph(load(cfg.actor, params=_for(cfg.actor, cfg.params))), actor_checkpoint)
+
+        def policy(s: Any) -> Any:
+            return actor.partial({"s": s})["a_hat"]
     timing: list[float] = []
-    rets, _, _ = _episodes(cfg, planner, cfg.eval_episodes, 10_000, log=log, trace=trace, timing=timing)
+    rets, _, _ = _episodes(cfg, planner, cfg.eval_episodes, 10_000, log=log, trace=trace, timing=timing,
+                           proposal=policy)
     return rets, float(np.median(timing))
 
 
