@@ -46,6 +46,7 @@ STATE: dict[str, tuple[Callable[[], Any], str]] = {
     "uploaded_id": (lambda: None, "file id of the last uploaded .ebm (handled once)"),
     "layout_id": (lambda: None, "file id of the last uploaded layout (handled once)"),
     "back_to": (lambda: None, "(text, file name) to return to from an opened sub-model"),
+    "plan_detail": (lambda: None, "the Planning panel's last episode: its key, episode_detail's record, goal, env"),
 }
 
 WIDGETS: dict[str, str] = {
@@ -78,6 +79,9 @@ WIDGETS: dict[str, str] = {
     "map_": "data for an observed variable (map_NAME)",
     "canvas": "the canvas component",
     "tab": "the open tab (only its panel runs)",
+    "plan_agent": "planning: the agent config", "plan_quick": "planning: quick run",
+    "plan_source": "planning: which saved run", "plan_episode": "planning: the episode's seed",
+    "plan_run": "planning: run an episode", "plan_step": "planning: the plan made at step",
 }
 
 
