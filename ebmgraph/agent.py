@@ -1222,6 +1222,7 @@ def _episodes(cfg: AgentConfig, planner: Planner | HierPlanner | Callable[[Any],
                 trace.setdefault("action", []).append(a.tolist())
                 trace.setdefault("reward", []).append(r.tolist())
                 trace.setdefault("energy", []).append(p.energy.tolist())
+                trace.setdefault("live", []).append(live.tolist())  # before this step, not ended
             if ended.all():
                 break
             energies.append(float(p.energy.mean()))
@@ -1261,8 +1262,10 @@ def _write(cfg: AgentConfig, result: AgentResult, out: Path) -> list[Path]:
     if result.episode:
         import numpy as np
         pick = int(np.argsort(result.eval_returns)[len(result.eval_returns) // 2])  # a typical episode
+        ep = {k: np.asarray(v)[:, pick] for k, v in result.episode.items()}
+        steps = int(ep.pop("live").sum()) if "live" in ep else len(ep["reward"])  # up to the episode's end
         figs.append(("episode.png", agent_episode(
-            {k: np.asarray(v)[:, pick] for k, v in result.episode.items()}, cfg.goal,
+            {k: v[:steps] for k, v in ep.items()}, cfg.goal,
             f"{cfg.env}: evaluation episode {pick} (the median return, {result.eval_returns[pick]:.1f})")))
     for name, fig in figs:
         write_atomic(out / name, lambda fh, fig=fig: fig.savefig(fh, format="png", dpi=110))  # type: ignore[misc]
