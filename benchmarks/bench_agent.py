@@ -191,7 +191,7 @@ def speed(calls: int, quick_run: bool, state_dir: Path) -> None:
     lo, hi = planner.box
     print()
     print(f"one planning call, gradient, {planner.steps} steps x T = {planner.horizon} (median of {calls})")
-    print(f"{'rows':>5} {'ours':>10} {'hand-written':>13} {'ratio':>7} {'same plan':>10}")
+    print(f"{'rows':>5} {'ours':>10} {'hand-written':>13} {'ratio':>7} {'same energy':>13} {'same plan':>10}")
     for rows_n in (cfg.eval_episodes, 1):
         g = torch.Generator().manual_seed(0)
         s0 = torch.randn(rows_n, planner.ds, generator=g) * 0.5
@@ -205,9 +205,13 @@ def speed(calls: int, quick_run: bool, state_dir: Path) -> None:
             t0 = time.perf_counter()
             acts, e = handwritten_plan(pred, s0, goal, warm, planner.steps, float(opts["lr"]), lo, hi)
             hand.append(time.perf_counter() - t0)
-        same = torch.allclose(p.energy, e, rtol=1e-3, atol=1e-4)
+        # one objective: the hand-written planner's plan has, under our planner file, the energy it found;
+        # the plans themselves may part on a row after 40 Adam steps, by float rounding in another order
+        same = torch.allclose(planner.energy_of(s0, acts).detach(), e, rtol=1e-4, atol=1e-4)
+        rows_same = int(torch.isclose(p.energy, e, rtol=1e-3, atol=1e-4).sum())
         mo, mh = statistics.median(ours), statistics.median(hand)
-        print(f"{rows_n:5d} {1000 * mo:8.1f}ms {1000 * mh:11.1f}ms {mo / mh:7.2f} {'yes' if same else 'no':>10}")
+        print(f"{rows_n:5d} {1000 * mo:8.1f}ms {1000 * mh:11.1f}ms {mo / mh:7.2f} {'yes' if same else 'no':>13} "
+              f"{rows_same:>4d} of {rows_n}")
 
 
 def main() -> None:

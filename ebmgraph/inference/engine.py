@@ -206,7 +206,8 @@ class _Problem:
             return Inference(F, {}, F)
         vals, K, R, S, log_q = self.expand()
         rows = self.batch * K * R * S
-        energy = self.energy_fn()
+        # the given values are the same in every evaluation below: what depends on them alone is computed once
+        energy = self.energy_fn() if s.closed else model.hoisted(vals, set(self.vals))
         diagnostics: dict[str, dict[str, Any]] = {}
         for v in s.sampled:
             vals[v.name], diagnostics[v.name] = draw(model, v, s.resolved[v.name], vals, energy, rows, self.device)
