@@ -41,6 +41,12 @@ class CemConfig(_Strict):
     momentum: float = Field(0.1, ge=0, lt=1)  # share of the old mean and std kept each iteration
 
 
+class EnumerateConfig(_Strict):
+    levels: int = Field(3, ge=2)  # action values per dimension, the box's low to its high (a discrete
+    # environment's n actions: n levels are exactly its actions)
+    hold: int = Field(10, ge=1)  # steps each action is held: levels^(da * T / hold) sequences in all
+
+
 class WorldModelTraining(_Strict):
     epochs: int = Field(30, ge=1)
     batch_size: int = Field(256, ge=1)
@@ -98,7 +104,10 @@ class AgentConfig(_Strict):
     # also plan hierarchically at the evaluation (trained on the memory once the rounds are done)
     hierarchy: HierarchyConfig | None = None
     weights: dict[str, float] = {}  # the configurator: an energy term's weight in the planner (set_weight)
-    planner_kind: Literal["gradient", "cem"] = "gradient"
+    # gradient: the planner file's minimize; cem: the cross-entropy method; enumerate: every sequence of
+    # held actions (`enumerate`), the exact search over a discrete action set (e.g. MountainCar-v0's)
+    planner_kind: Literal["gradient", "cem", "enumerate"] = "gradient"
+    enumerate: EnumerateConfig = EnumerateConfig()
     # "true": the planner's world model is the environment's own dynamics (TRUE_DYNAMICS), the upper
     # reference of what the learned one can reach; the world model file is then not trained
     world_model_kind: Literal["learned", "true"] = "learned"
@@ -196,9 +205,17 @@ class Envs:
         self.scale = cfg.obs_scale
         self.seed = seed
         space = self.envs[0].action_space
-        self.low, self.high = float(getattr(space, "low").min()), float(getattr(space, "high").max())  # noqa: B009
+        # a discrete set of n actions is the number a in R[1], centred: the action i is a = i - (n - 1) / 2
+        # (MountainCar-v0: -1 left, 0 none, 1 right), so that a planner's box(-amax, amax) holds them
+        self.discrete = int(space.n) if isinstance(space, gym.spaces.Discrete) else None
+        if self.discrete is not None:
+            self.high = (self.discrete - 1) / 2
+            self.low = -self.high
+            self.act_shape: tuple[int, ...] = (1,)
+        else:
+            self.low, self.high = float(getattr(space, "low").min()), float(getattr(space, "high").max())  # noqa: B009
+            self.act_shape = tuple(space.shape or ())
         self.obs_shape = tuple(self.envs[0].observation_space.shape or ())
-        self.act_shape = tuple(space.shape or ())
         self.ended = np.zeros(n, dtype=bool)  # whose episode has ended (reset clears it)
         self.terminated = np.zeros(n, dtype=bool)  # ended at its goal (or failure), not cut at a step limit
         self.last: Any = None  # the states of the last step
@@ -207,6 +224,13 @@ class Envs:
         import numpy as np
         s = np.asarray(obs, dtype=np.float32)
         return s * np.asarray(self.scale, dtype=np.float32) if self.scale is not None else s
+
+    def applied(self, a: Any) -> Any:
+        """The actions as the environments take them: within the box, and one of the n for a discrete set
+        (what the world model learns from)."""
+        import numpy as np
+        a = np.clip(np.asarray(a, dtype=np.float32), self.low, self.high)
+        return (np.rint(a + self.high) - self.high).astype(np.float32) if self.discrete is not None else a
 
     def reset(self, episode: int) -> Any:
         import numpy as np
@@ -226,7 +250,9 @@ class Envs:
                 obs.append(self.last[i])
                 rew.append(0.0)
                 continue
-            o, r, term, trunc, _ = e.step(np.clip(a, self.low, self.high).astype(np.float32))
+            act = np.clip(a, self.low, self.high)
+            act = int(np.rint(act[0] + self.high)) if self.discrete is not None else act.astype(np.float32)
+            o, r, term, trunc, _ = e.step(act)
             obs.append(self._state(o))
             rew.append(float(r))
             self.ended[i] = bool(term or trunc)
@@ -348,6 +374,8 @@ class Planner:
         """World-model steps one planning call evaluates per row."""
         if self.cfg.planner_kind == "cem":
             return self.cfg.cem.samples * self.cfg.cem.iterations * self.horizon
+        if self.cfg.planner_kind == "enumerate":
+            return len(self.sequences()) * self.horizon
         return self.restarts * self.steps * self.horizon
 
     def given(self, rows: int) -> dict[str, Any]:
@@ -362,6 +390,8 @@ class Planner:
         import torch
         if self.cfg.planner_kind == "cem":
             return self._cem(s, warm)
+        if self.cfg.planner_kind == "enumerate":
+            return self._enumerate(s)
         import warnings
 
         from .inference import ConvergenceWarning
@@ -396,6 +426,37 @@ class Planner:
     def energy_of(self, s: Any, acts: Any) -> Any:
         vals = {"s[0]": s, **self.given(len(s)), **{a: acts[:, t] for t, a in enumerate(self.actions)}}
         return self.model.energy(**vals).total
+
+    def sequences(self) -> Any:
+        """The action sequences `enumerate` searches: every choice of levels for each held segment."""
+        e = self.cfg.enumerate
+        if self.horizon % e.hold:
+            raise AgentError(f"enumerate.hold = {e.hold} must divide the planner's horizon T = {self.horizon}")
+        lo, hi = self.box
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise AgentError("planner_kind = \"enumerate\" takes its action values from the actions' box: declare "
+                             "them `in box(lo, hi)` in the planner")
+        n = e.levels ** (self.da * self.horizon // e.hold)
+        if n > 65536:
+            raise AgentError(f"enumerate: {n} sequences of {self.horizon // e.hold} held actions; raise hold or "
+                             "lower levels")
+        if getattr(self, "_sequences", None) is None:
+            self._sequences = enumerate_actions(lo, hi, self.da, e.levels, e.hold, self.horizon // e.hold)
+        return self._sequences
+
+    def _enumerate(self, s: Any) -> Plan:
+        """The exact minimum over the enumerated sequences (their energies in batches of rows)."""
+        import torch
+        seqs = self.sequences()
+        best_e, best_i = [], []
+        with torch.no_grad():
+            for i in range(len(s)):
+                e = torch.cat([self.energy_of(s[i:i + 1].expand(len(chunk), -1), chunk)
+                               for chunk in seqs.split(8192)])
+                j = int(e.argmin())
+                best_e.append(e[j])
+                best_i.append(j)
+        return Plan(seqs[best_i].clone(), torch.stack(best_e))
 
     def _cem(self, s: Any, warm: Any | None) -> Plan:
         import torch
@@ -890,7 +951,8 @@ def run(cfg: AgentConfig, log: Callable[[str], None] = print) -> AgentResult:
         lived: tuple[list[Any], list[Any]] = ([s[0]], [])
         for _ in range(min(cfg.random_steps, cfg.max_env_steps)):
             if steps_in % cfg.random_hold == 0:
-                a = rng.uniform(envs.low, envs.high, size=(1, *envs.act_shape)).astype(np.float32)
+                a = (rng.integers(0, envs.discrete, size=(1, 1)) - envs.high if envs.discrete is not None else
+                     rng.uniform(envs.low, envs.high, size=(1, *envs.act_shape))).astype(np.float32)
             s1, r, ended = envs.step(a)
             _finite(s1, "the environment's observation")
             store(s, a, s1)
@@ -1049,7 +1111,7 @@ def episode_detail(cfg: AgentConfig, state_file: str | Path, episode: int = 0,
                 if len(row) <= step:
                     row.append(0.0)
                 row[step] += float(v[0])
-            a = p.actions[:, 0].numpy()
+            a = envs.applied(p.actions[:, 0].numpy())
             s, r, ended = envs.step(a)
             _finite(s, "the environment's observation")
             out["state"].append(s[0].tolist())
@@ -1206,7 +1268,7 @@ def _episodes(cfg: AgentConfig, planner: Planner | HierPlanner | Callable[[Any],
             if timing is not None:
                 timing.append(time.perf_counter() - t0)  # the time to choose the action, environment aside
             _finite(p.actions.numpy(), "the planned action")
-            a = p.actions[:, 0].numpy()
+            a = envs.applied(p.actions[:, 0].numpy())
             live = ~envs.ended
             s1, r, ended = envs.step(a)
             _finite(s1, "the environment's observation")

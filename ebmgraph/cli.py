@@ -373,7 +373,7 @@ def eval_(file: Annotated[Path, typer.Argument(help="the .ebm file of the model"
 @app.command()
 def agent(config: Annotated[Path, typer.Argument(help="a TOML agent config (examples/agent/*.toml)")],
           quick: Annotated[bool, typer.Option("--quick", help="a small run of the same loop (tests, a first look)")] = False,
-          planner: Annotated[str | None, typer.Option(help="gradient or cem (default: the config's planner_kind)")] = None,
+          planner: Annotated[str | None, typer.Option(help="gradient, cem or enumerate (default: the config's planner_kind)")] = None,
           out: Annotated[Path | None, typer.Option(help="where the run's files go (default: the config's out_dir)")] = None,
           threads: Annotated[int | None, typer.Option(min=1, help="torch threads (default: 1 on a small machine)")] = None,
           world_model: Annotated[str | None, typer.Option(
@@ -389,8 +389,8 @@ def agent(config: Annotated[Path, typer.Argument(help="a TOML agent config (exam
     try:
         cfg = load_agent_config(config)
         if planner is not None:
-            if planner not in ("gradient", "cem"):
-                typer.echo(f"error: --planner: '{planner}' is not a planner; choose gradient or cem", err=True)
+            if planner not in ("gradient", "cem", "enumerate"):
+                typer.echo(f"error: --planner: '{planner}' is not a planner; choose gradient, cem or enumerate", err=True)
                 raise typer.Exit(2)
             cfg.planner_kind = planner  # type: ignore[assignment]
         if world_model is not None:

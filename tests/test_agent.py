@@ -368,3 +368,38 @@ def test_a_term_of_weight_0_is_not_computed_when_planning() -> None:
     planner.model.set_weight("V", 1.0)
     e = planner.model.total_energy(vals)
     assert calls and float(e - full.total) == pytest.approx(float(planner.model.energy(**vals).terms["V"]))
+
+
+def test_enumeration_finds_the_cheapest_held_sequence_exactly() -> None:
+    """planner_kind = "enumerate": every sequence of held actions from the box's levels. With a
+    still world model only 0.001 |a|^2 differs: the sequence of zeros, exactly; 3^(T / hold) plans."""
+    from ebmgraph.agent import EnumerateConfig
+    cfg = _cfg(planner_kind="enumerate", enumerate=EnumerateConfig(levels=3, hold=1))  # quick: T = 5
+    planner = _planner(cfg)
+    _still(planner)
+    p = planner.plan(torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 0.5]]))
+    assert torch.equal(p.actions, torch.zeros(2, 5, 1))
+    assert planner.evaluations_per_action == 3 ** 5 * 5
+    assert sorted(set(planner.sequences().flatten().tolist())) == [-2.0, 0.0, 2.0]  # the box's low, middle, high
+    bad = _planner(_cfg(planner_kind="enumerate", enumerate=EnumerateConfig(hold=2)))
+    with pytest.raises(AgentError, match="enumerate.hold = 2 must divide the planner's horizon T = 5"):
+        bad.plan(torch.zeros(1, 3))
+
+
+def test_a_discrete_environment_takes_the_centred_action_as_gymnasium_does() -> None:
+    """MountainCar-v0's three actions are a = -1, 0, 1 for the planner (push left, none, right)."""
+    import gymnasium as gym
+    envs = Envs(_cfg(env="MountainCar-v0", obs_scale=None), 1, 0)
+    assert envs.discrete == 3 and envs.act_shape == (1,) and (envs.low, envs.high) == (-1.0, 1.0)
+    np.testing.assert_array_equal(envs.applied(np.array([[0.7], [-0.2], [-3.0]])), [[1.0], [0.0], [-1.0]])
+    ref = gym.make("MountainCar-v0")
+    s = envs.reset(0)
+    o, _ = ref.reset(seed=0)
+    np.testing.assert_allclose(s[0], o)
+    for a, i in ((1.0, 2), (1.0, 2), (-1.0, 0), (0.0, 1)):
+        s, r, _ = envs.step(np.array([[a]], dtype=np.float32))
+        o, rr, *_ = ref.step(i)
+        np.testing.assert_allclose(s[0], o)
+        assert r[0] == rr
+    envs.close()
+    ref.close()
