@@ -8,12 +8,13 @@
 2. Gradient planning against CEM at an equal number of world-model steps per action, over one
    learned world model (the CEM run's): the return and the wall time per planning call.
 3. MountainCarContinuous-v0: the horizon-limited planner without a critic, and with the critic
-   trained from the short-term memory (003 sec. 3.3), target >= 90.
+   trained from the short-term memory (003 sec. 3.3), target >= 90; hierarchical planning (Fig.
+   16-17) beside each. MountainCar-v0 (three actions): the enumeration planner with the critic.
 4. Speed: one planning call of our gradient planner (the compiled planner's inference) against a
    hand-written PyTorch gradient planner over the same trained network, the same steps, lr, box
    and warm start, at the evaluation's batch (one row per episode) and at one row; median of N.
 
-    python benchmarks/bench_agent.py [--quick] [--calls 20] [--only pendulum|mountaincar|speed]
+    python benchmarks/bench_agent.py [--quick] [--calls 20] [--only pendulum|mountaincar|discrete|speed|proposal]
 
 Reference points quoted from the issue, not run here: random about -1,200 and stable-baselines3's
 zoo SAC about -176 after 20,000 steps. One torch thread (these machines are small and shared).
@@ -165,7 +166,28 @@ def mountaincar(quick_run: bool) -> None:
          flat.evaluations_per_action, 1000 * flat.seconds_per_action, flat_s)
     _row(f"Mode-2, learned model, {cfg.planner_kind}, critic", crit.eval_return, crit.env_steps,
          crit.evaluations_per_action, 1000 * crit.seconds_per_action, crit_s)
-    print("hierarchical Mode-2 (Fig. 16-17): not built yet")
+    for label, r in (("no critic", flat), ("critic", crit)):
+        if r.hier_return is not None:
+            _row(f"hierarchical Mode-2 (Fig. 16-17), {label}", r.hier_return, "", r.hier_evaluations_per_action,
+                 1000 * r.hier_seconds_per_action)
+
+
+def discrete(quick_run: bool) -> None:
+    """MountainCar-v0 (three actions): the enumeration planner over the discrete set, with the critic."""
+    from ebmgraph.agent import load_agent_config, quick
+    cfg = load_agent_config(ROOT / "examples" / "agent" / "mountaincar_discrete.toml")
+    if quick_run:
+        cfg = quick(cfg)
+    cfg.progress = False
+    res, secs, _ = _run(cfg, "mountaincar_discrete")
+    print()
+    print(f"MountainCar-v0 (discrete), {cfg.eval_episodes} evaluation episodes (-110 counts as solved)")
+    _header()
+    _row("random actions (held)", res.random_return)
+    for row in res.history:
+        _row(f"  round {row['round']}, enumerate + critic", row["return"], int(row["env_steps"]))
+    _row("Mode-2, learned model, enumerate, critic", res.eval_return, res.env_steps, res.evaluations_per_action,
+         1000 * res.seconds_per_action, secs)
 
 
 def speed(calls: int, quick_run: bool, state_dir: Path) -> None:
@@ -218,7 +240,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="the small run of each (a check that it works)")
     ap.add_argument("--calls", type=int, default=20, help="planning calls timed per row of the speed table")
-    ap.add_argument("--only", choices=["pendulum", "mountaincar", "speed", "proposal"], default=None)
+    ap.add_argument("--only", choices=["pendulum", "mountaincar", "discrete", "speed", "proposal"], default=None)
     args = ap.parse_args()
     import torch
     torch.set_num_threads(1)
@@ -233,6 +255,8 @@ def main() -> None:
                                         "planner_kind": "cem"}))
     if args.only in (None, "mountaincar"):
         mountaincar(args.quick)
+    if args.only in (None, "discrete"):
+        discrete(args.quick)
     if args.only in (None, "speed"):
         speed(args.calls, args.quick, ROOT / "runs" / "bench_agent_pendulum_gradient")
     print(f"\nbench_agent: {time.perf_counter() - t0:.0f} s in all")
