@@ -184,6 +184,7 @@ def quick(cfg: AgentConfig) -> AgentConfig:
         "train": cfg.train.model_copy(update={"epochs": 2}), "actor_epochs": 2, "dagger_rounds": min(cfg.dagger_rounds, 1),
         "params": {**cfg.params, "T": min(int(cfg.params.get("T", 5)), 5), "hidden": 16},
         "cem": cfg.cem.model_copy(update={"samples": 16, "elites": 4, "iterations": 2}),
+        "enumerate": cfg.enumerate.model_copy(update={"hold": 1}),  # 3^5 plans over the quick T = 5
         "critic_train": cfg.critic_train.model_copy(update={"iterations": 2, "steps": 5, "hold": 2}),
         "hierarchy": None if cfg.hierarchy is None else cfg.hierarchy.model_copy(update={
             "k": min(cfg.hierarchy.k, 5), "horizon": min(cfg.hierarchy.horizon, 3), "epochs": 2, "latent_samples": 2,

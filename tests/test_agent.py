@@ -137,6 +137,15 @@ def test_mountaincars_quick_run_trains_the_critic_and_plans_with_it(tmp_path: Pa
     assert len(res["hier_returns"]) == 2 and res["hier_evaluations_per_action"] == 16 * 2 * 3 * 2 + 16 * 2 * 5
 
 
+def test_the_discrete_configs_quick_run_plans_by_enumeration(tmp_path: Path) -> None:
+    cfg = quick(load_agent_config(ROOT / "examples" / "agent" / "mountaincar_discrete.toml"))
+    res = run(cfg.model_copy(update={"out_dir": str(tmp_path), "progress": False}), log=lambda m: None)
+    assert np.isfinite(res.eval_return) and res.evaluations_per_action == 3 ** 5 * 5
+    state = torch.load(tmp_path / "agent_state.pt", weights_only=True)
+    acts = torch.cat([a for _, a, _ in state["memory"]])
+    assert set(acts.flatten().tolist()) <= {-1.0, 0.0, 1.0}  # stored as the environment took them
+
+
 def test_cem_runs_the_same_loop(tmp_path: Path) -> None:
     res = run(_cfg(planner_kind="cem", out_dir=str(tmp_path)), log=lambda m: None)
     assert len(res.eval_returns) == 2 and np.isfinite(res.eval_return)
