@@ -557,19 +557,35 @@ class Critic:
     def memory_targets(self, episodes: list[Episode], costs: list[Any]) -> tuple[Any, Any]:
         """(states, discounted cost to come) along every remembered episode: 0 after an episode that
         ended at its goal, the critic's value of the last state after one cut at its step limit."""
+        return self._with_values(self._memory_sums(episodes, costs))
+
+    def _memory_sums(self, episodes: list[Episode], costs: list[Any]) -> tuple[Any, ...]:
+        """What the memory targets take from the episodes alone, the same for every fit: each state,
+        its discounted sum of the costs that followed within its episode, gamma to the steps left,
+        and the last state of the episode, or nothing where the episode ended at its goal."""
         import torch
         gamma = self.cfg.critic_train.gamma
-        states, targets = [], []
+        states, sums, decay, last = [], [], [], []
         for ep, c in zip(episodes, costs, strict=True):
             s = torch.as_tensor(ep.states, dtype=torch.float32)
-            g = torch.zeros(len(c))
-            after = 0.0 if ep.terminated else float(self.value(s[-1:])[0])
-            for i in range(len(c) - 1, -1, -1):
-                after = float(c[i]) + gamma * after
+            g, after = [0.0] * len(c), 0.0
+            for i, ci in zip(range(len(c) - 1, -1, -1), reversed(c.tolist()), strict=True):
+                after = ci + gamma * after
                 g[i] = after
             states.append(s[:-1])
-            targets.append(g)
-        return torch.cat(states), torch.cat(targets)[:, None]
+            sums.append(torch.tensor(g))
+            decay.append(gamma ** torch.arange(len(c), 0, -1, dtype=torch.float32))
+            last.append(None if ep.terminated else s[-1:])
+        return torch.cat(states), sums, decay, last
+
+    def _with_values(self, parts: tuple[Any, ...]) -> tuple[Any, Any]:
+        """The memory targets with the critic so far valuing the states after each cut episode."""
+        import torch
+        states, sums, decay, last = parts
+        cut = [s for s in last if s is not None]
+        values = iter(self.value(torch.cat(cut)).tolist() if cut else [])
+        targets = [g if s is None else g + d * next(values) for g, d, s in zip(sums, decay, last, strict=True)]
+        return states, torch.cat(targets)[:, None]
 
     def model_targets(self, states: Any) -> Any:
         """min over the enumerated sequences of the backup planner's energy, for each state."""
@@ -592,11 +608,11 @@ class Critic:
         c = self.cfg.critic_train
         if self.backup is not None and wm is not None:  # no wm: the backup planner runs on the true dynamics
             _share_weights(wm, self.backup.model)
-        costs = [self.costs(ep) for ep in episodes]
+        sums = self._memory_sums(episodes, [self.costs(ep) for ep in episodes])  # the same for every fit
         g = torch.Generator().manual_seed(seed)
         loss = torch.tensor(float("nan"))
         for _ in range(c.iterations):
-            states, target = self.memory_targets(episodes, costs)
+            states, target = self._with_values(sums)
             if self.backup is not None:  # never above the cost to come the memory shows reachable: a
                 _share_weights(self.fit_model, self.backup.model)  # model's error cannot make a state dear
                 target = torch.minimum(self.model_targets(states), target)
