@@ -358,10 +358,9 @@ class Planner:
                                  f"{cfg.weights[CRITIC_TERM]}, but no critic is trained: set critic = "
                                  "\"library/agent/critic.ebm\" in the config")
             model.set_weight(CRITIC_TERM, 0.0)  # an untrained critic judges nothing
-        for term, w in cfg.weights.items():  # the configurator: a term ("c[0].C"), or a term of every step ("C")
-            family = [n for n in model.weights if n.rsplit(".", 1)[-1] == term and n != term]
+        for term, w in cfg.weights.items():  # the configurator
             try:
-                for name in ([term] if term in model.weights or not family else family):
+                for name in _addressed(model, term) or [term]:  # none: set_weight names the mistake
                     model.set_weight(name, w)
             except InputError as exc:
                 raise AgentError(f"weights: {exc} (in {Path(cfg.planner).name})") from None
@@ -654,9 +653,8 @@ class HierPlanner:
         else:
             _use_true_dynamics(cfg, wm, self.lower.model)
         for term, w in cfg.weights.items():  # the configurator weighs the upper level's cost as the planner's
-            fam = [n for n in self.upper.weights if n == term or n.rsplit(".", 1)[-1] == term]
-            for n in fam:
-                self.upper.set_weight(n, w)
+            for name in _addressed(self.upper, term):  # a step the upper level has not: the planner's alone
+                self.upper.set_weight(name, w)
         if critic is not None:
             _share_weights(critic.fit_model, self.upper)
         else:
@@ -815,6 +813,14 @@ def _share_weights(wm: Any, planner: Any) -> int:
         raise AgentError("the planner shares no trained function with the world model: its Dynamics instance "
                          "must declare the functions the world model trains (e.g. fn pred)")
     return copied
+
+
+def _addressed(model: Any, term: str) -> list[str]:
+    """The energy terms a configurator's key names: the term itself ("c[0].C"), else that term at
+    every step ("C" for c[0].C, c[1].C, ...)."""
+    if term in model.weights:
+        return [term]
+    return [n for n in model.weights if n.rsplit(".", 1)[-1] == term]
 
 
 def _use_true_dynamics(cfg: AgentConfig, wm: Any, model: Any) -> None:
