@@ -152,6 +152,7 @@ def load_agent_config(path: str | Path) -> AgentConfig:
     text = read_config_text(p)
     cfg = parse_toml(text, str(path), AgentConfig)
     cfg.__dict__["_text"], cfg.__dict__["_file"] = text, str(path)
+    _check_used(cfg)
     for key in ("world_model", "planner", "actor", "critic", "cost"):
         if getattr(cfg, key) is not None:
             setattr(cfg, key, _resolve(cfg, getattr(cfg, key), (key,)))
@@ -160,6 +161,23 @@ def load_agent_config(path: str | Path) -> AgentConfig:
     if not Path(cfg.out_dir).is_absolute():
         cfg.out_dir = str(Path.cwd() / cfg.out_dir)
     return cfg
+
+
+def _check_used(cfg: AgentConfig) -> None:
+    """A setting the file makes that nothing would read is a located error, not dropped in silence."""
+    from .training.loop import _config_error
+    unread = {"critic_train": (cfg.critic is None, "no critic is trained", "set critic = \"library/agent/critic.ebm\""),
+              "cost": (cfg.critic is None, "only the critic's targets read it (the planner imports its own)",
+                       "set critic = ..., or remove cost"),
+              "cem": (cfg.planner_kind != "cem", f"planner_kind is \"{cfg.planner_kind}\"",
+                      "set planner_kind = \"cem\" (--planner cem chooses it at the command line)"),
+              "enumerate": (cfg.planner_kind != "enumerate", f"planner_kind is \"{cfg.planner_kind}\"",
+                            "set planner_kind = \"enumerate\""),
+              **{k: (cfg.actor is None, "there is no actor (Mode-1)", "set actor = \"library/agent/actor.ebm\"")
+                 for k in ("actor_epochs", "dagger_rounds", "actor_proposal")}}
+    for key, (dead, why, hint) in unread.items():
+        if dead and key in cfg.model_fields_set:
+            raise _config_error(cfg, (key,), f"{key} is set, but nothing reads it: {why}", hint=hint)
 
 
 def _resolve(cfg: AgentConfig, name: str, loc: tuple[str, ...]) -> str:

@@ -412,3 +412,16 @@ def test_a_discrete_environment_takes_the_centred_action_as_gymnasium_does() -> 
         assert r[0] == rr
     envs.close()
     ref.close()
+
+
+def test_a_setting_nothing_reads_is_a_located_error(tmp_path: Path) -> None:
+    """[critic_train] with no critic would be dropped in silence: it is refused where it stands."""
+    bad = tmp_path / "bad.toml"
+    text = PENDULUM.read_text().replace('"../../library/agent/', '"library/agent/') + "\n[critic_train]\ngamma = 0.9\n"
+    bad.write_text(text)
+    r = subprocess.run([sys.executable, "-m", "ebmgraph.cli", "agent", str(bad), "--quick"], capture_output=True,
+                       text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    line = 1 + text.splitlines().index("[critic_train]")
+    assert f"bad.toml:{line}:1: error[C001]: critic_train is set, but nothing reads it: no critic is trained" in r.stderr
+    assert 'help: set critic = "library/agent/critic.ebm"' in r.stderr
