@@ -83,7 +83,8 @@ class CompiledModel(nn.Module):
         self.graph = graph
         self.backend = backend  # torch.compile's backend for the generated code, or None (plain Python)
         self._generated: dict[tuple[int, str, tuple[str, ...]], tuple[list[Any], Any]] = {}
-        self._subplans: dict[tuple[Any, ...], list[Any]] = {}  # one list object per sub-plan (its code is cached by id)
+        # given names -> (the steps they alone decide, the rest): lists kept, their code is cached by id
+        self._hoists: dict[frozenset[str], tuple[list[Any], list[Any]]] = {}
         self.fns = Parts()
         self.energy_terms = Parts()
         self.fns.__dict__["_owner"] = self
@@ -346,30 +347,29 @@ class CompiledModel(nn.Module):
                 vals[out] = fns[key](*[vals[a] for a in args]) if kind == "apply" else self._step(kind, key, args, vals)
         return vals
 
-    def subplan(self, steps: list[Any]) -> list[Any]:
-        """The one list object for these steps of the plan, so that their generated code is made once."""
-        key = tuple(steps)
-        return self._subplans.setdefault(key, list(steps))
-
     def hoisted(self, values: dict[str, torch.Tensor], given: set[str]) -> Any:
         """The total energy as a function of assignments that share `values`' entries for `given`:
         what depends on the given variables alone (an observation's encoding, w * goal) is computed
         once here, and each call runs only the steps that depend on the rest (what inference loops
         differentiate, evaluated hundreds of times with the same given values)."""
-        known, pre, rest = set(given), [], []
-        for step in self._plan:
-            kind, _, args, name = step
-            if kind != "energy" and all(a in known for a in args):
-                pre.append(step)
-                known.add(name)
-            else:
-                rest.append(step)
+        key = frozenset(given)
+        split = self._hoists.get(key)
+        if split is None:  # made once per set of given names
+            known, pre, rest = set(given), [], []
+            for step in self._plan:
+                kind, _, args, name = step
+                if kind != "energy" and all(a in known for a in args):
+                    pre.append(step)
+                    known.add(name)
+                else:
+                    rest.append(step)
+            split = self._hoists[key] = (pre, rest)
+        pre, rest = split
         if not pre:
             return self.total_energy
-        fixed = self.run_plan(self.subplan(pre), {k: values[k] for k in given if k in values})
+        fixed = self.run_plan(pre, {k: values[k] for k in given if k in values})
         extra = {k: v for k, v in fixed.items() if k not in given}
-        plan = self.subplan(rest)
-        return lambda vals: self.total_energy({**vals, **extra}, plan)
+        return lambda vals: self.total_energy({**vals, **extra}, rest)
 
     def total_energy(self, values: dict[str, torch.Tensor], plan: list[Any] | None = None) -> torch.Tensor:
         """The total energy only (what inference loops differentiate)."""
