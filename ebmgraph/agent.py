@@ -235,6 +235,10 @@ class Envs:
             self.low, self.high = float(getattr(space, "low").min()), float(getattr(space, "high").max())  # noqa: B009
             self.act_shape = tuple(space.shape or ())
         self.obs_shape = tuple(self.envs[0].observation_space.shape or ())
+        obs = self.envs[0].observation_space  # the observation box in state units (infinite where unbounded)
+        k = np.asarray(self.scale if self.scale is not None else 1.0, dtype=np.float64)
+        self.obs_box = (np.asarray(getattr(obs, "low", -np.inf), dtype=np.float64) * k,  # noqa: B009
+                        np.asarray(getattr(obs, "high", np.inf), dtype=np.float64) * k)  # noqa: B009
         self.ended = np.zeros(n, dtype=bool)  # whose episode has ended (reset clears it)
         self.terminated = np.zeros(n, dtype=bool)  # ended at its goal (or failure), not cut at a step limit
         self.last: Any = None  # the states of the last step
@@ -315,11 +319,9 @@ TRUE_DYNAMICS: dict[str, Callable[[Any, Any], Any]] = {"Pendulum-v1": _pendulum,
 def true_pred(env: str, scale: list[float] | None, ds: int) -> Any:
     """The environment's own dynamics in the place of the world model's `pred` (s_next = s + pred(s, a)):
     the planner over the true simulator, the upper reference of a learned world model."""
-
-    def __init__(self, env: str, scale: list[float] | None, ds: int) -> None:
-        if env not in TRUE_DYNAMICS:
-            raise AgentError(f"world_model_kind = \"true\": no simulator of '{env}' in torch; there is one for "
-                             f"{', '.join(sorted(TRUE_DYNAMICS))}")
+    if env not in TRUE_DYNAMICS:
+        raise AgentError(f"world_model_kind = \"true\": no simulator of '{env}' in torch; there is one for "
+                         f"{', '.join(sorted(TRUE_DYNAMICS))}")
     import torch
     step = TRUE_DYNAMICS[env]
     k = torch.tensor(scale if scale is not None else [1.0] * ds, dtype=torch.float32)
@@ -330,6 +332,23 @@ def true_pred(env: str, scale: list[float] | None, ds: int) -> Any:
             return step(s / k, a) * k - s
 
     return TruePred()
+
+
+def true_coarse(env: str, scale: list[float] | None, ds: int, k: int) -> Any:
+    """The environment's own k steps with the action held, in the place of the coarse model's `g`
+    (s_k = s + g(s, A)): the upper reference of a hierarchy over a learned coarse model."""
+    import torch
+    one = true_pred(env, scale, ds)
+
+    class TrueCoarse(torch.nn.Module):
+        def forward(self, sa: Any) -> Any:
+            s, a = sa[:, :ds], sa[:, ds:]
+            x = s
+            for _ in range(k):
+                x = x + one(torch.cat([x, a], dim=1))
+            return x - s
+
+    return TrueCoarse()
 
 
 # --------------------------------------------------------------------------- the planner
@@ -652,6 +671,7 @@ class HierPlanner:
     actions towards it (goal = subgoal, every entry weighed) and the agent acts with the first."""
 
     def __init__(self, cfg: AgentConfig, wm: Any, critic: Critic | None) -> None:
+        import numpy as np
         import torch
 
         from . import compile as compile_graph
@@ -679,13 +699,29 @@ class HierPlanner:
             self.upper.set_weight(CRITIC_TERM, 0.0)
         self.ds, self.da, self.box = self.lower.ds, self.lower.da, self.lower.box
         self.sigma = torch.zeros(self.ds)  # the coarse model's residual spread, per state entry
-        self.task = {"goal": self.lower.task["goal"], "w": self.lower.task.get("w", torch.ones(1, self.ds))}
+        envs = Envs(cfg, 1, cfg.seed)  # the observation box the coarse model's predictions are held in
+        try:
+            box = [torch.tensor(np.broadcast_to(b, (self.ds,)), dtype=torch.float32)[None] for b in envs.obs_box]
+        finally:
+            envs.close()
+        self.task = {"goal": self.lower.task["goal"], "w": self.lower.task.get("w", torch.ones(1, self.ds)),
+                     "lo": box[0], "hi": box[1]}
         self.upper_warm: Any = None
+        # the lower level's cost of each step's state (c[j].C), in step order: one counts at a time
+        self.reach = sorted(_addressed(self.lower.model, "C"), key=lambda n: int(n.split("[")[1].split("]")[0]))
+        if len(self.reach) != h.k:
+            raise AgentError(f"hierarchy: {Path(cfg.planner).name} must cost each step's state in a term C "
+                             f"(c[t].C of library/agent/cost.ebm), found {len(self.reach)} for k = {h.k} steps")
+        if cfg.world_model_kind == "true":  # the upper reference: the environment's k steps, held action
+            self.upper.fns["F[0].g"] = true_coarse(cfg.env, cfg.obs_scale, self.ds, h.k)
+        self.t = 0  # the steps since reset
+        self.goal: Any = None  # the subgoal the lower level aims at, the upper level's last decision
+        self.reset()
 
     @property
     def evaluations_per_action(self) -> int:
-        c, m = self.h.cem, (self.h.latent_samples if self.h.latent != "none" else 1)
-        return c.samples * c.iterations * self.h.horizon * m + self.lower.evaluations_per_action
+        c, m = self.h.cem, (self.h.latent_samples if self.h.latent != "none" else 1)  # the upper level's, once
+        return -(-c.samples * c.iterations * self.h.horizon * m // self.h.k) + self.lower.evaluations_per_action  # per k
 
     def train(self, episodes: list[Episode], out: Path, seed: int, progress: bool) -> float:
         """The coarse model from the memory: s, the mean of the next k actions, the state k steps later."""
@@ -711,6 +747,7 @@ class HierPlanner:
         data = {"s": torch.tensor(np.stack(s), dtype=torch.float32), "A": torch.tensor(np.stack(a), dtype=torch.float32),
                 "sk": torch.tensor(np.stack(sk), dtype=torch.float32)}
         data["z"] = torch.zeros_like(data["s"])
+        data["lo"], data["hi"] = (self.task[b].expand(len(data["s"]), -1) for b in ("lo", "hi"))
         run_dir = out / "coarse_model"
         if run_dir.exists():
             shutil.rmtree(run_dir)
@@ -756,14 +793,29 @@ class HierPlanner:
             known = self.upper_energy(s, mean, torch.zeros(rows, U, ds)).values
         return known["F[0].s_next"]
 
+    def reset(self) -> None:
+        """A new set of episodes: the upper level decides at their first step."""
+        self.t, self.goal, self.upper_warm = 0, None, None
+
     def plan(self, s: Any, warm: Any | None = None) -> Plan:
+        """The upper level decides every k steps and its subgoal holds until its time; at each step
+        between, the lower level plans towards the subgoal at the subgoal's own time, r steps ahead
+        (the cost of its state r steps ahead alone: how it gets there is the lower level's choice)."""
         import torch
-        goal = self.subgoal(s)
-        self.lower.override = {"goal": goal, "w": torch.ones_like(goal)}  # reach the subgoal, all of it
+        k = self.h.k
+        r = k - self.t % k
+        if self.goal is None or r == k or len(self.goal) != len(s):
+            if self.upper_warm is not None and len(self.upper_warm) == len(s):  # k steps on: one upper step
+                self.upper_warm = torch.cat([self.upper_warm[:, 1:], self.upper_warm[:, -1:]], dim=1)
+            self.goal = self.subgoal(s)
+        for j, name in enumerate(self.reach):
+            self.lower.model.set_weight(name, 1.0 if j == r - 1 else 0.0)
+        self.lower.override = {"goal": self.goal, "w": torch.ones_like(self.goal)}  # reach all of it
         try:
             return self.lower.plan(s, warm)
         finally:
             self.lower.override = None
+            self.t += 1
 
 
 # --------------------------------------------------------------------------- the run
@@ -1293,6 +1345,8 @@ def _episodes(cfg: AgentConfig, planner: Planner | HierPlanner | Callable[[Any],
     lived: list[tuple[list[Any], list[Any]]] = [([x], []) for x in s]  # each episode's states and actions
     what = ("hierarchical planning" if isinstance(planner, HierPlanner) else f"{cfg.planner_kind} planning"
             if isinstance(planner, Planner) else "Mode-1 actor")
+    if isinstance(planner, HierPlanner):
+        planner.reset()
     bar = tqdm(range(cfg.episode_steps), desc=f"{what}, {n} episodes", leave=False,
                disable=not cfg.progress)
     try:

@@ -15,6 +15,16 @@ else:
 
 Step = tuple[str, Any, tuple[str, ...], str]  # (kind, module key or k, inputs, output)
 
+# parameter-free catalogue entries written out as the expression their function computes (the same
+# torch calls in the same order): no Python call, no functools.reduce, in the hot loop of inference
+_INLINE: dict[str, Callable[[list[str]], str | None]] = {
+    "sum": lambda a: " + ".join(a) if len(a) > 1 else None,  # sum(x) of one input is its total: a call
+    "mul": lambda a: " * ".join(a) if len(a) > 1 else None,
+    "cat": lambda a: f"torch.cat(({', '.join(a)},), dim=-1)",
+    "sq_dist": lambda a: f"_flat({a[0]} - {a[1]}).pow(2).sum(1)",
+    "l2": lambda a: f"_flat({a[0]}).pow(2).sum(1)",
+}
+
 
 def generate(plan: list[Step], fns: Any, ets: Any, weights: dict[str, float], energies: bool,
              device: Callable[[], Any], values_out: bool = True) -> tuple[Callable[..., Any], str]:
@@ -39,6 +49,12 @@ def generate(plan: list[Step], fns: Any, ets: Any, weights: dict[str, float], en
             env[ident] = m.fn if plain else m
         return ident
 
+    def inline(table: Any, key: str, args: list[str]) -> str | None:
+        m = table[key]
+        if type(m).__name__ != "Lambda" or m._forward_hooks or m._forward_pre_hooks or m.name not in _INLINE:
+            return None
+        return _INLINE[m.name](args)
+
     def read(name: str) -> str:
         if name not in local:
             local[name] = f"v{len(local)}"
@@ -55,7 +71,8 @@ def generate(plan: list[Step], fns: Any, ets: Any, weights: dict[str, float], en
             continue
         a = ", ".join(read(x) for x in args)
         if kind == "apply":
-            body.append(f"{out(name)} = {module(fns, key, 'f')}({a})")
+            expr = inline(fns, key, [read(x) for x in args])
+            body.append(f"{out(name)} = {expr or module(fns, key, 'f') + '(' + a + ')'}")
         elif kind == "param":
             m = module(fns, key, "f")
             batch = "_batch(vals)"
@@ -65,7 +82,8 @@ def generate(plan: list[Step], fns: Any, ets: Any, weights: dict[str, float], en
             body.append(f"{out(name)} = _one_hot({a}.long(), {int(key)}).to(_dtype())")
         else:
             e = f"e{len(terms)}"
-            body.append(f"{e} = {module(ets, key, 't')}({a})")
+            expr = inline(ets, key, [read(x) for x in args])
+            body.append(f"{e} = {expr or module(ets, key, 't') + '(' + a + ')'}")
             body.append(f"_w = _W[{name!r}]")
             body.append(f"if _w != 1.0:\n        {e} = {e} * _w")
             terms.append((name, e))
@@ -89,9 +107,15 @@ def generate(plan: list[Step], fns: Any, ets: Any, weights: dict[str, float], en
         lines.append("    return values")
     src = "\n".join(lines) + "\n"
     env["_batch"] = _batch
+    env["_flat"] = _flat
     code = compile(src, "<ebmgraph plan>", "exec")
     exec(code, env)  # noqa: S102 - our own generated text (see the module docstring)
     return env["_run"], src
+
+
+def _flat(x: Any) -> Any:
+    """One row per sample (a view only where the shape changes: no autograd node for a 2-D input)."""
+    return x if x.dim() == 2 else x.reshape(x.shape[0], -1)
 
 
 def _batch(vals: dict[str, Any]) -> int:

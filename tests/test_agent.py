@@ -134,7 +134,8 @@ def test_mountaincars_quick_run_trains_the_critic_and_plans_with_it(tmp_path: Pa
     # the config's hierarchical Mode-2, evaluated on the same episodes; quick: k = 5, 3 upper steps,
     # 16 samples x 2 iterations x 2 draws of z above, 16 x 2 x 5 below
     assert "hierarchical Mode-2: mean return" in r.stderr and np.isfinite(res["hier_return"])
-    assert len(res["hier_returns"]) == 2 and res["hier_evaluations_per_action"] == 16 * 2 * 3 * 2 + 16 * 2 * 5
+    # (the upper level's once every k = 5 steps)
+    assert len(res["hier_returns"]) == 2 and res["hier_evaluations_per_action"] == -(-16 * 2 * 3 * 2 // 5) + 16 * 2 * 5
 
 
 def test_the_discrete_configs_quick_run_plans_by_enumeration(tmp_path: Path) -> None:
@@ -353,11 +354,47 @@ def test_the_upper_levels_energy_adds_what_the_coarse_model_cannot_predict_by_ha
     hand = ((s1 - goal) ** 2).sum() + ((s2 - goal) ** 2).sum() + 0.001 * (1.0 + 4.0)
     torch.testing.assert_close(hp.upper_energy(s, A, z).total, hand[None])
     torch.testing.assert_close(hp.subgoal(s), s)
-    # the budget per action: the upper search over its samples of z, and the lower planner's
+    # a prediction is held within Pendulum's observation box (cos, sin in [-1, 1], speed in [-8, 8]),
+    # in state units (obs_scale): z pushes the state out of it, the upper level sees it at the edge
+    k = torch.tensor(cfg.obs_scale or [1.0, 1.0, 1.0])
+    torch.testing.assert_close(hp.task["lo"], (torch.tensor([-1.0, -1.0, -8.0]) * k)[None])
+    out = hp.upper_energy(s, A, torch.tensor([[[2.0, -3.0, 10.0], [0.0, 0.0, 0.0]]])).values
+    torch.testing.assert_close(out["F[0].s_next"], (torch.tensor([1.0, -1.0, 8.0]) * k)[None])
+    # the budget per action: the upper search over its samples of z, made once every k steps, and the
+    # lower planner's at every step
     h = cfg.hierarchy
     assert h is not None
-    assert hp.evaluations_per_action == (h.cem.samples * h.cem.iterations * h.horizon * h.latent_samples
-                                         + h.lower_cem.samples * h.lower_cem.iterations * h.k)
+    upper = h.cem.samples * h.cem.iterations * h.horizon * h.latent_samples
+    assert hp.evaluations_per_action == -(-upper // h.k) + h.lower_cem.samples * h.lower_cem.iterations * h.k
+
+
+def test_the_upper_level_decides_every_k_steps_and_the_lower_level_aims_at_the_subgoals_time() -> None:
+    """Between its decisions the upper level's subgoal holds; at step t the lower level's cost is
+    its state's distance to the subgoal r = k - t mod k steps ahead, and no other step's."""
+    from ebmgraph.agent import HierarchyConfig, HierPlanner
+    cfg = _cfg(hierarchy=HierarchyConfig(file=str(AGENT / "hierarchy.ebm"), k=3, horizon=2))
+    wm = ebmgraph.compile(ebmgraph.load(AGENT / "world_model.ebm", model="WorldModel", params={"hidden": 16}))
+    hp = HierPlanner(cfg, wm, None)
+    assert hp.reach == ["c[0].C", "c[1].C", "c[2].C"]
+    decided: list[int] = []
+    subgoal = hp.subgoal
+
+    def counted(s: torch.Tensor) -> torch.Tensor:
+        decided.append(hp.t)
+        return subgoal(s)
+
+    hp.subgoal = counted  # type: ignore[method-assign]
+    s = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.5]])
+    on = []
+    for _ in range(7):
+        hp.plan(s)
+        on.append([j for j, n in enumerate(hp.reach) if hp.lower.model.weights[n] != 0.0])
+        assert hp.lower.override is None
+    assert decided == [0, 3, 6]
+    assert on == [[2], [1], [0], [2], [1], [0], [2]]  # the subgoal's step: 3, then 2, then 1 steps ahead
+    hp.reset()  # new episodes: the upper level decides at once
+    hp.plan(s)
+    assert decided == [0, 3, 6, 0]
 
 
 def test_a_term_of_weight_0_is_not_computed_when_planning() -> None:
@@ -425,3 +462,10 @@ def test_a_setting_nothing_reads_is_a_located_error(tmp_path: Path) -> None:
     line = 1 + text.splitlines().index("[critic_train]")
     assert f"bad.toml:{line}:1: error[C001]: critic_train is set, but nothing reads it: no critic is trained" in r.stderr
     assert 'help: set critic = "library/agent/critic.ebm"' in r.stderr
+
+
+def test_the_true_dynamics_of_an_environment_without_a_simulator_in_torch_is_an_error() -> None:
+    from ebmgraph.agent import AgentError, true_pred
+    with pytest.raises(AgentError, match=r"no simulator of 'CartPole-v1' in torch; there is one for "
+                                         r"MountainCarContinuous-v0, Pendulum-v1"):
+        true_pred("CartPole-v1", None, 4)

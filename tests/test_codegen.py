@@ -46,7 +46,7 @@ def test_generated_code_equals_the_plan_step_by_step(path) -> None:  # type: ign
         assert torch.equal(m.evaluate(part, after).total, m.interpret(part, after).total)
     tree = ast.parse(m.source())
     names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-    allowed = re.compile(r"^(v|f|t|e)\d+$|^(_w|_W|_p|_batch|_one_hot|_dtype|_device|torch|vals|values|total|dict)$")
+    allowed = re.compile(r"^(v|f|t|e)\d+$|^(_w|_W|_p|_batch|_flat|_one_hot|_dtype|_device|torch|vals|values|total|dict)$")
     assert all(allowed.match(n) for n in names), names - {n for n in names if allowed.match(n)}
 
 
@@ -94,3 +94,34 @@ def test_inference_does_not_keep_the_graph_of_every_step() -> None:
     assert r.returncode == 0, r.stderr
     peaks = [float(x) for x in r.stdout.split()]
     assert len(peaks) == 2 and peaks[1] <= peaks[0] * 1.1 + 1.0, peaks
+
+
+def test_inlined_catalogue_entries_compute_what_their_functions_do_by_hand() -> None:
+    """sum, mul, cat, sq_dist and l2 are written out in the generated code (no call
+    in inference's hot loop): on matrices and on scalars, what they compute is the hand computation."""
+    m = ebmgraph.compile(ebmgraph.loads(
+        "model M {\n  observed a : R[2, 3]\n  observed b : R[2, 3]\n  observed c : R[2, 3]\n"
+        "  observed lo : R[2, 3]\n  observed hi : R[2, 3]\n  observed x : R[5]\n  observed y : R[5]\n"
+        "  energy S = sq_dist(sum(a, b, c), mul(a, b))\n  energy Q = sq_dist(sum(x), sum(y))\n"
+        "  energy L = l2(cat(a, b))\n  energy K = l2(clamp(a, lo, hi))\n}\n"))
+    torch.manual_seed(0)
+    v = {k: torch.randn(4, 2, 3) for k in "abc"} | {"x": torch.randn(4, 5), "y": torch.randn(4, 5)}
+    v["lo"], v["hi"] = -0.5 * torch.ones(4, 2, 3), 0.5 * torch.ones(4, 2, 3)
+    e = m.evaluate(m.check_inputs(v))
+    a, b, c = v["a"], v["b"], v["c"]
+    torch.testing.assert_close(e.terms["S"], ((a + b + c - a * b) ** 2).sum((1, 2)))
+    torch.testing.assert_close(e.terms["Q"], (v["x"].sum(1) - v["y"].sum(1)) ** 2)  # of scalars
+    torch.testing.assert_close(e.terms["L"], (a ** 2).sum((1, 2)) + (b ** 2).sum((1, 2)))
+    torch.testing.assert_close(e.terms["K"], (a.clamp(-0.5, 0.5) ** 2).sum((1, 2)))
+    ref = m.interpret(m.check_inputs(v))
+    assert all(torch.equal(e.terms[k], ref.terms[k]) for k in e.terms)
+    src = m.source()
+    # written out: all but clamp and sum(x) of one input (x's total): three calls in all
+    assert len(re.findall(r"\b[ft]\d+\(", src)) == 3, src
+
+
+def test_clamp_with_bounds_of_another_shape_is_a_located_error() -> None:
+    with pytest.raises(ebmgraph.EbmError) as err:
+        ebmgraph.loads("model M {\n  observed a : R[3]\n  observed lo : R[2]\n  energy K = l2(clamp(a, lo, lo))\n}\n")
+    text = str(err.value)
+    assert "4:17" in text and "clamp(x, lo, hi)" in text and "R[3], R[2], R[2]" in text

@@ -17,7 +17,8 @@ else:
 
 
 def _flat(x: torch.Tensor) -> torch.Tensor:
-    return x.reshape(x.shape[0], -1)
+    """One row per sample (no view, hence no autograd node, for a 2-D input)."""
+    return x if x.dim() == 2 else x.reshape(x.shape[0], -1)
 
 
 def _same_shapes(name: str):  # type: ignore[no-untyped-def]

@@ -291,6 +291,19 @@ register_function(FunctionSpec("sub", "elementwise difference a - b", 2, _sub_sh
                                lambda cfg, shapes: _m().Lambda(lambda a, b: a - b, "sub")))
 
 
+def _clamp_shape(shapes: list[Shape], cfg: Config) -> Shape:
+    if len(set(shapes)) != 1:
+        raise ShapeError("clamp(x, lo, hi) bounds x entry by entry: lo and hi have x's shape, got "
+                         + ", ".join(fmt_shape(s) for s in shapes))
+    return shapes[0]
+
+
+register_function(FunctionSpec(
+    "clamp", "clamp(x, lo, hi): x held within lo and hi entry by entry (a predicted state kept in the "
+    "environment's observation box)", 3, _clamp_shape,
+    lambda cfg, shapes: _m().Lambda(lambda x, lo, hi: torch.clamp(x, lo, hi), "clamp")))
+
+
 def _pool_shape(shapes: list[Shape], cfg: Config) -> Shape:
     if len(shapes[0]) < 2:
         raise ShapeError(f"mean_pool averages over the first dimension of R[L, ...], got {fmt_shape(shapes[0])}")

@@ -98,9 +98,16 @@ class _Best:
 
     energy: torch.Tensor
     point: dict[str, torch.Tensor]
+    first: torch.Tensor | None = None  # the energy of the first point offered: the start's
 
     def offer(self, energy: torch.Tensor, point: dict[str, torch.Tensor]) -> None:
-        """Keep, per row, `point` where its energy is lower (no host sync: it runs every step)."""
+        """Keep, per row, `point` where its energy is lower (no host sync: it runs every step).
+        The first point offered is kept whole: every optimizer evaluates its start first."""
+        if self.first is None:
+            self.first = energy.detach().clone()
+            self.energy = energy.detach().clone()
+            self.point = {k: t.detach().clone() for k, t in point.items()}
+            return
         better = energy < self.energy
         torch.minimum(self.energy, energy, out=self.energy)
         for k, t in point.items():  # in place: no new tensor per step
@@ -150,14 +157,13 @@ def minimize(model: CompiledModel, unknowns: list[Variable], resolved: dict[str,
     params = {k: t.requires_grad_(True) for k, t in z.items()}
     full = {**frozen, **params}
     lam = {v.name: sum(model.weights[t.name] for t in l1_terms(model.graph, v.name)) for v in unknowns}
-    with torch.no_grad():
-        e0 = energy(full)
-    best = _Best(e0.detach().clone(), {k: t.detach().clone() for k, t in params.items()})
+    # the start's energy is the first step's evaluation (not one evaluation more)
+    best = _Best(torch.empty(0), {})  # set by the first point offered
     steppers = [_stepper(key, names, params, full, energy, doms, lam, best) for key, names in groups.items()]
     # 3. rounds: each group steps once per round until its steps are spent or every row converged
     tol = min(float(k[3]) for k in groups)
     longest = max(int(k[1]) for k in groups)
-    history = [best.energy.clone()]  # the best energies every WINDOW steps
+    history: list[torch.Tensor] = []  # the best energies every WINDOW steps, the start's first
     done = 0
     progress = Progress(longest, len(model._plan), "minimize " + ", ".join(z))
     try:
@@ -165,6 +171,8 @@ def minimize(model: CompiledModel, unknowns: list[Variable], resolved: dict[str,
             for (key, _), step in zip(groups.items(), steppers, strict=True):
                 if i < int(key[1]):
                     step()
+            if i == 0 and best.first is not None:
+                history.append(best.first)
             done = i + 1
             progress.step()
             if done % WINDOW == 0:
@@ -178,6 +186,8 @@ def minimize(model: CompiledModel, unknowns: list[Variable], resolved: dict[str,
     progress.close(done)
     with torch.no_grad():  # the point the last step moved to
         best.offer(energy(full), params)
+    if not history:  # no step was taken: the start is the best point
+        history.append(best.energy.clone())
     if done % WINDOW:
         history.append(best.energy.clone())
     else:
@@ -237,7 +247,11 @@ def _stepper(key: tuple[Any, ...], names: list[str], params: dict[str, torch.Ten
             return
         with torch.no_grad():
             for n in constrained:
-                params[n].copy_(project(params[n], doms[n]))
+                box = doms[n].box
+                if box is not None:  # in place, no new tensor per step
+                    params[n].clamp_(box[0], box[1])
+                else:
+                    params[n].copy_(project(params[n], doms[n]))
 
     if opt_name in ("ista", "fista"):
         return _proximal(names, params, full, energy, doms, lam, float(lr), opt_name == "fista", best)
