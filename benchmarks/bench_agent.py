@@ -173,13 +173,14 @@ def mountaincar(quick_run: bool) -> None:
 
 
 def discrete(quick_run: bool) -> None:
-    """MountainCar-v0 (three actions): the enumeration planner over the discrete set, with the critic."""
+    """MountainCar-v0 (three actions): the enumeration planner over the discrete set, with the critic;
+    the hierarchical planner with and without it."""
     from ebmgraph.agent import load_agent_config, quick
     cfg = load_agent_config(ROOT / "examples" / "agent" / "mountaincar_discrete.toml")
     if quick_run:
         cfg = quick(cfg)
     cfg.progress = False
-    res, secs, _ = _run(cfg, "mountaincar_discrete")
+    res, secs, c = _run(cfg, "mountaincar_discrete")
     print()
     print(f"MountainCar-v0 (discrete), {cfg.eval_episodes} evaluation episodes (-110 counts as solved)")
     _header()
@@ -188,6 +189,12 @@ def discrete(quick_run: bool) -> None:
         _row(f"  round {row['round']}, enumerate + critic", row["return"], int(row["env_steps"]))
     _row("Mode-2, learned model, enumerate, critic", res.eval_return, res.env_steps, res.evaluations_per_action,
          1000 * res.seconds_per_action, secs)
+    if res.hier_return is not None:
+        from ebmgraph.agent import evaluate_hierarchy
+        _row("hierarchical Mode-2 (Fig. 16-17), critic", res.hier_return, "", res.hier_evaluations_per_action,
+             1000 * res.hier_seconds_per_action)
+        rets, per, evals = evaluate_hierarchy(c.model_copy(update={"critic": None}), Path(c.out_dir) / "agent_state.pt")
+        _row("hierarchical Mode-2, no critic (same run's model)", statistics.mean(rets), "", evals, 1000 * per)
 
 
 def speed(calls: int, quick_run: bool, state_dir: Path) -> None:

@@ -486,13 +486,19 @@ class Planner:
         import torch
         seqs = self.sequences()
         best_e, best_i = [], []
-        with torch.no_grad():
-            for i in range(len(s)):
-                e = torch.cat([self.energy_of(s[i:i + 1].expand(len(chunk), -1), chunk)
-                               for chunk in seqs.split(8192)])
-                j = int(e.argmin())
-                best_e.append(e[j])
-                best_i.append(j)
+        rows = self.override  # a row's own inputs (a hierarchy's subgoal), for each row in turn
+        try:
+            with torch.no_grad():
+                for i in range(len(s)):
+                    if rows is not None:
+                        self.override = {k: v[i:i + 1] for k, v in rows.items()}
+                    e = torch.cat([self.energy_of(s[i:i + 1].expand(len(chunk), -1), chunk)
+                                   for chunk in seqs.split(8192)])
+                    j = int(e.argmin())
+                    best_e.append(e[j])
+                    best_i.append(j)
+        finally:
+            self.override = rows
         return Plan(seqs[best_i].clone(), torch.stack(best_e))
 
     def _cem(self, s: Any, warm: Any | None) -> Plan:
@@ -724,28 +730,15 @@ class HierPlanner:
         return -(-c.samples * c.iterations * self.h.horizon * m // self.h.k) + self.lower.evaluations_per_action  # per k
 
     def train(self, episodes: list[Episode], out: Path, seed: int, progress: bool) -> float:
-        """The coarse model from the memory: s, the mean of the next k actions, the state k steps later."""
+        """The coarse model on the memory's pairs (`pairs`). z's spread (Fig. 17) is what it misses of
+        them: what it cannot predict of the world."""
         import shutil
 
-        import numpy as np
         import torch
 
         from .training import train as train_model
         from .training.data import Dataset
-        k = self.h.k
-        s, a, sk = [], [], []
-        for ep in episodes:
-            acts = np.asarray(ep.actions)
-            csum = np.concatenate([np.zeros((1, acts.shape[1])), np.cumsum(acts, 0)])
-            for i in range(0, len(acts) - k + 1):
-                s.append(ep.states[i])
-                a.append((csum[i + k] - csum[i]) / k)
-                sk.append(ep.states[i + k])
-        if not s:
-            raise AgentError(f"hierarchy: no remembered episode is k = {self.h.k} steps long to learn the coarse "
-                             "model from")
-        data = {"s": torch.tensor(np.stack(s), dtype=torch.float32), "A": torch.tensor(np.stack(a), dtype=torch.float32),
-                "sk": torch.tensor(np.stack(sk), dtype=torch.float32)}
+        data = self.pairs(episodes, seed)
         data["z"] = torch.zeros_like(data["s"])
         data["lo"], data["hi"] = (self.task[b].expand(len(data["s"]), -1) for b in ("lo", "hi"))
         run_dir = out / "coarse_model"
@@ -759,6 +752,33 @@ class HierPlanner:
             pred = self.fit.partial({k_: v for k_, v in data.items() if k_ != "sk"})["F.s_next"]
         self.sigma = (pred - data["sk"]).pow(2).mean(0).sqrt()
         return float(res.history[-1]["loss"]) if res.history else float("nan")
+
+    def pairs(self, episodes: list[Episode], seed: int) -> dict[str, Any]:
+        """The coarse model's data: each remembered state s, the mean A of the k actions after it and
+        the state sk k steps later. After an episode that ended at its goal come 2k steps of random
+        actions in which the state stays: the goal is absorbing. (Without them the coarse model, which
+        never saw a state past the flag, has a plan that reaches it roll back down into the valley, and
+        its cost go on: the upper level then prefers to push on the spot.)"""
+        import numpy as np
+        import torch
+        k = self.h.k
+        lo, hi = self.box
+        rng = np.random.default_rng(seed)
+        s, a, sk = [], [], []
+        for ep in episodes:
+            acts, states = np.asarray(ep.actions), np.asarray(ep.states)
+            if ep.terminated:
+                acts = np.concatenate([acts, rng.uniform(lo, hi, size=(2 * k, acts.shape[1]))])
+                states = np.concatenate([states, np.repeat(states[-1:], 2 * k, 0)])
+            csum = np.concatenate([np.zeros((1, acts.shape[1])), np.cumsum(acts, 0)])
+            for i in range(0, len(acts) - k + 1):
+                s.append(states[i])
+                a.append((csum[i + k] - csum[i]) / k)
+                sk.append(states[i + k])
+        if not s:
+            raise AgentError(f"hierarchy: no remembered episode is k = {k} steps long to learn the coarse model from")
+        return {"s": torch.tensor(np.stack(s), dtype=torch.float32), "A": torch.tensor(np.stack(a), dtype=torch.float32),
+                "sk": torch.tensor(np.stack(sk), dtype=torch.float32)}
 
     def upper_energy(self, s: Any, A: Any, z: Any) -> Any:
         U = self.h.horizon
@@ -1126,6 +1146,12 @@ def run(cfg: AgentConfig, log: Callable[[str], None] = print) -> AgentResult:
 
 def load_planner(cfg: AgentConfig, state_file: str | Path) -> Planner:
     """The planner of `cfg` over the world model (and critic) a saved run learned."""
+    return _load_parts(cfg, state_file)[1]
+
+
+def _load_parts(cfg: AgentConfig, state_file: str | Path) -> tuple[Any, Planner, Critic | None, dict[str, Any]]:
+    """The world model, the planner and the critic of `cfg` with the weights a saved run learned, and
+    the saved state itself."""
     import torch
 
     from . import compile as compile_graph
@@ -1133,6 +1159,7 @@ def load_planner(cfg: AgentConfig, state_file: str | Path) -> Planner:
     wm = compile_graph(load(cfg.world_model, model="WorldModel", params=_for(cfg.world_model, cfg.params, "WorldModel")))
     planner = Planner(compile_graph(load(cfg.planner, params=_for(cfg.planner, cfg.params))), cfg)
     state = torch.load(state_file, weights_only=True)
+    critic = None
     try:
         if cfg.world_model_kind == "learned":
             wm.load_state_dict(state["parts"]["world_model"])
@@ -1145,7 +1172,30 @@ def load_planner(cfg: AgentConfig, state_file: str | Path) -> Planner:
             _share_weights(critic.fit_model, planner.model)
     except (KeyError, RuntimeError) as exc:
         raise AgentError(f"{state_file} was not saved by a run of these files: {exc}") from None
-    return planner
+    return wm, planner, critic, state
+
+
+def evaluate_hierarchy(cfg: AgentConfig, state_file: str | Path, log: Callable[[str], None] | None = None
+                       ) -> tuple[list[float], float, int]:
+    """The hierarchical planner of `cfg` ([hierarchy]) over the world model (and the critic, unless
+    cfg.critic is None) a saved run learned, its coarse model trained on the run's memory: the
+    returns of cfg.eval_episodes episodes, the median seconds per planning call, and the world-model
+    steps per action."""
+    import tempfile
+
+    import numpy as np
+    if cfg.hierarchy is None:
+        raise AgentError("evaluate_hierarchy needs the config's [hierarchy]")
+    import torch
+    wm, _, critic, state = _load_parts(cfg, state_file)
+    memory = [Episode(s.numpy(), a.numpy(), bool(term)) for s, a, term in state["memory"]]
+    torch.manual_seed(cfg.seed)  # the coarse model's start and the upper level's samples
+    hp = HierPlanner(cfg, wm, critic)
+    with tempfile.TemporaryDirectory() as tmp:
+        hp.train(memory, Path(tmp), cfg.seed, cfg.progress)
+    timing: list[float] = []
+    rets, _, _ = _episodes(cfg, hp, cfg.eval_episodes, 10_000, log=log, timing=timing)
+    return rets, float(np.median(timing)), hp.evaluations_per_action
 
 
 def evaluate(cfg: AgentConfig, state_file: str | Path, log: Callable[[str], None] | None = None,

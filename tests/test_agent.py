@@ -18,6 +18,7 @@ from ebmgraph.agent import (
     Envs,
     Planner,
     _share_weights,
+    evaluate_hierarchy,
     load_agent_config,
     quick,
     run,
@@ -145,6 +146,13 @@ def test_the_discrete_configs_quick_run_plans_by_enumeration(tmp_path: Path) -> 
     state = torch.load(tmp_path / "agent_state.pt", weights_only=True)
     acts = torch.cat([a for _, a, _ in state["memory"]])
     assert set(acts.flatten().tolist()) <= {-1.0, 0.0, 1.0}  # stored as the environment took them
+    # the config's hierarchy, evaluated in the run, and again over the saved run without the critic
+    assert res.hier_return is not None and len(res.hier_returns) == 2
+    rets, per, evals = evaluate_hierarchy(cfg.model_copy(update={"critic": None, "progress": False}),
+                                          tmp_path / "agent_state.pt")
+    assert len(rets) == 2 and all(np.isfinite(rets)) and per > 0 and evals == res.hier_evaluations_per_action
+    with pytest.raises(AgentError, match=r"needs the config's \[hierarchy\]"):
+        evaluate_hierarchy(cfg.model_copy(update={"hierarchy": None}), tmp_path / "agent_state.pt")
 
 
 def test_cem_runs_the_same_loop(tmp_path: Path) -> None:
@@ -469,3 +477,25 @@ def test_the_true_dynamics_of_an_environment_without_a_simulator_in_torch_is_an_
     with pytest.raises(AgentError, match=r"no simulator of 'CartPole-v1' in torch; there is one for "
                                          r"MountainCarContinuous-v0, Pendulum-v1"):
         true_pred("CartPole-v1", None, 4)
+
+
+def test_the_coarse_models_pairs_make_a_goal_absorbing_by_hand() -> None:
+    """k = 2: each remembered state, the mean of the next two actions, the state two steps on; an
+    episode that ended at its goal is followed by 2k random actions in which its last state stays."""
+    from ebmgraph.agent import Episode, HierarchyConfig, HierPlanner
+    cfg = _cfg(hierarchy=HierarchyConfig(file=str(AGENT / "hierarchy.ebm"), k=2, horizon=2))
+    wm = ebmgraph.compile(ebmgraph.load(AGENT / "world_model.ebm", model="WorldModel", params={"hidden": 16}))
+    hp = HierPlanner(cfg, wm, None)
+    st = np.arange(12, dtype=np.float32).reshape(4, 3)  # s0..s3
+    ac = np.array([[0.5], [-1.0], [2.0]], dtype=np.float32)
+    cut = hp.pairs([Episode(st, ac, False)], seed=0)
+    torch.testing.assert_close(cut["s"], torch.tensor(st[:2]))
+    torch.testing.assert_close(cut["A"], torch.tensor([[-0.25], [0.5]]))
+    torch.testing.assert_close(cut["sk"], torch.tensor(st[2:]))
+    ended = hp.pairs([Episode(st, ac, True)], seed=0)
+    assert len(ended["s"]) == 6  # 3 actions and 4 after the end, windows of 2
+    torch.testing.assert_close(ended["s"], torch.tensor(np.concatenate([st, st[3:], st[3:]])))
+    torch.testing.assert_close(ended["sk"], torch.tensor(np.concatenate([st[2:]] + [st[3:]] * 4)))
+    torch.testing.assert_close(ended["A"][:2], torch.tensor([[-0.25], [0.5]]))
+    lo, hi = hp.box
+    assert bool(((ended["A"] >= lo) & (ended["A"] <= hi)).all())
