@@ -194,7 +194,7 @@ def discrete(quick_run: bool) -> None:
         _row("hierarchical Mode-2 (Fig. 16-17), critic", res.hier_return, "", res.hier_evaluations_per_action,
              1000 * res.hier_seconds_per_action)
         rets, per, evals = evaluate_hierarchy(c.model_copy(update={"critic": None}), Path(c.out_dir) / "agent_state.pt")
-        _row("hierarchical Mode-2, no critic (same run's model)", statistics.mean(rets), "", evals, 1000 * per)
+        _row("hierarchical Mode-2, no critic (same run)", statistics.mean(rets), "", evals, 1000 * per)
 
 
 def speed(calls: int, quick_run: bool, state_dir: Path) -> None:

@@ -816,6 +816,7 @@ class HierPlanner:
     def reset(self) -> None:
         """A new set of episodes: the upper level decides at their first step."""
         self.t, self.goal, self.upper_warm = 0, None, None
+        self.decisions: list[tuple[int, Any]] = []  # each subgoal, with the step it is set for
 
     def plan(self, s: Any, warm: Any | None = None) -> Plan:
         """The upper level decides every k steps and its subgoal holds until its time; at each step
@@ -828,6 +829,7 @@ class HierPlanner:
             if self.upper_warm is not None and len(self.upper_warm) == len(s):  # k steps on: one upper step
                 self.upper_warm = torch.cat([self.upper_warm[:, 1:], self.upper_warm[:, -1:]], dim=1)
             self.goal = self.subgoal(s)
+            self.decisions.append((self.t + r, self.goal.clone()))
         for j, name in enumerate(self.reach):
             self.lower.model.set_weight(name, 1.0 if j == r - 1 else 0.0)
         self.lower.override = {"goal": self.goal, "w": torch.ones_like(self.goal)}  # reach all of it
@@ -858,6 +860,8 @@ class AgentResult:
     hier_returns: list[float] = field(default_factory=list)
     hier_evaluations_per_action: int | None = None
     hier_seconds_per_action: float | None = None
+    hier_episode: dict[str, list[Any]] = field(default_factory=dict)  # its evaluation episodes, step by step
+    hier_subgoals: list[tuple[int, list[list[float]]]] = field(default_factory=list)  # (step set for, a row each)
     proposal_returns: list[float] = field(default_factory=list)
 
 
@@ -1131,7 +1135,8 @@ def run(cfg: AgentConfig, log: Callable[[str], None] = print) -> AgentResult:
         hp = HierPlanner(cfg, wm, critic)
         hp.train(memory, out, cfg.seed, cfg.progress)
         timing = []
-        rets, _, _ = _episodes(cfg, hp, cfg.eval_episodes, 10_000, log=log, timing=timing)
+        rets, _, _ = _episodes(cfg, hp, cfg.eval_episodes, 10_000, log=log, timing=timing, trace=result.hier_episode)
+        result.hier_subgoals = [(t, g.tolist()) for t, g in hp.decisions]
         result.hier_returns, result.hier_return = [float(x) for x in rets], float(np.mean(rets))
         result.hier_evaluations_per_action = hp.evaluations_per_action
         result.hier_seconds_per_action = float(np.median(timing))
@@ -1466,14 +1471,18 @@ def _write(cfg: AgentConfig, result: AgentResult, out: Path) -> list[Path]:
     from .plots import agent_episode, agent_returns
     figs = [("returns.png", agent_returns(result.eval_returns, result.random_return,
                                           f"{cfg.env}: {cfg.planner_kind} planning with the learned world model"))]
-    if result.episode:
-        import numpy as np
-        pick = int(np.argsort(result.eval_returns)[len(result.eval_returns) // 2])  # a typical episode
-        ep = {k: np.asarray(v)[:, pick] for k, v in result.episode.items()}
+    import numpy as np
+    for name, trace, rets, what in (("episode.png", result.episode, result.eval_returns, "evaluation episode"),
+                                    ("hierarchy_episode.png", result.hier_episode, result.hier_returns,
+                                     "hierarchical planning, episode")):
+        if not trace:
+            continue
+        pick = int(np.argsort(rets)[len(rets) // 2])  # a typical episode
+        ep = {k: np.asarray(v)[:, pick] for k, v in trace.items()}
         steps = int(ep.pop("live").sum()) if "live" in ep else len(ep["reward"])  # up to the episode's end
-        figs.append(("episode.png", agent_episode(
-            {k: v[:steps] for k, v in ep.items()}, cfg.goal,
-            f"{cfg.env}: evaluation episode {pick} (the median return, {result.eval_returns[pick]:.1f})")))
+        marks = [(t, g[pick]) for t, g in result.hier_subgoals if t <= steps] if trace is result.hier_episode else None
+        figs.append((name, agent_episode({k: v[:steps] for k, v in ep.items()}, cfg.goal,
+                                         f"{cfg.env}: {what} {pick} (the median return, {rets[pick]:.1f})", marks)))
     for name, fig in figs:
         write_atomic(out / name, lambda fh, fig=fig: fig.savefig(fh, format="png", dpi=110))  # type: ignore[misc]
         plt.close(fig)

@@ -159,15 +159,21 @@ def agent_returns(returns: list[float], random_return: float, title: str) -> Fig
     return fig
 
 
-def agent_episode(episode: dict[str, Any], goal: list[float], title: str) -> Figure:
+def agent_episode(episode: dict[str, Any], goal: list[float], title: str,
+                  subgoals: list[tuple[int, list[float]]] | None = None) -> Figure:
     """One episode step by step: the state against the goal, the action taken, and the planning
-    energy beside the environment's cost (minus its reward)."""
+    energy beside the environment's cost (minus its reward). `subgoals` (a hierarchical planner's):
+    each subgoal state at the step it was set for, marked on the state's entries."""
     import matplotlib.pyplot as plt
     import numpy as np
     state, action = np.asarray(episode["state"]), np.asarray(episode["action"])
     fig, axs = plt.subplots(3, 1, figsize=(6, 5.4), sharex=True)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for j in range(state.shape[1]):
-        axs[0].plot(state[:, j], label=f"s[{j}]")
+        axs[0].plot(state[:, j], color=colors[j % len(colors)], label=f"s[{j}]")
+        if subgoals:
+            axs[0].scatter([t for t, _ in subgoals], [g[j] for _, g in subgoals], marker="x", s=28,
+                           color=colors[j % len(colors)], label=f"s[{j}] subgoal")
     axs[0].plot(np.broadcast_to(goal, state.shape), color="#999", ls=":", lw=1)
     axs[0].set_ylabel("state")
     axs[0].legend(loc="upper right", fontsize=7, ncol=state.shape[1])

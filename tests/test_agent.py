@@ -135,6 +135,7 @@ def test_mountaincars_quick_run_trains_the_critic_and_plans_with_it(tmp_path: Pa
     # the config's hierarchical Mode-2, evaluated on the same episodes; quick: k = 5, 3 upper steps,
     # 16 samples x 2 iterations x 2 draws of z above, 16 x 2 x 5 below
     assert "hierarchical Mode-2: mean return" in r.stderr and np.isfinite(res["hier_return"])
+    assert (tmp_path / "run" / "hierarchy_episode.png").stat().st_size > 0  # its typical episode, subgoals marked
     # (the upper level's once every k = 5 steps)
     assert len(res["hier_returns"]) == 2 and res["hier_evaluations_per_action"] == -(-16 * 2 * 3 * 2 // 5) + 16 * 2 * 5
 
@@ -400,9 +401,10 @@ def test_the_upper_level_decides_every_k_steps_and_the_lower_level_aims_at_the_s
         assert hp.lower.override is None
     assert decided == [0, 3, 6]
     assert on == [[2], [1], [0], [2], [1], [0], [2]]  # the subgoal's step: 3, then 2, then 1 steps ahead
+    assert [t for t, _ in hp.decisions] == [3, 6, 9]  # each subgoal with the step it is set for
     hp.reset()  # new episodes: the upper level decides at once
     hp.plan(s)
-    assert decided == [0, 3, 6, 0]
+    assert decided == [0, 3, 6, 0] and [t for t, _ in hp.decisions] == [3]
 
 
 def test_a_term_of_weight_0_is_not_computed_when_planning() -> None:
