@@ -1211,10 +1211,12 @@ def evaluate(cfg: AgentConfig, state_file: str | Path, log: Callable[[str], None
     planning call takes for all of them. Used to compare planners on one learned model. With
     `actor_checkpoint` (a trained actor file, cfg.actor), Mode-2 starts from the actor's plan."""
     import numpy as np
+    import torch
 
     from . import compile as compile_graph
     from . import load
     planner = load_planner(cfg, state_file)
+    torch.manual_seed(cfg.seed)  # the planner's random starts: the same returns on every call
     policy = None
     if actor_checkpoint is not None:
         from .checkpoint import load_into
