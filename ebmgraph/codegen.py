@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .catalogue.energies import _flat
+
 if TYPE_CHECKING:
     import torch
 else:
@@ -69,9 +71,10 @@ def generate(plan: list[Step], fns: Any, ets: Any, weights: dict[str, float], en
     for kind, key, args, name in plan:
         if kind == "energy" and not energies:
             continue
-        a = ", ".join(read(x) for x in args)
+        names = [read(x) for x in args]
+        a = ", ".join(names)
         if kind == "apply":
-            expr = inline(fns, key, [read(x) for x in args])
+            expr = inline(fns, key, names)
             body.append(f"{out(name)} = {expr or module(fns, key, 'f') + '(' + a + ')'}")
         elif kind == "param":
             m = module(fns, key, "f")
@@ -82,7 +85,7 @@ def generate(plan: list[Step], fns: Any, ets: Any, weights: dict[str, float], en
             body.append(f"{out(name)} = _one_hot({a}.long(), {int(key)}).to(_dtype())")
         else:
             e = f"e{len(terms)}"
-            expr = inline(ets, key, [read(x) for x in args])
+            expr = inline(ets, key, names)
             body.append(f"{e} = {expr or module(ets, key, 't') + '(' + a + ')'}")
             body.append(f"_w = _W[{name!r}]")
             body.append(f"if _w != 1.0:\n        {e} = {e} * _w")
@@ -107,15 +110,10 @@ def generate(plan: list[Step], fns: Any, ets: Any, weights: dict[str, float], en
         lines.append("    return values")
     src = "\n".join(lines) + "\n"
     env["_batch"] = _batch
-    env["_flat"] = _flat
+    env["_flat"] = _flat  # the energies' own: sq_dist and l2 written out compute what they do
     code = compile(src, "<ebmgraph plan>", "exec")
     exec(code, env)  # noqa: S102 - our own generated text (see the module docstring)
     return env["_run"], src
-
-
-def _flat(x: Any) -> Any:
-    """One row per sample (a view only where the shape changes: no autograd node for a 2-D input)."""
-    return x if x.dim() == 2 else x.reshape(x.shape[0], -1)
 
 
 def _batch(vals: dict[str, Any]) -> int:
