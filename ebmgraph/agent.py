@@ -178,6 +178,11 @@ def _check_used(cfg: AgentConfig) -> None:
     for key, (dead, why, hint) in unread.items():
         if dead and key in cfg.model_fields_set:
             raise _config_error(cfg, (key,), f"{key} is set, but nothing reads it: {why}", hint=hint)
+    h = cfg.hierarchy
+    if h is not None and h.latent == "none" and "latent_samples" in h.model_fields_set:
+        raise _config_error(cfg, ("hierarchy", "latent_samples"), "hierarchy.latent_samples is set, but nothing "
+                            "reads it: latent = \"none\" draws no z", hint="set latent = \"expected\" or \"worst\", "
+                            "or remove latent_samples")
 
 
 def _resolve(cfg: AgentConfig, name: str, loc: tuple[str, ...]) -> str:
@@ -673,8 +678,14 @@ class HierPlanner:
     """Two-level Mode-2 (003 sec. 4.7, Fig. 16-17). The upper level searches (CEM) the abstract
     actions A[0..U-1] of the hierarchy file's Upper model, each k steps of the lower world model,
     and judges a candidate by its expected (or worst) energy over sampled z, what the coarse model
-    cannot predict (Fig. 17). Its first predicted state is the subgoal; the lower planner plans the
-    actions towards it (goal = subgoal, every entry weighed) and the agent acts with the first."""
+    cannot predict (Fig. 17). It decides every k steps; the state it predicts after its first step
+    is the subgoal, and until then the lower planner plans the actions towards it (goal = subgoal,
+    every entry weighed, at the subgoal's own step) and the agent acts with the first."""
+
+    t: int  # the steps since reset
+    goal: Any  # the subgoal the lower level aims at, the upper level's last decision
+    upper_warm: Any  # the upper level's last plan, its next search's start
+    decisions: list[tuple[int, Any]]  # each subgoal, with the step it is set for
 
     def __init__(self, cfg: AgentConfig, wm: Any, critic: Critic | None) -> None:
         import numpy as np
@@ -712,7 +723,6 @@ class HierPlanner:
             envs.close()
         self.task = {"goal": self.lower.task["goal"], "w": self.lower.task.get("w", torch.ones(1, self.ds)),
                      "lo": box[0], "hi": box[1]}
-        self.upper_warm: Any = None
         # the lower level's cost of each step's state (c[j].C), in step order: one counts at a time
         self.reach = sorted(_addressed(self.lower.model, "C"), key=lambda n: int(n.split("[")[1].split("]")[0]))
         if len(self.reach) != h.k:
@@ -720,8 +730,6 @@ class HierPlanner:
                              f"(c[t].C of library/agent/cost.ebm), found {len(self.reach)} for k = {h.k} steps")
         if cfg.world_model_kind == "true":  # the upper reference: the environment's k steps, held action
             self.upper.fns["F[0].g"] = true_coarse(cfg.env, cfg.obs_scale, self.ds, h.k)
-        self.t = 0  # the steps since reset
-        self.goal: Any = None  # the subgoal the lower level aims at, the upper level's last decision
         self.reset()
 
     @property
@@ -815,8 +823,7 @@ class HierPlanner:
 
     def reset(self) -> None:
         """A new set of episodes: the upper level decides at their first step."""
-        self.t, self.goal, self.upper_warm = 0, None, None
-        self.decisions: list[tuple[int, Any]] = []  # each subgoal, with the step it is set for
+        self.t, self.goal, self.upper_warm, self.decisions = 0, None, None, []
 
     def plan(self, s: Any, warm: Any | None = None) -> Plan:
         """The upper level decides every k steps and its subgoal holds until its time; at each step

@@ -513,3 +513,14 @@ def test_evaluating_a_saved_run_gives_the_same_returns_each_time(tmp_path: Path)
     torch.rand(1000)
     again, _ = evaluate(cfg, tmp_path / "agent_state.pt")
     assert first == again and len(first) == 2
+
+
+def test_draws_of_z_with_no_latent_are_a_located_error(tmp_path: Path) -> None:
+    """latent = "none" draws no z: latent_samples would be dropped in silence, so it is refused."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text('env = "Pendulum-v1"\ngoal = [1.0, 0.0, 0.0]\n\n[hierarchy]\nlatent = "none"\nlatent_samples = 3\n')
+    r = subprocess.run([sys.executable, "-m", "ebmgraph.cli", "agent", str(bad), "--quick"], capture_output=True,
+                       text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert 'bad.toml:6:1: error[C001]: hierarchy.latent_samples is set, but nothing reads it: latent = "none"' in r.stderr
+    assert 'help: set latent = "expected" or "worst", or remove latent_samples' in r.stderr
