@@ -9,12 +9,14 @@
    learned world model (the CEM run's): the return and the wall time per planning call.
 3. MountainCarContinuous-v0: the horizon-limited planner without a critic, and with the critic
    trained from the short-term memory (003 sec. 3.3), target >= 90; hierarchical planning (Fig.
-   16-17) beside each. MountainCar-v0 (three actions): the enumeration planner with the critic.
+   16-17) beside each, then again over each saved run at three seeds (--only hierarchy, which also
+   draws docs/agent/hierarchy.png). MountainCar-v0 (three actions): the enumeration planner with
+   the critic, and the hierarchical planner.
 4. Speed: one planning call of our gradient planner (the compiled planner's inference) against a
    hand-written PyTorch gradient planner over the same trained network, the same steps, lr, box
    and warm start, at the evaluation's batch (one row per episode) and at one row; median of N.
 
-    python benchmarks/bench_agent.py [--quick] [--calls 20] [--only pendulum|mountaincar|discrete|speed|proposal]
+    python benchmarks/bench_agent.py [--quick] [--calls 20] [--only pendulum|mountaincar|hierarchy|discrete|speed|proposal]
 
 Reference points quoted from the issue, not run here: random about -1,200 and stable-baselines3's
 zoo SAC about -176 after 20,000 steps. One torch thread (these machines are small and shared).
@@ -172,6 +174,33 @@ def mountaincar(quick_run: bool) -> None:
                  1000 * r.hier_seconds_per_action)
 
 
+def hierarchy_seeds(quick_run: bool) -> None:
+    """The hierarchical planner over each saved MountainCarContinuous run (the mountaincar section's),
+    with and without the critic, at seeds 0, 1 and 2 (the coarse model's training, the upper level's
+    samples and the episodes); docs/agent/hierarchy.png is the no-critic run's typical episode."""
+    from ebmgraph.agent import evaluate_hierarchy, load_agent_config, quick
+    cfg = load_agent_config(ROOT / "examples" / "agent" / "mountaincar.toml")
+    if quick_run:
+        cfg = quick(cfg)
+    cfg.progress = False
+    seeds = (0, 1, 2)
+    print()
+    print(f"hierarchical Mode-2 over the saved MountainCarContinuous runs, {cfg.eval_episodes} episodes per seed")
+    print(f"{'saved run':12} {'critic':>7} " + " ".join(f"{'seed ' + str(x):>8}" for x in seeds) + "  at the flag")
+    for run_name, critics in (("no_critic", (None,)), ("critic", (None, cfg.critic))):
+        state = ROOT / "runs" / f"bench_agent_mountaincar_{run_name}" / "agent_state.pt"
+        for critic in critics:
+            means, flags = [], 0
+            for seed in seeds:
+                plot = ROOT / "docs" / "agent" / "hierarchy.png" if (run_name, seed) == ("no_critic", 0) and \
+                    not quick_run else None
+                rets, _, _ = evaluate_hierarchy(cfg.model_copy(update={"critic": critic, "seed": seed}), state, plot=plot)
+                means.append(statistics.mean(rets))
+                flags += sum(r > 0 for r in rets)
+            print(f"{run_name:12} {'yes' if critic else 'no':>7} " + " ".join(f"{m:8.1f}" for m in means)
+                  + f"  {flags} of {len(seeds) * cfg.eval_episodes}", flush=True)
+
+
 def discrete(quick_run: bool) -> None:
     """MountainCar-v0 (three actions): the enumeration planner over the discrete set, with the critic;
     the hierarchical planner with and without it."""
@@ -247,7 +276,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="the small run of each (a check that it works)")
     ap.add_argument("--calls", type=int, default=20, help="planning calls timed per row of the speed table")
-    ap.add_argument("--only", choices=["pendulum", "mountaincar", "discrete", "speed", "proposal"], default=None)
+    ap.add_argument("--only", choices=["pendulum", "mountaincar", "hierarchy", "discrete", "speed", "proposal"], default=None)
     args = ap.parse_args()
     import torch
     torch.set_num_threads(1)
@@ -262,6 +291,8 @@ def main() -> None:
                                         "planner_kind": "cem"}))
     if args.only in (None, "mountaincar"):
         mountaincar(args.quick)
+    if args.only in (None, "mountaincar", "hierarchy"):
+        hierarchy_seeds(args.quick)
     if args.only in (None, "discrete"):
         discrete(args.quick)
     if args.only in (None, "speed"):

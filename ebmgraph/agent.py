@@ -1187,12 +1187,12 @@ def _load_parts(cfg: AgentConfig, state_file: str | Path) -> tuple[Any, Planner,
     return wm, planner, critic, state
 
 
-def evaluate_hierarchy(cfg: AgentConfig, state_file: str | Path, log: Callable[[str], None] | None = None
-                       ) -> tuple[list[float], float, int]:
+def evaluate_hierarchy(cfg: AgentConfig, state_file: str | Path, log: Callable[[str], None] | None = None,
+                       plot: str | Path | None = None) -> tuple[list[float], float, int]:
     """The hierarchical planner of `cfg` ([hierarchy]) over the world model (and the critic, unless
     cfg.critic is None) a saved run learned, its coarse model trained on the run's memory: the
     returns of cfg.eval_episodes episodes, the median seconds per planning call, and the world-model
-    steps per action."""
+    steps per action. `plot`: a PNG of the typical episode with its subgoals, written there."""
     import tempfile
 
     import numpy as np
@@ -1206,7 +1206,16 @@ def evaluate_hierarchy(cfg: AgentConfig, state_file: str | Path, log: Callable[[
     with tempfile.TemporaryDirectory() as tmp:
         hp.train(memory, Path(tmp), cfg.seed, cfg.progress)
     timing: list[float] = []
-    rets, _, _ = _episodes(cfg, hp, cfg.eval_episodes, 10_000, log=log, timing=timing)
+    trace: dict[str, list[Any]] = {}
+    rets, _, _ = _episodes(cfg, hp, cfg.eval_episodes, 10_000, log=log, timing=timing, trace=trace)
+    if plot is not None:
+        import matplotlib.pyplot as plt
+
+        from .files import write_atomic
+        fig = _typical_episode(cfg, trace, rets, "hierarchical planning, episode",
+                               [(t, g.tolist()) for t, g in hp.decisions])
+        write_atomic(Path(plot), lambda fh: fig.savefig(fh, format="png", dpi=110))
+        plt.close(fig)
     return rets, float(np.median(timing)), hp.evaluations_per_action
 
 
@@ -1458,6 +1467,20 @@ def _episodes(cfg: AgentConfig, planner: Planner | HierPlanner | Callable[[Any],
     return [float(x) for x in rets], float(np.mean(energies)), trans
 
 
+def _typical_episode(cfg: AgentConfig, trace: dict[str, list[Any]], rets: list[float], what: str,
+                     subgoals: list[tuple[int, list[list[float]]]] | None = None) -> Any:
+    """The episode of the median return, plotted up to its end (with a hierarchy's subgoals)."""
+    import numpy as np
+
+    from .plots import agent_episode
+    pick = int(np.argsort(rets)[len(rets) // 2])
+    ep = {k: np.asarray(v)[:, pick] for k, v in trace.items()}
+    steps = int(ep.pop("live").sum()) if "live" in ep else len(ep["reward"])
+    marks = None if subgoals is None else [(t, g[pick]) for t, g in subgoals if t <= steps]
+    return agent_episode({k: v[:steps] for k, v in ep.items()}, cfg.goal,
+                         f"{cfg.env}: {what} {pick} (the median return, {rets[pick]:.1f})", marks)
+
+
 def _write(cfg: AgentConfig, result: AgentResult, out: Path) -> list[Path]:
     """results.json, metrics.jsonl, the returns and a typical episode plotted (ebmgraph.plots), each
     written whole."""
@@ -1477,21 +1500,14 @@ def _write(cfg: AgentConfig, result: AgentResult, out: Path) -> list[Path]:
     files += [out / "results.json", out / "metrics.jsonl"]
     import matplotlib.pyplot as plt
 
-    from .plots import agent_episode, agent_returns
+    from .plots import agent_returns
     figs = [("returns.png", agent_returns(result.eval_returns, result.random_return,
                                           f"{cfg.env}: {cfg.planner_kind} planning with the learned world model"))]
-    import numpy as np
-    for name, trace, rets, what in (("episode.png", result.episode, result.eval_returns, "evaluation episode"),
-                                    ("hierarchy_episode.png", result.hier_episode, result.hier_returns,
-                                     "hierarchical planning, episode")):
-        if not trace:
-            continue
-        pick = int(np.argsort(rets)[len(rets) // 2])  # a typical episode
-        ep = {k: np.asarray(v)[:, pick] for k, v in trace.items()}
-        steps = int(ep.pop("live").sum()) if "live" in ep else len(ep["reward"])  # up to the episode's end
-        marks = [(t, g[pick]) for t, g in result.hier_subgoals if t <= steps] if trace is result.hier_episode else None
-        figs.append((name, agent_episode({k: v[:steps] for k, v in ep.items()}, cfg.goal,
-                                         f"{cfg.env}: {what} {pick} (the median return, {rets[pick]:.1f})", marks)))
+    if result.episode:
+        figs.append(("episode.png", _typical_episode(cfg, result.episode, result.eval_returns, "evaluation episode")))
+    if result.hier_episode:
+        figs.append(("hierarchy_episode.png", _typical_episode(cfg, result.hier_episode, result.hier_returns,
+                                                               "hierarchical planning, episode", result.hier_subgoals)))
     for name, fig in figs:
         write_atomic(out / name, lambda fh, fig=fig: fig.savefig(fh, format="png", dpi=110))  # type: ignore[misc]
         plt.close(fig)

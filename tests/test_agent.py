@@ -150,8 +150,9 @@ def test_the_discrete_configs_quick_run_plans_by_enumeration(tmp_path: Path) -> 
     # the config's hierarchy, evaluated in the run, and again over the saved run without the critic
     assert res.hier_return is not None and len(res.hier_returns) == 2
     rets, per, evals = evaluate_hierarchy(cfg.model_copy(update={"critic": None, "progress": False}),
-                                          tmp_path / "agent_state.pt")
+                                          tmp_path / "agent_state.pt", plot=tmp_path / "h.png")
     assert len(rets) == 2 and all(np.isfinite(rets)) and per > 0 and evals == res.hier_evaluations_per_action
+    assert (tmp_path / "h.png").read_bytes()[:4] == b"\x89PNG"  # its typical episode, subgoals marked
     with pytest.raises(AgentError, match=r"needs the config's \[hierarchy\]"):
         evaluate_hierarchy(cfg.model_copy(update={"hierarchy": None}), tmp_path / "agent_state.pt")
 
