@@ -1212,7 +1212,7 @@ def evaluate_hierarchy(cfg: AgentConfig, state_file: str | Path, log: Callable[[
         import matplotlib.pyplot as plt
 
         from .files import write_atomic
-        fig = _typical_episode(cfg, trace, rets, "hierarchical planning, episode",
+        fig = _typical_episode(cfg, trace, rets, "hierarchical, episode",
                                [(t, g.tolist()) for t, g in hp.decisions])
         write_atomic(Path(plot), lambda fh: fig.savefig(fh, format="png", dpi=110))
         plt.close(fig)
@@ -1478,7 +1478,7 @@ def _typical_episode(cfg: AgentConfig, trace: dict[str, list[Any]], rets: list[f
     steps = int(ep.pop("live").sum()) if "live" in ep else len(ep["reward"])
     marks = None if subgoals is None else [(t, g[pick]) for t, g in subgoals if t <= steps]
     return agent_episode({k: v[:steps] for k, v in ep.items()}, cfg.goal,
-                         f"{cfg.env}: {what} {pick} (the median return, {rets[pick]:.1f})", marks)
+                         f"{cfg.env}: {what} {pick}, return {rets[pick]:.1f}", marks)
 
 
 def _write(cfg: AgentConfig, result: AgentResult, out: Path) -> list[Path]:
@@ -1504,10 +1504,10 @@ def _write(cfg: AgentConfig, result: AgentResult, out: Path) -> list[Path]:
     figs = [("returns.png", agent_returns(result.eval_returns, result.random_return,
                                           f"{cfg.env}: {cfg.planner_kind} planning with the learned world model"))]
     if result.episode:
-        figs.append(("episode.png", _typical_episode(cfg, result.episode, result.eval_returns, "evaluation episode")))
+        figs.append(("episode.png", _typical_episode(cfg, result.episode, result.eval_returns, "episode")))
     if result.hier_episode:
         figs.append(("hierarchy_episode.png", _typical_episode(cfg, result.hier_episode, result.hier_returns,
-                                                               "hierarchical planning, episode", result.hier_subgoals)))
+                                                               "hierarchical, episode", result.hier_subgoals)))
     for name, fig in figs:
         write_atomic(out / name, lambda fh, fig=fig: fig.savefig(fh, format="png", dpi=110))  # type: ignore[misc]
         plt.close(fig)

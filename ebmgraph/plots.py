@@ -177,7 +177,7 @@ def agent_episode(episode: dict[str, Any], goal: list[float], title: str,
     axs[0].plot(np.broadcast_to(goal, state.shape), color="#999", ls=":", lw=1)
     axs[0].set_ylabel("state")
     axs[0].legend(loc="upper right", fontsize=7, ncol=state.shape[1])
-    axs[0].set_title(title)
+    axs[0].set_title(title, fontsize=10)
     axs[1].plot(action, color="#c33")
     axs[1].set_ylabel("action a[0]")
     axs[2].plot(episode["energy"], color="#4a7ab5", label="planning energy")
