@@ -373,7 +373,8 @@ def eval_(file: Annotated[Path, typer.Argument(help="the .ebm file of the model"
 @app.command()
 def agent(config: Annotated[Path, typer.Argument(help="a TOML agent config (examples/agent/*.toml)")],
           quick: Annotated[bool, typer.Option("--quick", help="a small run of the same loop (tests, a first look)")] = False,
-          planner: Annotated[str | None, typer.Option(help="gradient, cem or enumerate (default: the config's planner_kind)")] = None,
+          planner: Annotated[str | None, typer.Option(help="the planner: one of ebmgraph.agent.PLANNERS (gradient, "
+                                                      "cem, enumerate); default: the config's planner_kind")] = None,
           out: Annotated[Path | None, typer.Option(help="where the run's files go (default: the config's out_dir)")] = None,
           threads: Annotated[int | None, typer.Option(min=1, help="torch threads (default: 1 on a small machine)")] = None,
           world_model: Annotated[str | None, typer.Option(
@@ -382,22 +383,17 @@ def agent(config: Annotated[Path, typer.Argument(help="a TOML agent config (exam
           fresh: Annotated[bool, typer.Option("--fresh", help="start over, not from the run saved in the out "
                                               "folder")] = False,
           ) -> None:
-    """The agent of 003: learn a world model from the environment, plan with it (Mode-2), evaluate.
-    A run killed on the way goes on from its last saved round when started again."""
+    """The agent of 003: learn a world model from the environment, plan with it (Mode-2), evaluate on
+    held-out starts. A run killed on the way goes on from its last saved round when started again."""
     from .agent import AgentError, load_agent_config, run
     from .agent import quick as small
+    overrides: dict[str, object] = {}
+    if planner is not None:  # merged into the file's settings before they are checked
+        overrides["planner_kind"] = planner
+    if world_model is not None:
+        overrides["world_model_kind"] = world_model
     try:
-        cfg = load_agent_config(config)
-        if planner is not None:
-            if planner not in ("gradient", "cem", "enumerate"):
-                typer.echo(f"error: --planner: '{planner}' is not a planner; choose gradient, cem or enumerate", err=True)
-                raise typer.Exit(2)
-            cfg.planner_kind = planner  # type: ignore[assignment]
-        if world_model is not None:
-            if world_model not in ("learned", "true"):
-                typer.echo(f"error: --world-model: '{world_model}' is not one; choose learned or true", err=True)
-                raise typer.Exit(2)
-            cfg.world_model_kind = world_model  # type: ignore[assignment]
+        cfg = load_agent_config(config, overrides=overrides)
         if fresh:
             cfg.resume = False
         if out is not None:
@@ -411,8 +407,10 @@ def agent(config: Annotated[Path, typer.Argument(help="a TOML agent config (exam
     except (AgentError, ValueError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"mean return {result.eval_return:.1f} over {len(result.eval_returns)} evaluation episodes "
-               f"(random {result.random_return:.1f}), {result.env_steps} environment steps of data")
+    lines = [f"{name:10} {score}  (mean ± standard error over {len(score.returns)} held-out starts)"
+             for name, score in result.scores.items()]
+    typer.echo("\n".join(lines))
+    typer.echo(f"{result.env_steps} environment steps, {result.learned_steps} of them learned from")
     typer.echo("wrote " + ", ".join(str(p) for p in result.files), err=True)
 
 

@@ -15,7 +15,7 @@ from ..catalogue import ENERGIES, Config
 from ..diagnostics import InputError
 from ..graph import Variable
 from .amortized import Amortized, proposal_name
-from .domains import domain_values
+from .domains import domain_values, initial
 from .marginal import draws, factorizes, summed_out
 from .method import METHODS, Resolved, resolve
 from .minimize import minimize
@@ -189,6 +189,25 @@ class _Problem:
                 log_q = log_q + lq
         return vals, K, R, S, log_q
 
+    def _start(self, name: str, t: torch.Tensor, K: int, R: int, S: int) -> torch.Tensor:
+        """The rows' starting points from `init`: a start per sample begins its first restart (the
+        others start at random, as without init), or a start per sample and restart (batch x R rows,
+        a sample's restarts in a row) begins each."""
+        shape = t.shape[1:]
+        if t.shape[0] == self.batch * R and R > 1:
+            per = t.reshape(self.batch, 1, R, 1, *shape)
+        elif t.shape[0] == self.batch:
+            per = t.reshape(self.batch, 1, 1, 1, *shape)
+            if R > 1:
+                v = self.model.graph.var(name)
+                rand = initial(v.domain, self.batch * (R - 1), "uniform" if v.domain.box is not None else "randn",
+                               self.device).reshape(self.batch, 1, R - 1, 1, *shape)
+                per = torch.cat([per, rand.to(t.dtype)], dim=2)
+        else:
+            raise InputError(f"init for '{name}' has {t.shape[0]} samples; the batch has {self.batch}"
+                             + (f" (or {self.batch * R}: one start per restart)" if R > 1 else ""))
+        return per.expand(self.batch, K, R, S, *shape).reshape(-1, *shape)
+
     def energy_fn(self) -> Any:
         """E of a full assignment; a factorizing latent summed out in closed form (002 eq. 9)."""
         model = self.model
@@ -232,10 +251,7 @@ class _Problem:
         fold = None
         energy_min = energy
         if minimized:
-            start = {k: t.repeat_interleave(K * R * S, dim=0) for k, t in self.init.items()}
-            for k, t in self.init.items():
-                if t.shape[0] != self.batch:
-                    raise InputError(f"init for '{k}' has {t.shape[0]} samples; the batch has {self.batch}")
+            start = {k: self._start(k, t, K, R, S) for k, t in self.init.items()}
             start.update({v.name: proposals[v.name] for v in refined})
             unroll = any(bool(resolved[v.name].options.get("unroll")) for v in minimized)
             if not s.closed and not unroll and not s.amortized:

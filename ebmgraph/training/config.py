@@ -300,9 +300,9 @@ def parse_config(text: str, file: str = "<config>") -> TrainConfig:
     return parse_toml(text, file, TrainConfig)
 
 
-def parse_toml(text: str, file: str, schema: type[M]) -> M:
-    """A validated config of any schema (training, agent) from TOML text; EbmError with
-    file:line:col for every mistake."""
+def parse_toml(text: str, file: str, schema: type[M], overrides: dict[str, Any] | None = None) -> M:
+    """A validated config of any schema (training, agent) from TOML text, with `overrides` (the command
+    line's) over its top-level keys before validation; EbmError with file:line:col for every mistake."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -312,6 +312,7 @@ def parse_toml(text: str, file: str, schema: type[M]) -> M:
         src = lines[line - 1] if 0 < line <= len(lines) else None
         raise EbmError([Diagnostic("error", "C000", f"not valid TOML: {exc}", file, line, col, source_line=src,
                                    hint="keys are written key = value; strings need double quotes")]) from None
+    raw.update(overrides or {})
     try:
         return schema.model_validate(raw)
     except ValidationError as exc:
