@@ -13,16 +13,25 @@ import torch
 
 import ebmgraph
 from ebmgraph.agent import (
+    HELD_OUT,
+    PLANNERS,
     AgentConfig,
     AgentError,
+    AgentResult,
     Envs,
+    Episode,
+    Memory,
     Planner,
-    _share_weights,
+    Purpose,
     evaluate_hierarchy,
+    held_out,
     load_agent_config,
+    make_planner,
     quick,
     run,
+    start_seeds,
 )
+from ebmgraph.agent.base import share_weights
 
 from .conftest import ROOT
 
@@ -36,7 +45,8 @@ def _cfg(**kw) -> AgentConfig:  # type: ignore[no-untyped-def]
 
 
 def _planner(cfg: AgentConfig) -> Planner:
-    return Planner(ebmgraph.compile(ebmgraph.load(AGENT / "planner.ebm", params=cfg.params)), cfg)
+    """The config's planner (of its planner_kind) over the planner file."""
+    return make_planner(ebmgraph.compile(ebmgraph.load(AGENT / "planner.ebm", params=cfg.params)), cfg)
 
 
 def _still(planner: Planner) -> None:
@@ -96,7 +106,7 @@ def test_the_planner_takes_the_trained_world_models_weights() -> None:
     cfg = _cfg()
     planner = _planner(cfg)
     wm = ebmgraph.compile(ebmgraph.load(AGENT / "world_model.ebm", model="WorldModel", params={"hidden": 16}))
-    assert _share_weights(wm, planner.model) == 1
+    assert share_weights(wm, planner.model) == 1
     for a, b in zip(wm.fns["f__pred"].parameters(), planner.model.fns["f_0___pred"].parameters(), strict=True):
         assert torch.equal(a, b)
 
@@ -105,14 +115,17 @@ def test_a_quick_run_writes_results_metrics_and_a_plot(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "ebmgraph.cli", "agent", str(PENDULUM), "--quick", "--out",
                         str(tmp_path / "run")], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert r.returncode == 0, r.stderr
-    assert "mean return" in r.stdout and "Traceback" not in r.stderr
+    assert "mean ± standard error over 2 held-out starts" in r.stdout and "Traceback" not in r.stderr
     res = json.loads((tmp_path / "run" / "results.json").read_text())
-    assert res["env"] == "Pendulum-v1" and len(res["eval_returns"]) == 2
-    assert all(np.isfinite(res["eval_returns"])) and res["eval_return"] == pytest.approx(np.mean(res["eval_returns"]))
-    # the random steps, one round of 2 episodes of 20 steps, one round of the actor's (Mode-1) 2 episodes
-    assert res["env_steps"] == 200 + 2 * 20 + 2 * 20
-    assert len(res["mode1_returns"]) == 2 and np.isfinite(res["mode1_return"])
-    assert res["mode1_seconds_per_action"] < res["seconds_per_action"]
+    mode2, mode1 = res["scores"]["mode2"], res["scores"]["mode1"]
+    assert res["env"] == "Pendulum-v1" and len(mode2["returns"]) == 2
+    assert all(np.isfinite(mode2["returns"])) and mode2["mean"] == pytest.approx(np.mean(mode2["returns"]))
+    # learned from: the random steps, one round of 2 episodes of 20 steps, one round of the actor's
+    # (Mode-1, DAgger) 2 episodes; and evaluated on: Mode-2, random actions and Mode-1, 2 episodes each
+    assert res["learned_steps"] == 200 + 2 * 20 + 2 * 20
+    assert res["env_steps"] == res["learned_steps"] + 3 * 2 * 20
+    assert len(mode1["returns"]) == 2 and np.isfinite(mode1["mean"])
+    assert mode1["seconds_per_action"] < mode2["seconds_per_action"]
     rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["round"] for r in rows] == [1] and rows[0]["world_model_error"] >= 0
     assert (tmp_path / "run" / "returns.png").stat().st_size > 1000
@@ -128,30 +141,35 @@ def test_mountaincars_quick_run_trains_the_critic_and_plans_with_it(tmp_path: Pa
     assert r.returncode == 0, r.stderr
     assert "critic trained on 200 remembered states" in r.stderr and "Traceback" not in r.stderr
     res = json.loads((tmp_path / "run" / "results.json").read_text())
-    assert res["env"] == "MountainCarContinuous-v0" and res["critic"] is True and np.isfinite(res["eval_return"])
+    scores = res["scores"]
+    assert res["env"] == "MountainCarContinuous-v0" and res["critic"] is True and np.isfinite(scores["mode2"]["mean"])
     state = torch.load(tmp_path / "run" / "agent_state.pt", weights_only=True)
     assert state["round"] == 1 and set(state["parts"]) == {"world_model", "critic"}
-    assert sum(len(a) for _, a, _ in state["memory"]) == res["env_steps"]  # every step lived is remembered
+    # every step learned from is remembered (no actor: no DAgger episodes after the last save)
+    assert sum(len(e["actions"]) for e in state["memory"]) == res["learned_steps"]
     # the config's hierarchical Mode-2, evaluated on the same episodes; quick: k = 5, 3 upper steps,
     # 16 samples x 2 iterations x 2 draws of z above, 16 x 2 x 5 below
-    assert "hierarchical Mode-2: mean return" in r.stderr and np.isfinite(res["hier_return"])
+    assert "hierarchical Mode-2: " in r.stderr and np.isfinite(scores["hierarchy"]["mean"])
     assert (tmp_path / "run" / "hierarchy_episode.png").stat().st_size > 0  # its typical episode, subgoals marked
     # (the upper level's once every k = 5 steps)
-    assert len(res["hier_returns"]) == 2 and res["hier_evaluations_per_action"] == -(-16 * 2 * 3 * 2 // 5) + 16 * 2 * 5
+    hier = scores["hierarchy"]
+    assert len(hier["returns"]) == 2 and hier["evaluations_per_action"] == -(-16 * 2 * 3 * 2 // 5) + 16 * 2 * 5
 
 
 def test_the_discrete_configs_quick_run_plans_by_enumeration(tmp_path: Path) -> None:
     cfg = quick(load_agent_config(ROOT / "examples" / "agent" / "mountaincar_discrete.toml"))
     res = run(cfg.model_copy(update={"out_dir": str(tmp_path), "progress": False}), log=lambda m: None)
-    assert np.isfinite(res.eval_return) and res.evaluations_per_action == 3 ** 5 * 5
+    assert np.isfinite(res.eval_return) and res.scores["mode2"].evaluations_per_action == 3 ** 5 * 5
     state = torch.load(tmp_path / "agent_state.pt", weights_only=True)
-    acts = torch.cat([a for _, a, _ in state["memory"]])
+    acts = torch.cat([e["actions"] for e in state["memory"]])
     assert set(acts.flatten().tolist()) <= {-1.0, 0.0, 1.0}  # stored as the environment took them
     # the config's hierarchy, evaluated in the run, and again over the saved run without the critic
-    assert res.hier_return is not None and len(res.hier_returns) == 2
-    rets, per, evals = evaluate_hierarchy(cfg.model_copy(update={"critic": None, "progress": False}),
-                                          tmp_path / "agent_state.pt", plot=tmp_path / "h.png")
-    assert len(rets) == 2 and all(np.isfinite(rets)) and per > 0 and evals == res.hier_evaluations_per_action
+    hier = res.scores["hierarchy"]
+    assert np.isfinite(hier.mean) and len(hier.returns) == 2
+    again = evaluate_hierarchy(cfg.model_copy(update={"critic": None, "progress": False}),
+                               tmp_path / "agent_state.pt", plot=tmp_path / "h.png")
+    assert len(again.returns) == 2 and all(np.isfinite(again.returns)) and (again.seconds_per_action or 0) > 0
+    assert again.evaluations_per_action == hier.evaluations_per_action
     assert (tmp_path / "h.png").read_bytes()[:4] == b"\x89PNG"  # its typical episode, subgoals marked
     with pytest.raises(AgentError, match=r"needs the config's \[hierarchy\]"):
         evaluate_hierarchy(cfg.model_copy(update={"hierarchy": None}), tmp_path / "agent_state.pt")
@@ -160,18 +178,18 @@ def test_the_discrete_configs_quick_run_plans_by_enumeration(tmp_path: Path) -> 
 def test_cem_runs_the_same_loop(tmp_path: Path) -> None:
     res = run(_cfg(planner_kind="cem", out_dir=str(tmp_path)), log=lambda m: None)
     assert len(res.eval_returns) == 2 and np.isfinite(res.eval_return)
-    assert res.evaluations_per_action == 16 * 2 * 5
+    assert res.scores["mode2"].evaluations_per_action == 16 * 2 * 5
 
 
 def test_an_environment_that_does_not_exist_is_named() -> None:
     with pytest.raises(AgentError, match="environment 'Pendulum-v9'"):
-        Envs(_cfg(env="Pendulum-v9"), 1, 0)
+        Envs(_cfg(env="Pendulum-v9"), 1)
 
 
 def test_shapes_that_do_not_fit_name_both(tmp_path: Path) -> None:
     cfg = _cfg(out_dir=str(tmp_path))
     cfg = cfg.model_copy(update={"params": {**cfg.params, "ds": 4}})
-    with pytest.raises(AgentError, match=r"observations have shape \(3,\) but 's' of world_model.ebm is R\[4\]"):
+    with pytest.raises(AgentError, match=r"Pendulum-v1 observes shape \(3,\) but 's' of world_model.ebm is R\[4\]"):
         run(cfg, log=lambda m: None)
 
 
@@ -194,14 +212,17 @@ def test_a_config_mistake_is_located(tmp_path: Path) -> None:
                        text=True, cwd=ROOT, timeout=300)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     line = 1 + PENDULUM.read_text().splitlines().index('planner_kind = "cem"')
-    assert f"bad.toml:{line}:1: error[C001]: 'planner_kind' cannot be 'newton'; valid choices: gradient, cem" in r.stderr
+    assert (f"bad.toml:{line}:1: error[C001]: 'planner_kind': 'newton' is not a planner; choose one of "
+            f"{', '.join(PLANNERS)}") in r.stderr
+    assert list(PLANNERS) == ["gradient", "cem", "enumerate"]
 
 
 def test_an_ended_episode_is_not_stepped_again() -> None:
     """Pendulum-v1 is truncated at 200 steps: after that the environment is not stepped, its
     reward is 0 and its state stays (the car at the flag of MountainCar ends the same way)."""
-    envs = Envs(_cfg(), 2, 0)
-    envs.reset(0)
+    envs = Envs(_cfg(episode_steps=None), 2)  # the environment's own TimeLimit
+    assert envs.limit == 200
+    envs.reset([0, 1])
     total = np.zeros(2)
     for t in range(205):
         s, r, ended = envs.step(np.zeros((2, 1), dtype=np.float32))
@@ -275,8 +296,9 @@ def test_a_killed_run_resumes_from_its_last_round_with_the_same_metrics(tmp_path
     assert any(m.startswith("resuming") and "round 1" in m for m in said)
     assert not any(m.startswith("random:") or m.startswith("round 1:") for m in said)  # not done again
     assert resumed.history == whole.history and len(whole.history) == 2
-    assert resumed.eval_returns == whole.eval_returns and resumed.mode1_returns == whole.mode1_returns
-    assert resumed.env_steps == whole.env_steps
+    assert resumed.eval_returns == whole.eval_returns
+    assert resumed.scores["mode1"].returns == whole.scores["mode1"].returns
+    assert resumed.env_steps == whole.env_steps and resumed.learned_steps == whole.learned_steps
     assert (tmp_path / "cut" / "metrics.jsonl").read_text() == (tmp_path / "whole" / "metrics.jsonl").read_text()
     # the saved state loads with weights_only, as every checkpoint of ours
     torch.load(tmp_path / "cut" / "agent_state.pt", weights_only=True)
@@ -446,11 +468,11 @@ def test_enumeration_finds_the_cheapest_held_sequence_exactly() -> None:
 def test_a_discrete_environment_takes_the_centred_action_as_gymnasium_does() -> None:
     """MountainCar-v0's three actions are a = -1, 0, 1 for the planner (push left, none, right)."""
     import gymnasium as gym
-    envs = Envs(_cfg(env="MountainCar-v0", obs_scale=None), 1, 0)
+    envs = Envs(_cfg(env="MountainCar-v0", obs_scale=None), 1)
     assert envs.discrete == 3 and envs.act_shape == (1,) and (envs.low, envs.high) == (-1.0, 1.0)
     np.testing.assert_array_equal(envs.applied(np.array([[0.7], [-0.2], [-3.0]])), [[1.0], [0.0], [-1.0]])
     ref = gym.make("MountainCar-v0")
-    s = envs.reset(0)
+    s = envs.reset([0])
     o, _ = ref.reset(seed=0)
     np.testing.assert_allclose(s[0], o)
     for a, i in ((1.0, 2), (1.0, 2), (-1.0, 0), (0.0, 1)):
@@ -513,7 +535,7 @@ def test_evaluating_a_saved_run_gives_the_same_returns_each_time(tmp_path: Path)
     first, _ = evaluate(cfg, tmp_path / "agent_state.pt")
     torch.rand(1000)
     again, _ = evaluate(cfg, tmp_path / "agent_state.pt")
-    assert first == again and len(first) == 2
+    assert first.returns == again.returns and len(first.returns) == 2
 
 
 def test_draws_of_z_with_no_latent_are_a_located_error(tmp_path: Path) -> None:
@@ -525,3 +547,174 @@ def test_draws_of_z_with_no_latent_are_a_located_error(tmp_path: Path) -> None:
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert 'bad.toml:6:1: error[C001]: hierarchy.latent_samples is set, but nothing reads it: latent = "none"' in r.stderr
     assert 'help: set latent = "expected" or "worst", or remove latent_samples' in r.stderr
+
+
+# The run's promises: nothing learned from the evaluation's starts, every agent scored on the same
+# held-out starts with its standard error, a planner chosen at the command line checked as if written.
+
+@pytest.fixture(scope="module")
+def pendulum_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[AgentConfig, AgentResult, list[Episode]]:
+    """A quick run of examples/agent/pendulum.toml (CEM, with its actor: Mode-1 and a DAgger round),
+    with every episode any memory was given on the way."""
+    out = tmp_path_factory.mktemp("pendulum")
+    cfg = quick(load_agent_config(PENDULUM)).model_copy(update={"out_dir": str(out), "progress": False})
+    assert cfg.actor is not None and cfg.dagger_rounds == 1
+    given: list[Episode] = []
+    real = Memory.add
+
+    def add(self: Memory, episodes: list[Episode]) -> None:
+        given.extend(episodes)
+        real(self, episodes)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Memory, "add", add)
+        result = run(cfg, log=lambda m: None)
+    unique = list({id(e): e for e in given}.values())  # a round's episodes are also measured in a memory of their own
+    return cfg, result, unique
+
+
+def test_no_episode_learned_from_starts_where_the_agents_are_evaluated(
+        pendulum_run: tuple[AgentConfig, AgentResult, list[Episode]]) -> None:
+    cfg, result, given = pendulum_run
+    out = Path(cfg.out_dir)
+    res = json.loads((out / "results.json").read_text())
+    eval_seeds = set(res["eval_seeds"])
+    assert res["eval_seeds"] == result.eval_seeds == held_out(2)
+    saved = Memory.from_state(torch.load(out / "agent_state.pt", weights_only=True)["memory"])
+    # the saved memory (random steps and the planning round) and every episode learned from on the way,
+    # DAgger's among them: each from a learned-from start, none from an evaluation's
+    assert {e.purpose for e in saved.episodes} == {Purpose.RANDOM, Purpose.ROUND}
+    assert {e.purpose for e in given} == {Purpose.RANDOM, Purpose.ROUND, Purpose.DAGGER}
+    for ep in saved.episodes + given:
+        assert 0 <= ep.seed < HELD_OUT and ep.seed not in eval_seeds
+    assert sum(len(e.actions) for e in given) == result.learned_steps == res["learned_steps"]
+    # no state of Mode-2's evaluation episodes is a state of the memory
+    visited = np.asarray(result.episode["state"], dtype=np.float32)  # (steps, episodes, ds)
+    envs = Envs(cfg, 2)
+    try:  # the trace is of the held-out starts
+        np.testing.assert_array_equal(visited[0], envs.reset(held_out(2)))
+    finally:
+        envs.close()
+    remembered = {tuple(x) for e in saved.episodes + given for x in np.asarray(e.states, dtype=np.float32)}
+    assert len(remembered) > 250  # the 280 steps learned from, and where their episodes began
+    assert not any(tuple(x) in remembered for x in visited.reshape(-1, visited.shape[-1]))
+
+
+def test_the_memory_refuses_an_episode_from_a_held_out_start(
+        pendulum_run: tuple[AgentConfig, AgentResult, list[Episode]]) -> None:
+    """A code path that sent the evaluation's episodes to a training set fails at once."""
+    from ebmgraph.agent import evaluate
+    states, acts = np.zeros((3, 3), dtype=np.float32), np.zeros((2, 1), dtype=np.float32)
+    memory = Memory()
+    with pytest.raises(AgentError, match=f"an episode from the held-out start {HELD_OUT} reached the memory"):
+        memory.add([Episode(states, acts, False, seed=HELD_OUT, purpose=Purpose.ROUND)])
+    with pytest.raises(AgentError, match="without its start's seed"):
+        memory.add([Episode(states, acts, False)])
+    memory.add([Episode(states, acts, False, seed=HELD_OUT - 1, purpose=Purpose.ROUND)])
+    assert len(memory) == 1 and memory.seeds() == {HELD_OUT - 1}
+    # the evaluation's own episodes, as a saved run's evaluation hands them back
+    cfg, _, _ = pendulum_run
+    score, rollout = evaluate(cfg, Path(cfg.out_dir) / "agent_state.pt")
+    assert [e.seed for e in rollout.episodes] == held_out(2) and len(score.returns) == 2
+    with pytest.raises(AgentError, match="evaluation episodes are never learned from"):
+        Memory().add(rollout.episodes)
+
+
+def test_the_evaluation_starts_are_disjoint_from_every_learned_start_and_the_same_for_every_run(
+        tmp_path: Path, pendulum_run: tuple[AgentConfig, AgentResult, list[Episode]]) -> None:
+    evaluation = set(held_out(1000))
+    assert held_out(3) == [HELD_OUT, HELD_OUT + 1, HELD_OUT + 2] and held_out(2, 5) == [HELD_OUT + 5, HELD_OUT + 6]
+    for run_seed in (0, 1, 7, 12345, HELD_OUT - 1):
+        streams = {}
+        for purpose in Purpose:
+            seeds = [x for first in (0, 100, 1000) for x in start_seeds(run_seed, purpose, first, 200)]
+            assert all(0 <= x < HELD_OUT for x in seeds)
+            assert not evaluation & set(seeds)
+            streams[purpose] = set(seeds)
+        assert not streams[Purpose.RANDOM] & streams[Purpose.ROUND]  # a stream per purpose
+    # two runs of different seeds learn from different starts and are evaluated on the same ones
+    cfg, first, _ = pendulum_run
+    other = run(_cfg(seed=1, actor=None, rounds=0, out_dir=str(tmp_path)), log=lambda m: None)
+    assert other.eval_seeds == first.eval_seeds == held_out(2)
+    np.testing.assert_array_equal(np.asarray(other.episode["state"][0]), np.asarray(first.episode["state"][0]))
+    seeds = [Memory.from_state(torch.load(Path(d) / "agent_state.pt", weights_only=True)["memory"]).seeds()
+             for d in (cfg.out_dir, tmp_path)]
+    assert seeds[0] and seeds[1] and not seeds[0] & seeds[1]
+
+
+def test_results_give_each_agents_returns_mean_and_standard_error(
+        pendulum_run: tuple[AgentConfig, AgentResult, list[Episode]]) -> None:
+    from ebmgraph.agent import Score
+    cfg, result, _ = pendulum_run
+    res = json.loads((Path(cfg.out_dir) / "results.json").read_text())
+    assert set(res["scores"]) == {"mode2", "random", "mode1"} == set(result.scores)
+    for name, s in res["scores"].items():
+        rets = np.asarray(s["returns"])
+        assert len(rets) == cfg.eval_episodes == 2 and np.all(np.isfinite(rets))
+        assert s["mean"] == pytest.approx(rets.mean())
+        assert s["stderr"] == pytest.approx(rets.std(ddof=1) / np.sqrt(len(rets)))
+        assert s["returns"] == result.scores[name].returns
+    assert result.eval_returns == res["scores"]["mode2"]["returns"]
+    assert result.random_return == pytest.approx(res["scores"]["random"]["mean"])
+    # by hand: 1, 2, 3, 4 have mean 2.5, sample variance 5/3, standard error sqrt(5/3 / 4)
+    assert Score([1.0, 2.0, 3.0, 4.0]).stderr == pytest.approx(np.sqrt(5 / 3 / 4))
+    assert np.isnan(Score([1.0]).stderr)
+    # every step is counted: those learned from, and the evaluation's (every agent over the same
+    # starts; a Pendulum episode lasts its 20 steps)
+    eval_steps = int(np.asarray(result.episode["live"]).sum())
+    assert eval_steps == 2 * 20
+    assert res["env_steps"] >= res["learned_steps"] + len(res["scores"]) * eval_steps
+    assert res["env_steps"] == result.env_steps and res["learned_steps"] == result.learned_steps
+
+
+def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    ebm = Path(sys.executable).parent / "ebm"
+    return subprocess.run([str(ebm), "agent", *args], capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+def test_the_command_lines_planner_is_checked_as_if_the_file_said_it(tmp_path: Path) -> None:
+    """--planner cem with a [cem] table runs; --planner gradient leaves the file's [cem] unread: a
+    located error, as it would be with planner_kind = "gradient" in the file."""
+    text = (PENDULUM.read_text().replace('"../../library/agent/', '"library/agent/')  # found in the project
+            .replace('actor = "library/agent/actor.ebm"\n', ""))
+    table = "\n[cem]\nsamples = 64\nelites = 8\n"
+    good = tmp_path / "good.toml"
+    good.write_text(text.replace('planner_kind = "cem"', 'planner_kind = "gradient"') + table)
+    r = _cli([str(good), "--planner", "cem", "--quick", "--out", str(tmp_path / "run")], tmp_path)
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert res["planner"] == "cem" and res["scores"]["mode2"]["evaluations_per_action"] == 16 * 2 * 5  # quick's CEM
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text + table)
+    r = _cli([str(bad), "--planner", "gradient", "--quick", "--out", str(tmp_path / "bad_run")], tmp_path)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    line = 1 + (text + table).splitlines().index("[cem]")
+    assert (f'bad.toml:{line}:1: error[C001]: cem is set, but nothing reads it: planner_kind is "gradient"'
+            in r.stderr)
+    assert 'help: set planner_kind = "cem" (--planner cem chooses it at the command line)' in r.stderr
+    assert not (tmp_path / "bad_run").exists()
+
+
+def test_no_code_asks_which_planner_by_name() -> None:
+    """The planners are objects (PLANNERS): no code branches on planner_kind's value."""
+    package = ROOT / "ebmgraph"
+    found = [f"{p.relative_to(ROOT)}:{i}" for p in sorted(package.rglob("*")) if p.is_file()
+             and "__pycache__" not in p.parts
+             for i, line in enumerate(p.read_text(encoding="utf-8", errors="ignore").splitlines(), 1)
+             if "planner_kind ==" in line]
+    assert found == []
+
+
+def test_an_unknown_planner_is_a_located_error_listing_the_planners(tmp_path: Path) -> None:
+    from ebmgraph.diagnostics import EbmError
+    bad = tmp_path / "bad.toml"
+    bad.write_text('env = "Pendulum-v1"\ngoal = [1.0, 0.0, 0.0]\nplanner_kind = "newton"\n')
+    with pytest.raises(EbmError) as caught:
+        load_agent_config(bad)
+    said = caught.value.render()
+    assert (f"bad.toml:3:1: error[C001]: 'planner_kind': 'newton' is not a planner; choose one of "
+            f"{', '.join(PLANNERS)}") in said
+    assert ", ".join(PLANNERS) == "gradient, cem, enumerate"
+    for kind in PLANNERS:  # each one of them is a planner_kind
+        bad.write_text(f'env = "Pendulum-v1"\ngoal = [1.0, 0.0, 0.0]\nplanner_kind = "{kind}"\n')
+        assert load_agent_config(bad).planner_kind == kind

@@ -201,3 +201,44 @@ def test_infer_y_given_x_and_x_given_y() -> None:
         m.infer(["y"], x=x, y=torch.zeros(3, 2))
     with pytest.raises(ebmgraph.InputError, match="computed by a function"):
         m.infer(["y_hat"], x=x)
+
+
+_WELL = ("model Well {\n  observed x : R[1]\n  observed c : R[1]\n"
+         "  latent y : R[1] infer minimize(optimizer = adam, steps = 400, lr = 0.05, restarts = 3)\n\n"
+         "  energy E = sq_dist(x, square(y))\n  energy T = 0.1 * sq_dist(y, c)\n}\n")
+
+
+@pytest.mark.filterwarnings("ignore:minimize of 'y' did not converge")  # which well is all it asks
+def test_init_begins_each_samples_first_restart_or_each_restart_given_its_own() -> None:
+    """A tilted double well, E = (x - y^2)^2 + 0.1 (y - c)^2 at x = 4, c = 3: near y = -2 the worse
+    well (E about 2.5), near y = 2 the best (E about 0.1), the ridge between them at y about 0; a
+    descent ends in the well it starts in, and the lowest of the 3 restarts wins. A start per
+    sample begins its first restart and the other two start at random; batch x 3 starts, a
+    sample's restarts in a row, begin one restart each."""
+    m = ebmgraph.compile(ebmgraph.loads(_WELL))
+    torch.manual_seed(0)
+    n, R = 200, 3
+    given = {"x": torch.full((n, 1), 4.0), "c": torch.full((n, 1), 3.0)}
+
+    def best(init: torch.Tensor) -> torch.Tensor:  # +1 for a sample whose best restart is in the good well
+        r = m.infer(["y"], init={"y": init}, **given)
+        y = r.values["y"][:, 0]
+        torch.testing.assert_close(y.abs(), torch.full((n,), 2.0), atol=0.05, rtol=0)  # in one well or the other
+        return torch.sign(y)
+
+    # a start per sample: at the best well, every sample ends there (its first restart began there)
+    assert bool((best(torch.full((n, 1), 2.0)) == 1).all())
+    # at the worse well: the two random restarts find the best one for most samples (three in four:
+    # one of them starts right of the ridge); were every restart begun at init, for none
+    found = int((best(torch.full((n, 1), -2.0)) == 1).sum())
+    assert 0.6 * n < found < n
+    # a start per restart: only the given starts, none at random
+    assert bool((best(torch.full((n * R, 1), -2.0)) == -1).all())
+    one = torch.full((n, R, 1), -2.0)
+    one[torch.arange(n), torch.arange(n) % R] = 2.0  # sample i's restart i mod 3 begins at the best well
+    assert bool((best(one.reshape(n * R, 1)) == 1).all())
+    side = torch.where(torch.arange(n) % 2 == 0, -2.0, 2.0)[:, None, None].expand(n, R, 1)  # all of a sample's
+    assert torch.equal(best(side.reshape(n * R, 1)), torch.where(torch.arange(n) % 2 == 0, -1.0, 1.0))
+    with pytest.raises(ebmgraph.InputError, match=r"init for 'y' has 5 samples; the batch has 200 \(or 600: one "
+                                                  r"start per restart\)"):
+        m.infer(["y"], init={"y": torch.zeros(5, 1)}, **given)
