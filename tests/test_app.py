@@ -364,3 +364,27 @@ def test_the_planning_panel_runs_an_episode_and_shows_plan_terms_and_returns(
     assert not at.exception, at.exception
     figures = at.get("imgs") or at.get("pyplot") or at.get("image")
     assert len(figures) == 2, figures  # the episode, and the run's evaluation returns
+    # the run's scores (results.json's "scores"): each agent's mean ± standard error over the held-out starts
+    import json
+
+    import numpy as np
+    res = json.loads((tmp_path / "app_pendulum" / "results.json").read_text())
+    table = at.table[0].value
+    assert list(table["agent"]) == ["Mode-2 (planning)", "random actions", "Mode-1 (the actor)"]
+    for name, shown_return in zip(("mode2", "random", "mode1"), table["return"], strict=True):
+        rets = res["scores"][name]["returns"]
+        assert len(rets) == 2  # the quick run's two held-out starts
+        assert shown_return == f"{np.mean(rets):.1f} ± {np.std(rets, ddof=1) / np.sqrt(len(rets)):.1f}"
+    assert list(table["episodes"]) == [2, 2, 2]
+    assert any("mean return ± standard error over the 2 held-out starts" in c.value for c in at.caption)
+    # a run of an older version (its results.json without scores) is said, not a crash
+    (tmp_path / "app_pendulum" / "results.json").write_text(json.dumps({"eval_returns": [-1.0], "random_return": -2.0}))
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.table and any("has no scores over held-out starts" in c.value for c in at.caption)
+
+
+def test_the_planning_panel_writes_a_mean_with_its_standard_error() -> None:
+    from app.panels.planning import plus_minus
+    assert plus_minus({"mean": -153.26, "stderr": 12.04, "returns": [0.0, 1.0]}) == "-153.3 ± 12.0"
+    assert plus_minus({"mean": 4.0, "stderr": float("nan"), "returns": [4.0]}) == "4.0"  # one start: no spread

@@ -1,22 +1,28 @@
 """The Planning panel (issue 12): pick an agent (examples/agent/*.toml), run an episode with the world
 model its run learned, and see the planned beside the visited trajectory, each energy term of the
-plan per step, and the returns."""
+plan per step, and the run's scores: each agent's mean return ± its standard error over the held-out
+starts (results.json's "scores"), which no episode the run learned from started at."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
-from ebmgraph.agent import AgentConfig, AgentError, episode_detail, load_agent_config, quick, run
+from ebmgraph.agent import HELD_OUT, AgentConfig, AgentError, episode_detail, load_agent_config, quick, run
+from ebmgraph.agent.envs import episode_limit
 from ebmgraph.diagnostics import EbmError
 from ebmgraph.plots import agent_planning, agent_returns
 
 ROOT = Path(__file__).resolve().parents[2]
 AGENTS = ROOT / "examples" / "agent"
+# the agents a run scores (ebmgraph.agent.AgentResult.scores), in words
+AGENT_NAMES = {"mode2": "Mode-2 (planning)", "random": "random actions", "mode1": "Mode-1 (the actor)",
+               "proposal": "Mode-2 from the actor's plan", "hierarchy": "hierarchical Mode-2"}
 
 
 def runs_dir() -> Path:
@@ -49,6 +55,30 @@ def quick_run(cfg: AgentConfig, stem: str) -> None:
         box.update(label=f"quick run of {stem} saved in {small.out_dir}", state="complete", expanded=False)
 
 
+def plus_minus(score: dict[str, Any]) -> str:
+    """An agent's mean return ± its standard error (the mean alone over a single start)."""
+    mean, err = float(score["mean"]), float(score.get("stderr", math.nan))
+    return f"{mean:.1f} ± {err:.1f}" if math.isfinite(err) else f"{mean:.1f}"
+
+
+def show_scores(res: dict[str, Any]) -> None:
+    """The run's results.json: each agent over the held-out starts, and the returns of Mode-2's."""
+    scores: dict[str, dict[str, Any]] | None = res.get("scores")
+    if not scores or "mode2" not in scores:
+        st.caption("this run's results.json has no scores over held-out starts (a run of an older version): "
+                   "run it again to see them")
+        return
+    n = len(scores["mode2"]["returns"])
+    st.table([{"agent": AGENT_NAMES.get(k, k), "return": plus_minus(s), "episodes": len(s["returns"]),
+               "world-model steps per action": s.get("evaluations_per_action")} for k, s in scores.items()])
+    st.caption(f"mean return ± standard error over the {n} held-out starts, the same for every agent and every run, "
+               "none of them a start the run learned from; "
+               f"{res.get('env_steps', '?')} environment steps, {res.get('learned_steps', '?')} of them learned from")
+    random = scores.get("random")
+    st.pyplot(agent_returns(scores["mode2"]["returns"], float(random["mean"]) if random else math.nan,
+                            f"Mode-2 over the held-out starts: {plus_minus(scores['mode2'])}"), clear_figure=True)
+
+
 def show() -> None:
     ss = st.session_state
     configs = sorted(p for p in AGENTS.glob("*.toml") if not p.name.startswith("_"))
@@ -79,12 +109,15 @@ def show() -> None:
             return
         source = st.radio("world model from", list(found), key="plan_source")
         used, state = found[source]
-        episode = int(st.number_input("episode (its seed)", min_value=0, max_value=9999, value=0, key="plan_episode"))
+        episode = int(st.number_input("held-out start", min_value=0, max_value=9999, value=0, key="plan_episode",
+                                      help=f"the evaluation's start i (seed {HELD_OUT} + i): the run was scored on "
+                                           "the first eval_episodes of them and learned from none"))
         if st.button("Run an episode", type="primary", key="plan_run"):
             bar = st.progress(0.0, text="planning")
             try:
+                steps = episode_limit(used)
                 detail = episode_detail(used, state, episode,
-                                        on_step=lambda i: bar.progress((i + 1) / used.episode_steps,
+                                        on_step=lambda i: bar.progress(min(1.0, (i + 1) / steps),
                                                                        text=f"step {i + 1}"))
             except AgentError as exc:
                 st.error(str(exc))
@@ -103,7 +136,4 @@ def show() -> None:
             st.pyplot(fig, clear_figure=True)
         results = Path(state).parent / "results.json"
         if results.exists():
-            res = json.loads(results.read_text())
-            st.pyplot(agent_returns(res["eval_returns"], res["random_return"],
-                                    f"the run's evaluation returns (mean {res['eval_return']:.1f})"),
-                      clear_figure=True)
+            show_scores(json.loads(results.read_text()))
