@@ -104,8 +104,10 @@ class AgentConfig(_Strict):
     planner_kind: str = "gradient"  # one of PLANNERS (ebmgraph.agent.planners); --planner overrides it
     gradient: GradientConfig = GradientConfig()
     enumerate: EnumerateConfig = EnumerateConfig()
-    # "true": the planner's world model is the environment's own dynamics (TRUE_DYNAMICS), the upper
-    # reference of what the learned one can reach; the world model file is then not trained
+    # "true": the planner's world model is the environment's own dynamics (TRUE_DYNAMICS in torch; for
+    # any other environment, or other env_kwargs, copies of the environment itself, for the planners
+    # that need no gradient), the upper reference of what the learned one can reach; the world model
+    # file is then not trained
     world_model_kind: Literal["learned", "true"] = "learned"
     cem: CemConfig = CemConfig()
     seed: int = 0

@@ -68,7 +68,8 @@ def make_env(cfg: AgentConfig) -> Any:
     k = np.asarray(cfg.obs_scale if cfg.obs_scale is not None else 1.0, dtype=np.float32)
     if cfg.obs_scale is not None and k.shape != obs.shape:
         env.close()
-        raise AgentError(f"obs_scale has {k.size} entries; {cfg.env}'s observations have shape {obs.shape}")
+        raise AgentError(f"obs_scale has {k.size} entries, but {cfg.env} observes shape {obs.shape}: give obs_scale "
+                         "one entry per observation")
     space = gym.spaces.Box((obs.low * k).astype(np.float32), (obs.high * k).astype(np.float32), dtype=np.float32)
     env = gym.wrappers.TransformObservation(env, lambda o: (np.asarray(o, dtype=np.float32) * k), space)
     act = env.action_space

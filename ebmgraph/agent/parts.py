@@ -12,7 +12,7 @@ from .config import AgentConfig, check_params
 from .critic import Critic
 from .envs import Envs
 from .planners import Planner, make_planner
-from .simulators import use_true_dynamics
+from .simulators import check_true_world, true_world, use_true_dynamics
 
 
 @dataclass
@@ -44,17 +44,20 @@ def build(cfg: AgentConfig, kind: str | None = None) -> Parts:
     """The parts of `cfg` (its planner of `kind`, the config's by default), checked against the
     environment: the shapes of its observations and actions against both files'."""
     check_params(cfg)
+    check_true_world(cfg, kind or cfg.planner_kind)
     wm = compiled(cfg.world_model, cfg.params, "WorldModel")
     planner = make_planner(compiled(cfg.planner, cfg.params), cfg, kind)
-    probe = Envs(cfg, 1)
+    probe = Envs(cfg.model_copy(update={"obs_scale": None}), 1)  # obs_scale's length is checked with the rest
     try:
         check_shapes(probe, wm, planner, cfg)
+        discrete_levels(cfg, probe, planner, kind or cfg.planner_kind)
     finally:
         probe.close()
     critic = Critic(cfg, planner) if cfg.critic is not None else None
     if cfg.world_model_kind == "true":  # the environment's dynamics in the place of the world model's predictor
-        for m in [planner.model] + ([critic.backup.model] if critic is not None and critic.backup is not None else []):
-            use_true_dynamics(cfg, wm, m)
+        true_world(cfg, wm, planner)  # in torch, else copies of the environments it plans in
+        if critic is not None and critic.backup is not None:  # in torch alone (check_true_world)
+            use_true_dynamics(cfg, wm, critic.backup.model)
     return Parts(wm, planner, critic)
 
 
@@ -85,6 +88,9 @@ def check_shapes(envs: Envs, wm: Any, planner: Planner, cfg: AgentConfig) -> Non
     if (planner.ds,) != ds_wm or (planner.da,) != da_wm:
         problems.append(f"{Path(cfg.planner).name} plans states R[{planner.ds}] and actions R[{planner.da}], the "
                         f"world model has R{list(ds_wm)} and R{list(da_wm)}")
+    if cfg.obs_scale is not None and (len(cfg.obs_scale),) != envs.obs_shape:
+        problems.append(f"obs_scale has {len(cfg.obs_scale)} entries for {cfg.env}'s observations of shape "
+                        f"{envs.obs_shape}")
     for key in ("goal", "goal_weights"):
         if getattr(cfg, key) is not None and len(getattr(cfg, key)) != planner.ds:
             problems.append(f"{key} has {len(getattr(cfg, key))} entries, the state is R[{planner.ds}]")
@@ -93,3 +99,35 @@ def check_shapes(envs: Envs, wm: Any, planner: Planner, cfg: AgentConfig) -> Non
                 f"{envs.act_shape[0] if envs.act_shape else 1}, ... }} in the config, and goal (and goal_weights, "
                 "obs_scale) with one entry per observation")
         raise AgentError(f"{cfg.env} does not fit the model: " + "; ".join(problems) + f" ({hint})")
+
+
+def discrete_levels(cfg: AgentConfig, envs: Envs, planner: Planner, kind: str) -> None:
+    """The levels an enumeration takes from the actions' box (enumerate.levels for the planner,
+    critic_train.levels for the critic's backups) on an environment of n discrete actions: n where the
+    config leaves them out (set in `cfg`), so that they are exactly its actions. (The default 3 on
+    CartPole-v1's two actions, a = -0.5, 0, 0.5, takes the left push for two of the three levels: the
+    search leans left and the agent does worse than random actions.) Levels of which two are the same
+    action are a located error."""
+    import numpy as np
+    if envs.discrete is None:
+        return
+    n = envs.discrete
+    tables = ["enumerate"] if kind == "enumerate" else []
+    if cfg.critic is not None and cfg.critic_train.target == "model":
+        tables.append("critic_train")
+    lo, hi = planner.box
+    for name in tables:
+        table = getattr(cfg, name)
+        if "levels" not in table.model_fields_set:  # the environment's own actions
+            table = table.model_copy(update={"levels": n})
+            setattr(cfg, name, table)
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            continue  # the enumeration says so itself
+        values = np.linspace(lo, hi, table.levels, dtype=np.float32)
+        actions = np.rint(envs.applied(values[:, None])[:, 0] + envs.high).astype(int).tolist()
+        if len(set(actions)) < len(actions):
+            fix = (f"set {name}.levels = {n}, or leave it out" if table.levels != n else
+                   f"declare the actions' box to cover +-{envs.high:g} (params amax = {envs.high:g})")
+            raise AgentError(f"{name}.levels = {table.levels}: the planner's levels {[round(float(v), 3) for v in values]} "
+                             f"are {cfg.env}'s actions {actions} (of its {n}), some the same action, which the "
+                             f"search then leans to: {fix}, so that the levels are its {n} actions")
