@@ -25,7 +25,7 @@ class CemConfig(_Strict):
 
 class EnumerateConfig(_Strict):
     levels: int = Field(3, ge=2)  # action values per dimension, the box's low to its high (a discrete
-    # environment's n actions: n levels are exactly its actions)
+    # environment's n actions: n levels are exactly its actions, and left out, levels is its n)
     hold: int = Field(10, ge=1)  # steps each action is held: levels^(da * T / hold) sequences in all
 
 
@@ -46,6 +46,7 @@ class CriticTraining(_Strict):
     target: Literal["memory", "model"] = "memory"
     gamma: float = Field(0.99, gt=0, le=1)  # the discount per step of the cost to come
     levels: int = Field(3, ge=2)  # "model": action values per dimension enumerated, the box's low to high
+    # (left out on a discrete environment: its n actions)
     hold: int = Field(10, ge=1)  # steps each enumerated action is held
     segments: int = Field(2, ge=1)  # held actions in a row: levels^(da * segments) sequences per state
     iterations: int = Field(20, ge=1)  # fits per training, each with targets from the critic so far
