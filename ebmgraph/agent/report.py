@@ -34,7 +34,9 @@ class Score:
         return math.sqrt(sum((x - m) ** 2 for x in self.returns) / (n - 1) / n)
 
     def summary(self) -> dict[str, Any]:
-        return {**asdict(self), "mean": self.mean, "stderr": self.stderr}
+        """For results.json: a standard error that does not exist (one episode) is null, not NaN."""
+        se = self.stderr
+        return {**asdict(self), "mean": self.mean, "stderr": None if math.isnan(se) else se}
 
     def __str__(self) -> str:
         return f"{self.mean:.1f} ± {self.stderr:.1f}"
