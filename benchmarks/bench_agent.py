@@ -14,7 +14,7 @@ starts for every run, so rows compare on the same episodes).
    over the same trained network, the same steps, lr, box and warm start.
 
     python benchmarks/bench_agent.py [--seeds 0 1 2] [--episodes 50] [--only pendulum|mountaincar|speed]
-                                     [--workers 2] [--reuse] [--quick]
+                                     [--workers 2] [--reuse] [--tables] [--quick]
 
 Each cell is the mean over the training seeds of each seed's mean return over the held-out starts,
 ± the standard error of those seed means; then each seed's mean, and the standard error of one seed's
@@ -201,6 +201,7 @@ def main() -> None:
     ap.add_argument("--episodes", type=int, default=50, help="held-out starts per run (default 50)")
     ap.add_argument("--workers", type=int, default=2, help="runs side by side (default 2)")
     ap.add_argument("--reuse", action="store_true", help="read a run's results.json when it is there")
+    ap.add_argument("--tables", action="store_true", help="only print the tables of the runs saved (none run)")
     ap.add_argument("--calls", type=int, default=20, help="planning calls timed per row of the speed table")
     ap.add_argument("--only", choices=["pendulum", "mountaincar", "speed"], default=None)
     args = ap.parse_args()
@@ -209,6 +210,9 @@ def main() -> None:
     jobs = [(name, config, update, seed, args.episodes, args.quick, args.reuse)
             for t in tasks for name, config, update in RUNS[t] for seed in args.seeds]
     jobs.sort(key=lambda j: "_true" in j[0])  # the learning agents first, the upper references last
+    if args.tables:
+        jobs = [j for j in jobs if (ROOT / "runs" / f"bench_agent_{j[0]}_s{j[3]}" / "results.json").exists()]
+        jobs = [(*j[:6], True) for j in jobs]
     results: dict[tuple[str, int], tuple[dict[str, Any], float]] = {}
     if jobs:
         with ProcessPoolExecutor(max_workers=args.workers) as pool:
@@ -216,7 +220,7 @@ def main() -> None:
                 results[(name, seed)] = (res, secs)
     for t in tasks:
         table(t, results, args.seeds)
-    if args.only in (None, "speed"):
+    if args.only in (None, "speed") and not args.tables:
         speed(args.calls, args.quick, ROOT / "runs" / f"bench_agent_pendulum_gradient_s{args.seeds[0]}")
     print(f"\nbench_agent: {time.perf_counter() - t0:.0f} s in all")
 
