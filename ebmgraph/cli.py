@@ -385,12 +385,18 @@ def agent(config: Annotated[Path, typer.Argument(help="a TOML agent config (exam
           ) -> None:
     """The agent of 003: learn a world model from the environment, plan with it (Mode-2), evaluate on
     held-out starts. A run killed on the way goes on from its last saved round when started again."""
-    from .agent import AgentError, load_agent_config, run
+    from .agent import PLANNERS, AgentError, load_agent_config, run
     from .agent import quick as small
     overrides: dict[str, object] = {}
     if planner is not None:  # merged into the file's settings before they are checked
+        if planner not in PLANNERS:
+            typer.echo(f"error: --planner: '{planner}' is not a planner; choose one of {', '.join(PLANNERS)}", err=True)
+            raise typer.Exit(2)
         overrides["planner_kind"] = planner
     if world_model is not None:
+        if world_model not in ("learned", "true"):
+            typer.echo(f"error: --world-model: '{world_model}' is not one; choose learned or true", err=True)
+            raise typer.Exit(2)
         overrides["world_model_kind"] = world_model
     try:
         cfg = load_agent_config(config, overrides=overrides)

@@ -718,3 +718,24 @@ def test_an_unknown_planner_is_a_located_error_listing_the_planners(tmp_path: Pa
     for kind in PLANNERS:  # each one of them is a planner_kind
         bad.write_text(f'env = "Pendulum-v1"\ngoal = [1.0, 0.0, 0.0]\nplanner_kind = "{kind}"\n')
         assert load_agent_config(bad).planner_kind == kind
+
+
+def test_a_planner_the_command_line_names_wrongly_is_its_own_error(tmp_path: Path) -> None:
+    """--planner newton names the option and the planners, not a place in the file."""
+    r = _cli([str(PENDULUM), "--planner", "newton", "--quick", "--out", str(tmp_path / "run")], tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "error: --planner: 'newton' is not a planner; choose one of gradient, cem, enumerate" in r.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_saved_run_of_an_older_version_is_a_clear_error(tmp_path: Path) -> None:
+    """agent_state.pt from before the memory kept episodes as dicts (tuples then): refused by name."""
+    from ebmgraph.agent import load_planner
+    cfg = _cfg(out_dir=str(tmp_path), actor=None, rounds=0)
+    run(cfg, log=lambda m: None)
+    state_file = tmp_path / "agent_state.pt"
+    state = torch.load(state_file, weights_only=True)
+    state["memory"] = [(e["states"], e["actions"], e["terminated"]) for e in state["memory"]]
+    torch.save(state, state_file)
+    with pytest.raises(AgentError, match="was not saved by a run of these files .or by this version.*--fresh"):
+        load_planner(cfg, state_file)

@@ -69,8 +69,11 @@ def load_parts(cfg: AgentConfig, state_file: str | Path, kind: str | None = None
     try:
         for name, m in parts.trained().items():
             m.load_state_dict(state["parts"][name])
-    except (KeyError, RuntimeError) as exc:
-        raise AgentError(f"{state_file} was not saved by a run of these files: {exc}") from None
+        if not isinstance(state.get("memory"), list) or any(not isinstance(e, dict) for e in state["memory"]):
+            raise KeyError("its memory is not the episodes this version saves")
+    except (KeyError, RuntimeError, TypeError, AttributeError) as exc:
+        raise AgentError(f"{state_file} was not saved by a run of these files (or by this version): {exc}; run the "
+                         "agent again (--fresh)") from None
     parts.shared()
     return parts, state
 

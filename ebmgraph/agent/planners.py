@@ -88,7 +88,10 @@ class Planner:
         self.ds = ds
         self.calls = self.unconverged = 0  # planning calls, and those that stopped at the step budget
         self.override: dict[str, Any] | None = None
-        self.before_energy: Callable[[], None] | None = None  # called before each evaluation (a true world)
+        # the environment's own dynamics the model steps in the place of its predictor, where they are
+        # copies of the environments (simulators.EnvCopies): shown the environments before each plan,
+        # restarted before each evaluation of the energy
+        self.world: Any | None = None
         from ..diagnostics import InputError
         if CRITIC_TERM in model.weights and cfg.critic is None:
             if cfg.weights.get(CRITIC_TERM, 0.0) != 0.0:
@@ -117,8 +120,10 @@ class Planner:
         raise NotImplementedError
 
     def observe(self, envs: Any) -> None:
-        """The environments the next plan is made in (their states are the rows'); a learned world model
-        needs nothing of them."""
+        """The environments the next plan is made in (their states are the rows'): copies of them are the
+        world model where `world` is set; a learned world model needs nothing of them."""
+        if self.world is not None:
+            self.world.observe(envs)
 
     def given(self, rows: int) -> dict[str, Any]:
         """The task's inputs (goal, w), one row per state; `override` gives them row by row (the
@@ -129,8 +134,8 @@ class Planner:
         return out
 
     def energy_of(self, s: Any, acts: Any) -> Any:
-        if self.before_energy is not None:
-            self.before_energy()
+        if self.world is not None:
+            self.world.restart()
         vals = {"s[0]": s, **self.given(len(s)), **{a: acts[:, t] for t, a in enumerate(self.actions)}}
         return self.model.energy(**vals).total
 

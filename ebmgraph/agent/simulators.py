@@ -129,8 +129,7 @@ def true_world(cfg: AgentConfig, wm: Any, planner: Planner) -> None:
         return
     copies = EnvCopies(cfg.env, planner.ds)
     use_true_dynamics(cfg, wm, planner.model, copies)
-    planner.before_energy = copies.restart
-    planner.observe = copies.observe  # type: ignore[method-assign]
+    planner.world = copies
 
 
 def _mirror(env: Any) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
