@@ -124,6 +124,41 @@ def table(task: str, results: dict[tuple[str, int], tuple[dict[str, Any], float]
                   "action (target within 10%, >= 50x)")
 
 
+def plot(tasks: list[str], results: dict[tuple[str, int], tuple[dict[str, Any], float]], seeds: list[int],
+         path: Path) -> None:
+    """Each agent's mean return over the seeds (bar, ± the standard error of the seed means), each
+    seed's mean (dots): one panel per task."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(len(tasks), 1, figsize=(8, 3.2 * len(tasks)), squeeze=False)
+    for ax, task in zip(axes[:, 0], tasks, strict=True):
+        labels, means, ses, dots = [], [], [], []
+        for label, run_name, score in ROWS[task]:
+            per = [results[(run_name, s)][0]["scores"][score]["mean"] for s in seeds
+                   if (run_name, s) in results and score in results[(run_name, s)][0]["scores"]]
+            if per:
+                labels.append(label)
+                means.append(statistics.mean(per))
+                ses.append(statistics.stdev(per) / len(per) ** 0.5 if len(per) > 1 else 0.0)
+                dots.append(per)
+        y = list(range(len(labels)))[::-1]
+        ax.barh(y, means, xerr=ses, color="#9ecae1", capsize=4)
+        for i, per in zip(y, dots, strict=True):
+            ax.plot(per, [i] * len(per), "o", color="#08519c", ms=4)
+            ax.annotate(f"{statistics.mean(per):.1f}", (statistics.mean(per), i), textcoords="offset points",
+                        xytext=(0, 9), ha="center", fontsize=7)
+        ax.set_yticks(y, labels, fontsize=8)
+        ax.set_xlabel("mean return on the held-out starts (bar: over seeds; dots: each seed)")
+        ax.set_title(TITLES[task].split(",")[0] + f": {len(seeds)} training seeds", fontsize=10)
+        ax.axvline(0, color="grey", lw=0.5)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    print(f"wrote {path}")
+
+
 def handwritten_plan(pred, s0, goal, warm, steps: int, lr: float, lo: float, hi: float):  # type: ignore[no-untyped-def]
     """Projected Adam on the actions through the unrolled residual model, the lowest energy kept per row."""
     import torch
@@ -220,6 +255,8 @@ def main() -> None:
                 results[(name, seed)] = (res, secs)
     for t in tasks:
         table(t, results, args.seeds)
+    if tasks and not args.quick:
+        plot(tasks, results, args.seeds, ROOT / "docs" / "agent" / "seeds.png")
     if args.only in (None, "speed") and not args.tables:
         speed(args.calls, args.quick, ROOT / "runs" / f"bench_agent_pendulum_gradient_s{args.seeds[0]}")
     print(f"\nbench_agent: {time.perf_counter() - t0:.0f} s in all")
