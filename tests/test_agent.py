@@ -739,3 +739,24 @@ def test_a_saved_run_of_an_older_version_is_a_clear_error(tmp_path: Path) -> Non
     torch.save(state, state_file)
     with pytest.raises(AgentError, match="was not saved by a run of these files .or by this version.*--fresh"):
         load_planner(cfg, state_file)
+
+
+def test_keep_best_evaluates_the_parts_that_planned_the_best_round(tmp_path: Path) -> None:
+    """keep = "best": the world model that planned the round of highest return (the one trained before
+    it) is the one evaluated, not the one retrained after the last round; keep = "last" the latter."""
+    from ebmgraph.agent.parts import load_parts
+    cfg = _cfg(out_dir=str(tmp_path), actor=None, rounds=2, keep="best")
+    lines: list[str] = []
+    run(cfg, log=lines.append)
+    state = torch.load(tmp_path / "agent_state.pt", weights_only=True)
+    returns = [row["return"] for row in state["history"]]
+    assert state["best"]["round"] == 1 + int(np.argmax(returns))
+    assert state["best"]["return"] == pytest.approx(max(returns))
+    assert any(f"planned round {state['best']['round']}" in m for m in lines)
+    best = state["best"]["parts"]["world_model"]
+    last = state["parts"]["world_model"]
+    assert any(not torch.equal(best[k], last[k]) for k in best)  # retrained after the last round
+    for keep, want in (("best", best), ("last", last)):
+        parts, _ = load_parts(cfg.model_copy(update={"keep": keep}), tmp_path / "agent_state.pt")
+        got = parts.wm.state_dict()
+        assert all(torch.equal(got[k], want[k]) for k in want)

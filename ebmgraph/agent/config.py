@@ -131,6 +131,10 @@ class AgentConfig(_Strict):
     # also evaluate Mode-2 started, at every step, from the actor's plan (its actions over the predicted
     # states) instead of the last plan shifted by one step (003 sec. 3.1.3)
     actor_proposal: bool = False
+    # which world model and critic the evaluation (and Mode-1, the hierarchy) use: "last", those retrained
+    # on everything; "best", those that planned the round of highest return (the planning rounds are
+    # the test of a retraining: one that made planning worse is not kept). No evaluation episode decides.
+    keep: Literal["last", "best"] = "last"
     out_dir: str = "runs/agent"
     resume: bool = True  # a run of the same config found in out_dir goes on from its last saved round
     threads: int | None = Field(None, ge=1)

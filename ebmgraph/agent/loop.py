@@ -46,6 +46,7 @@ class Run:
         self.env_steps = 0  # every step taken, evaluations included
         self.rng = np.random.default_rng(cfg.seed)
         self.file = self.out / "agent_state.pt"
+        self.best: dict[str, Any] | None = None  # the parts that planned the best round: round, return, weights
 
     def fit(self, round_: int, log: Callable[[str], None]) -> float:
         """The world model (and the critic) on everything remembered; the planner takes their weights."""
@@ -76,7 +77,7 @@ class Run:
         from ..files import write_atomic
         critic = self.parts.critic
         state = {"fingerprint": fingerprint(self.cfg), "round": round_, "env_steps": self.env_steps,
-                 "history": self.history, "memory": self.memory.state(),
+                 "history": self.history, "memory": self.memory.state(), "best": self.best,
                  "parts": {k: m.state_dict() for k, m in self.parts.trained().items()},
                  "critic_opt": critic.opt.state_dict() if critic is not None else None,
                  "torch_rng": torch.get_rng_state(), "np_rng": json.dumps(self.rng.bit_generator.state)}
@@ -97,6 +98,7 @@ class Run:
                              "or --fresh to start this one over there")
         self.env_steps, self.history = int(state["env_steps"]), state["history"]
         self.memory = Memory.from_state(state["memory"])
+        self.best = state.get("best")
         for k, m in self.parts.trained().items():
             m.load_state_dict(state["parts"][k])
         if self.parts.critic is not None:
@@ -139,8 +141,12 @@ class Run:
         if self.memory.steps() + n * episode_limit(cfg) > cfg.max_env_steps:
             log(f"round {k}: the budget of {cfg.max_env_steps} environment steps learned from is reached")
             return False
+        planned_with = {name: {k_: v.detach().clone() for k_, v in m.state_dict().items()}
+                        for name, m in self.parts.trained().items()}
         r = rollout(cfg, self.parts.planner, start_seeds(cfg.seed, Purpose.ROUND, 100 * k, n), Purpose.ROUND,
                     label=f"round {k}, {cfg.planner_kind} planning")
+        if self.best is None or float(np.mean(r.returns)) > self.best["return"]:
+            self.best = {"round": k, "return": float(np.mean(r.returns)), "parts": planned_with}
         self.env_steps += r.steps
         err = float("nan")
         if self.parts.learned:  # the world model's error on the new steps, before it learns them
@@ -159,6 +165,17 @@ class Run:
             + (f"world-model error on the new steps {err:.4g} (before retraining), " if self.parts.learned else "")
             + f"{self.memory.steps()} steps learned from")
         return True
+
+
+def kept(state: Run, log: Callable[[str], None]) -> None:
+    """keep = "best": the parts take the weights that planned the best round (when one was planned)."""
+    if state.cfg.keep != "best" or state.best is None:
+        return
+    for name, m in state.parts.trained().items():
+        m.load_state_dict(state.best["parts"][name])
+    state.parts.shared()
+    log(f"keep = \"best\": the world model and critic that planned round {state.best['round']} (return "
+        f"{state.best['return']:.1f}) are kept, not those retrained after the last round")
 
 
 def evaluate_agent(cfg: AgentConfig, agent: Any, seeds: list[int], trace: bool = False,
@@ -198,6 +215,7 @@ def run(cfg: AgentConfig, log: Callable[[str], None] = print) -> AgentResult:
     for k in range(max(done, 0) + 1, cfg.rounds + 1):  # 2. planning rounds, retraining after each
         if not state.planning_round(k, log):
             break
+    kept(state, log)
     # 3. evaluation on held-out starts: every agent on the same ones, nothing learned from them
     seeds = held_out(cfg.eval_episodes)
     planner = parts.planner

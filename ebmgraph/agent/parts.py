@@ -67,8 +67,9 @@ def load_parts(cfg: AgentConfig, state_file: str | Path, kind: str | None = None
     parts = build(cfg, kind)
     state = torch.load(state_file, weights_only=True)
     try:
+        best = state.get("best") if cfg.keep == "best" else None  # the parts the run kept (config keep)
         for name, m in parts.trained().items():
-            m.load_state_dict(state["parts"][name])
+            m.load_state_dict((best or state)["parts"][name])
         if not isinstance(state.get("memory"), list) or any(not isinstance(e, dict) for e in state["memory"]):
             raise KeyError("its memory is not the episodes this version saves")
     except (KeyError, RuntimeError, TypeError, AttributeError) as exc:
