@@ -10,11 +10,13 @@ starts for every run, so rows compare on the same episodes).
 2. MountainCarContinuous-v0 (target >= 90, the task's 'solved'): random (held) actions; Mode-2 (CEM)
    with the critic learned from the memory; hierarchical Mode-2 (Fig. 16-17) in the same run; the
    same over the environment's own dynamics.
-3. Speed (--only speed): one planning call of our gradient planner against a hand-written PyTorch one
+3. MountainCar-v0 (three actions): enumeration with the critic, and the hierarchy.
+4. Speed (--only speed): one planning call of our gradient planner against a hand-written PyTorch one
    over the same trained network, the same steps, lr, box and warm start.
 
     python benchmarks/bench_agent.py [--seeds 0 1 2] [--episodes 50] [--only pendulum|mountaincar|speed]
                                      [--workers 2] [--reuse] [--tables] [--quick]
+    (--only discrete: MountainCar-v0, its three actions enumerated, with the critic and the hierarchy)
 
 Each cell is the mean over the training seeds of each seed's mean return over the held-out starts,
 ± the standard error of those seed means; then each seed's mean, and the standard error of one seed's
@@ -46,6 +48,7 @@ RUNS: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
     "mountaincar": [("mountaincar_critic", "mountaincar.toml", {}),
                     ("mountaincar_true", "mountaincar.toml", {"world_model_kind": "true", "rounds": 0,
                                                               "hierarchy": None})],
+    "discrete": [("discrete_critic", "mountaincar_discrete.toml", {})],
 }
 # (label, run, score)
 ROWS: dict[str, list[tuple[str, str, str]]] = {
@@ -58,9 +61,13 @@ ROWS: dict[str, list[tuple[str, str, str]]] = {
                     ("Mode-2, learned model, cem + critic", "mountaincar_critic", "mode2"),
                     ("hierarchical Mode-2, learned (Fig. 16-17)", "mountaincar_critic", "hierarchy"),
                     ("Mode-2, true dynamics, cem + critic", "mountaincar_true", "mode2")],
+    "discrete": [("random actions (held)", "discrete_critic", "random"),
+                 ("Mode-2, learned model, enumerate + critic", "discrete_critic", "mode2"),
+                 ("hierarchical Mode-2, learned (Fig. 16-17)", "discrete_critic", "hierarchy")],
 }
 TITLES = {"pendulum": "Pendulum-v1, target >= -180 (Mode-2 cem), Mode-1 within 10%, gradient >= -200",
-          "mountaincar": "MountainCarContinuous-v0, target >= 90 (with the critic, and with the hierarchy)"}
+          "mountaincar": "MountainCarContinuous-v0, target >= 90 (with the critic, and with the hierarchy)",
+          "discrete": "MountainCar-v0, three actions, -110 counts as solved"}
 
 
 def _one(job: tuple[str, str, dict[str, Any], int, int, bool, bool]) -> tuple[str, int, dict[str, Any], float]:
@@ -82,7 +89,7 @@ def _one(job: tuple[str, str, dict[str, Any], int, int, bool, bool]) -> tuple[st
     lines: list[str] = []
     run(cfg, log=lines.append)
     secs = time.perf_counter() - t0
-    print(f"  {name} seed {seed}: {secs:.0f} s; " + lines[-1] if lines else "", flush=True)
+    print(f"  {name} seed {seed}: {secs:.0f} s a run; " + lines[-1] if lines else "", flush=True)
     return name, seed, json.loads(done.read_text()), secs
 
 
@@ -96,7 +103,7 @@ def table(task: str, results: dict[tuple[str, int], tuple[dict[str, Any], float]
     print()
     print(TITLES[task] + f"; {len(seeds)} training seeds x held-out starts")
     print(f"{'agent':42} {'mean ± se (seeds)':>17}  {'each seed':>{9 * len(seeds)}}  {'se (starts)':>11} "
-          f"{'learned':>8} {'wm steps/act':>12} {'ms/call':>8} {'run s':>6}")
+          f"{'learned':>8} {'wm steps/act':>12} {'ms/call':>8}")
     for label, run_name, score in ROWS[task]:
         got = [results[(run_name, s)] for s in seeds if (run_name, s) in results]
         scores = [r["scores"][score] for r, _ in got if score in r["scores"]]
@@ -108,11 +115,9 @@ def table(task: str, results: dict[tuple[str, int], tuple[dict[str, Any], float]
         ms = [sc["seconds_per_action"] for sc in scores if sc.get("seconds_per_action") is not None]
         evals = scores[0].get("evaluations_per_action")
         learned = statistics.mean([r["learned_steps"] for r, _ in got])
-        secs = [t for _, t in got if t == t]
         print(f"{label:42} {_cell(means):>17}  {''.join(f'{m:9.1f}' for m in means):>{9 * len(seeds)}}  "
               f"{se:11.1f} {learned:8.0f} {'' if evals is None else evals:>12} "
-              f"{1000 * statistics.median(ms) if ms else float('nan'):8.1f} "
-              f"{statistics.mean(secs) if secs else float('nan'):6.0f}")
+              f"{1000 * statistics.median(ms) if ms else float('nan'):8.1f}")
     n = len(scores[0]["returns"]) if scores else 0
     print(f"(held-out starts per seed: {n}; 'learned': environment steps the run learned from, mean over seeds)")
     if task == "pendulum":
@@ -238,7 +243,7 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="read a run's results.json when it is there")
     ap.add_argument("--tables", action="store_true", help="only print the tables of the runs saved (none run)")
     ap.add_argument("--calls", type=int, default=20, help="planning calls timed per row of the speed table")
-    ap.add_argument("--only", choices=["pendulum", "mountaincar", "speed"], default=None)
+    ap.add_argument("--only", choices=["pendulum", "mountaincar", "discrete", "speed"], default=None)
     args = ap.parse_args()
     t0 = time.perf_counter()
     tasks = [t for t in RUNS if args.only in (None, t)]
