@@ -11,7 +11,8 @@ starts for every run, so rows compare on the same episodes).
    with the critic learned from the memory; hierarchical Mode-2 (Fig. 16-17) in the same run; the
    same over the environment's own dynamics.
 3. MountainCar-v0 (three actions): enumeration with the critic, and the hierarchy.
-4. Speed (--only speed): one planning call of our gradient planner against a hand-written PyTorch one
+4. CartPole-v1 and Acrobot-v1 (--only classic): enumeration over their own actions, against random.
+5. Speed (--only speed): one planning call of our gradient planner against a hand-written PyTorch one
    over the same trained network, the same steps, lr, box and warm start.
 
     python benchmarks/bench_agent.py [--seeds 0 1 2] [--episodes 50] [--only pendulum|mountaincar|speed]
@@ -49,6 +50,7 @@ RUNS: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
                     ("mountaincar_true", "mountaincar.toml", {"world_model_kind": "true", "rounds": 0,
                                                               "hierarchy": None})],
     "discrete": [("discrete_critic", "mountaincar_discrete.toml", {})],
+    "classic": [("cartpole", "cartpole.toml", {}), ("acrobot", "acrobot.toml", {})],
 }
 # (label, run, score)
 ROWS: dict[str, list[tuple[str, str, str]]] = {
@@ -64,10 +66,15 @@ ROWS: dict[str, list[tuple[str, str, str]]] = {
     "discrete": [("random actions (held)", "discrete_critic", "random"),
                  ("Mode-2, learned model, enumerate + critic", "discrete_critic", "mode2"),
                  ("hierarchical Mode-2, learned (Fig. 16-17)", "discrete_critic", "hierarchy")],
+    "classic": [("CartPole-v1, random actions", "cartpole", "random"),
+                ("CartPole-v1, Mode-2, learned model, enumerate", "cartpole", "mode2"),
+                ("Acrobot-v1, random actions", "acrobot", "random"),
+                ("Acrobot-v1, Mode-2, learned model, enumerate", "acrobot", "mode2")],
 }
 TITLES = {"pendulum": "Pendulum-v1, target >= -180 (Mode-2 cem), Mode-1 within 10%, gradient >= -200",
           "mountaincar": "MountainCarContinuous-v0, target >= 90 (with the critic, and with the hierarchy)",
-          "discrete": "MountainCar-v0, three actions, -110 counts as solved"}
+          "discrete": "MountainCar-v0, three actions, -110 counts as solved",
+          "classic": "CartPole-v1 (500 at most) and Acrobot-v1 (-500 at worst), any gymnasium task by configuration"}
 
 
 def _one(job: tuple[str, str, dict[str, Any], int, int, bool, bool]) -> tuple[str, int, dict[str, Any], float]:
@@ -102,20 +109,20 @@ def _cell(values: list[float]) -> str:
 def table(task: str, results: dict[tuple[str, int], tuple[dict[str, Any], float]], seeds: list[int]) -> None:
     print()
     print(TITLES[task] + f"; {len(seeds)} training seeds x held-out starts")
-    print(f"{'agent':42} {'mean ± se (seeds)':>17}  {'each seed':>{9 * len(seeds)}}  {'se (starts)':>11} "
+    print(f"{'agent':46} {'mean ± se (seeds)':>17}  {'each seed':>{9 * len(seeds)}}  {'se (starts)':>11} "
           f"{'learned':>8} {'wm steps/act':>12} {'ms/call':>8}")
     for label, run_name, score in ROWS[task]:
         got = [results[(run_name, s)] for s in seeds if (run_name, s) in results]
         scores = [r["scores"][score] for r, _ in got if score in r["scores"]]
         if not scores:
-            print(f"{label:42} (not run)")
+            print(f"{label:46} (not run)")
             continue
         means = [sc["mean"] for sc in scores]
         se = statistics.mean([sc["stderr"] or 0.0 for sc in scores])
         ms = [sc["seconds_per_action"] for sc in scores if sc.get("seconds_per_action") is not None]
         evals = scores[0].get("evaluations_per_action")
         learned = statistics.mean([r["learned_steps"] for r, _ in got])
-        print(f"{label:42} {_cell(means):>17}  {''.join(f'{m:9.1f}' for m in means):>{9 * len(seeds)}}  "
+        print(f"{label:46} {_cell(means):>17}  {''.join(f'{m:9.1f}' for m in means):>{9 * len(seeds)}}  "
               f"{se:11.1f} {learned:8.0f} {'' if evals is None else evals:>12} "
               f"{1000 * statistics.median(ms) if ms else float('nan'):8.1f}")
     n = len(scores[0]["returns"]) if scores else 0
@@ -243,7 +250,7 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="read a run's results.json when it is there")
     ap.add_argument("--tables", action="store_true", help="only print the tables of the runs saved (none run)")
     ap.add_argument("--calls", type=int, default=20, help="planning calls timed per row of the speed table")
-    ap.add_argument("--only", choices=["pendulum", "mountaincar", "discrete", "speed"], default=None)
+    ap.add_argument("--only", choices=["pendulum", "mountaincar", "discrete", "classic", "speed"], default=None)
     args = ap.parse_args()
     t0 = time.perf_counter()
     tasks = [t for t in RUNS if args.only in (None, t)]
