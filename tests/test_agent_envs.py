@@ -226,3 +226,31 @@ def test_acrobots_episode_limit_is_its_own() -> None:
 def test_the_discrete_examples_run_quick(tmp_path: Path, path: Path) -> None:
     r = run(_cfg(path, tmp_path), log=lambda m: None)
     assert np.isfinite(r.eval_return) and "random" in r.scores
+
+
+def test_an_env_of_a_module_runs_only_when_plugins_lists_the_module(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """env = "module:Env" imports the module (gymnasium's form): refused, located at env, unless
+    plugins lists it; listed, the module's registered environment is made."""
+    from ebmgraph.diagnostics import EbmError
+    (tmp_path / "ebm_test_envs.py").write_text(
+        "import gymnasium\n"
+        "gymnasium.register(id='ShortPendulum-v0', entry_point='gymnasium.envs.classic_control.pendulum:PendulumEnv',"
+        " max_episode_steps=7)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    text = PENDULUM.read_text().replace('"../../library/agent/', '"' + str(ROOT / "library" / "agent") + "/")
+    text = text.replace('env = "Pendulum-v1"', 'env = "ebm_test_envs:ShortPendulum-v0"').replace("episode_steps = 200\n", "")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text)
+    with pytest.raises(EbmError) as err:
+        load_agent_config(bad)
+    line = 1 + text.splitlines().index('env = "ebm_test_envs:ShortPendulum-v0"')
+    assert f"bad.toml:{line}:1: error[C001]: env = \"ebm_test_envs:ShortPendulum-v0\" imports the module " \
+           "'ebm_test_envs', which plugins does not list" in err.value.render()
+    assert "ebm_test_envs" not in sys.modules  # refused before anything ran
+    good = tmp_path / "good.toml"
+    good.write_text(text.replace('env = "ebm_test', 'plugins = ["ebm_test_envs"]\nenv = "ebm_test'))
+    cfg = load_agent_config(good)
+    assert episode_limit(cfg) == 7  # the module's own registration
+    with pytest.raises(AgentError, match="list it in plugins"):
+        Envs(cfg.model_copy(update={"plugins": []}), 1)

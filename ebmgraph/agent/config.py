@@ -150,10 +150,6 @@ class AgentConfig(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> AgentConfig:
-        module = self.env.split(":")[0] if ":" in self.env else None
-        if module is not None and module not in self.plugins:
-            raise ValueError(f"env = \"{self.env}\" imports the module '{module}': list it in plugins = "
-                             f"[\"{module}\"] to run its code")
         if self.cem.elites > self.cem.samples:
             raise ValueError(f"cem.elites ({self.cem.elites}) must not exceed cem.samples ({self.cem.samples})")
         return self
@@ -190,6 +186,10 @@ def _check_used(cfg: AgentConfig) -> None:
                  for kind, cls in PLANNERS.items() if cls.table is not None},
               **{k: (cfg.actor is None, "there is no actor (Mode-1)", "set actor = \"library/agent/actor.ebm\"")
                  for k in ("actor_epochs", "dagger_rounds", "actor_proposal")}}
+    module = unlisted_module(cfg)
+    if module is not None:
+        raise _config_error(cfg, ("env",), f"env = \"{cfg.env}\" imports the module '{module}', which plugins does "
+                            "not list", hint=f"add plugins = [\"{module}\"] to run its code")
     for key, (dead, why, hint) in unread.items():
         if dead and key in cfg.model_fields_set:
             raise _config_error(cfg, (key,), f"{key} is set, but nothing reads it: {why}", hint=hint)
@@ -198,6 +198,12 @@ def _check_used(cfg: AgentConfig) -> None:
         raise _config_error(cfg, ("hierarchy", "latent_samples"), "hierarchy.latent_samples is set, but nothing "
                             "reads it: latent = \"none\" draws no z", hint="set latent = \"expected\" or \"worst\", "
                             "or remove latent_samples")
+
+
+def unlisted_module(cfg: AgentConfig) -> str | None:
+    """The module an env id of the form "module:Env" imports, when plugins does not list it."""
+    module = cfg.env.split(":")[0] if ":" in cfg.env else None
+    return module if module is not None and module not in cfg.plugins else None
 
 
 def resolve_file(cfg: AgentConfig, name: str, loc: tuple[str, ...]) -> str:

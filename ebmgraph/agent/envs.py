@@ -45,6 +45,11 @@ def make_env(cfg: AgentConfig) -> Any:
     import gymnasium as gym
     import numpy as np
 
+    from .config import unlisted_module
+    module = unlisted_module(cfg)
+    if module is not None:
+        raise AgentError(f"env = \"{cfg.env}\" imports the module '{module}': list it in plugins = [\"{module}\"] "
+                         "to run its code")
     if cfg.plugins:
         from ..plugins import PluginError, import_modules
         try:
