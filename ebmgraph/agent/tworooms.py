@@ -1,0 +1,122 @@
+"""Two Rooms: the wall task of PLDM (Sobal et al. 2025, "Planning with Latent Dynamics Models",
+kevinghst/HWM_PLDM environments/wall), rebuilt small, as a gymnasium environment that gives pixels.
+
+A point agent in a 64x64 arena split by a vertical wall (3 px thick, x in [31, 34)) with one door
+(10 px, y in [27, 37)). The action is a velocity in [-1, 1]^2, times SPEED = 2.5 px per step; a
+move that would enter the wall (outside the door) or leave the arena is not made (no sliding).
+The observation is what the agent sees: two 64x64 channels in [0, 1], the agent (a Gaussian blob
+at its position, sub-pixel) and the walls. The true position stays in `info["pos"]` (for
+evaluation and probes), with the goal and whether it is reached. A task starts in the left room
+with its goal in the right one; success is being within RADIUS = 4 px of the goal (the episode
+then terminates), within the 200 steps of its TimeLimit. `held_out_tasks(100)` are the fixed
+evaluation tasks, drawn from seeds no data collection uses (see envs.HELD_OUT).
+
+    import ebmgraph.agent.tworooms      # registers it (the agent's configs need not: env = "ebmgraph/TwoRooms-v0")
+    gym.make("ebmgraph/TwoRooms-v0")
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from .envs import HELD_OUT
+
+SIZE = 64
+WALL = (31.0, 34.0)  # the wall's x range
+DOOR = (27.0, 37.0)  # the door's y range
+SPEED = 2.5  # px per step at |a| = 1 on an axis
+RADIUS = 4.0  # success: within this distance of the goal
+MARGIN = 4.0  # starts and goals keep this far from the walls and the arena's edge
+BLOB = 1.2  # the agent's drawn radius (the Gaussian's sigma, px)
+ID = "ebmgraph/TwoRooms-v0"
+
+
+def free(x: float, y: float) -> bool:
+    """A point the agent may be at: inside the arena, not in the wall unless in the door."""
+    if not (0.0 <= x < SIZE and 0.0 <= y < SIZE):
+        return False
+    return not (WALL[0] <= x < WALL[1] and not DOOR[0] <= y < DOOR[1])
+
+
+def walls() -> Any:
+    """The walls' channel: 1 on every pixel whose centre is not free."""
+    c = np.arange(SIZE) + 0.5
+    return np.array([[0.0 if free(x, y) else 1.0 for x in c] for y in c], dtype=np.float32)
+
+
+_WALLS = walls()
+_GRID = np.arange(SIZE, dtype=np.float32) + 0.5
+
+
+def draw(pos: Any) -> Any:
+    """The observation of the agent at pos: (2, 64, 64), the agent's blob and the walls."""
+    gx = np.exp(-0.5 * ((_GRID - pos[0]) / BLOB) ** 2)
+    gy = np.exp(-0.5 * ((_GRID - pos[1]) / BLOB) ** 2)
+    return np.stack([np.outer(gy, gx).astype(np.float32), _WALLS])
+
+
+def draw_task(rng: Any) -> tuple[Any, Any]:
+    """A start in the left room and a goal in the right one, each at least MARGIN from any wall."""
+    def room(lo: float, hi: float) -> Any:
+        return np.array([rng.uniform(lo + MARGIN, hi - MARGIN), rng.uniform(MARGIN, SIZE - MARGIN)])
+    return room(0.0, WALL[0]), room(WALL[1], SIZE)
+
+
+def held_out_tasks(n: int = 100) -> list[tuple[Any, Any]]:
+    """The fixed evaluation tasks: task i from the seed HELD_OUT + i, never a data collection's."""
+    return [draw_task(np.random.default_rng(HELD_OUT + i)) for i in range(n)]
+
+
+class TwoRooms(gym.Env[Any, Any]):
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+
+    def __init__(self, render_mode: str | None = None) -> None:
+        self.observation_space = gym.spaces.Box(0.0, 1.0, (2, SIZE, SIZE), dtype=np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)
+        self.render_mode = render_mode
+        self.pos = np.zeros(2)
+        self.goal = np.zeros(2)
+
+    def _info(self) -> dict[str, Any]:
+        d = float(np.linalg.norm(self.pos - self.goal))
+        return {"pos": self.pos.copy(), "goal": self.goal.copy(), "distance": d, "success": d < RADIUS}
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        """A task drawn from the seed, or the one options gives ({"start": (x, y), "goal": (x, y)})."""
+        super().reset(seed=seed)
+        options = options or {}
+        start, goal = draw_task(self.np_random)
+        self.pos = np.asarray(options.get("start", start), dtype=np.float64)
+        self.goal = np.asarray(options.get("goal", goal), dtype=np.float64)
+        for name, p in (("start", self.pos), ("goal", self.goal)):
+            if p.shape != (2,) or not free(*p):
+                raise ValueError(f"TwoRooms: the {name} {p.tolist()} is not a free point of the arena")
+        return draw(self.pos), self._info()
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        a = np.clip(np.asarray(action, dtype=np.float64).reshape(2), -1.0, 1.0)
+        new = self.pos + SPEED * a
+        # the move is made only if every point along it is free (0.25 px apart: the wall is 3 px thick)
+        if all(free(*(self.pos + t * (new - self.pos))) for t in np.linspace(0.0, 1.0, 11)):
+            self.pos = new
+        info = self._info()
+        return draw(self.pos), -info["distance"] / SIZE, bool(info["success"]), False, info
+
+    def goal_image(self) -> Any:
+        """The observation of the agent at the goal: what a planner in representation space aims at."""
+        return draw(self.goal)
+
+    def render(self) -> Any:
+        """RGB 64x64: walls grey, the goal red, the agent white."""
+        img = np.zeros((SIZE, SIZE, 3), dtype=np.float32)
+        img += _WALLS[:, :, None] * 0.5
+        img[:, :, 0] = np.maximum(img[:, :, 0], draw(self.goal)[0])
+        img = np.maximum(img, draw(self.pos)[0][:, :, None])
+        return (np.clip(img, 0, 1) * 255).astype(np.uint8)
+
+
+if ID not in gym.registry:
+    gym.register(id=ID, entry_point="ebmgraph.agent.tworooms:TwoRooms", max_episode_steps=200)
