@@ -52,6 +52,22 @@ def test_joint_embedding_collapses_without_vicreg_and_not_with_it(tmp_path: Path
     assert (tmp_path / "vicreg" / "metrics.png").stat().st_size > 1000
 
 
+def test_sigreg_in_place_of_vicreg_keeps_the_joint_embedding_from_collapsing(tmp_path: Path) -> None:
+    """One line of the file swaps the anti-collapse term: SIGReg on each embedding (LeJEPA) instead of
+    VICReg on the pair; the same training that collapses without either keeps both spread out, near
+    the isotropic Gaussian SIGReg asks for (std 1 per dimension, full rank)."""
+    torch.manual_seed(0)
+    model = _model("joint_embedding", **{"regularize V = vicreg(sx, sy)":
+                                         "regularize S = sigreg(sx)\n  regularize S2 = sigreg(sy)"})
+    r = ebmgraph.train(model, {"data": JE_DATA, "epochs": 12, "batch_size": 256, "progress": False,
+                               "monitor": ["sx", "sy"], "optimizer": {"lr": 1e-2}, "out_dir": str(tmp_path)})
+    last = r.history[-1]
+    assert "S.sigreg" in last and "S2.sigreg" in last
+    for v in ("sx", "sy"):
+        assert 0.7 < last[f"collapse.{v}.std_mean"] < 1.3 and last[f"collapse.{v}.effective_rank"] > 12
+    assert not r.collapse
+
+
 def test_ellipse_learns_its_radii(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     angle = rng.uniform(-math.pi, math.pi, 400)

@@ -1,4 +1,4 @@
-"""The regularizer catalogue: training-time terms on named variables (VICReg, Barlow Twins,
+"""The regularizer catalogue: training-time terms on named variables (VICReg, Barlow Twins, SIGReg,
 sparse and variational latents, denoising score matching), one table, `REGULARIZERS`, with each
 entry's arity, options (type, default, doc), whether it maximizes information (the checker's
 W002 reads it), and its function. A `.ebm` file's `regularize` statements and a training
@@ -71,6 +71,26 @@ def barlow_twins(a: torch.Tensor, b: torch.Tensor, lambd: float = 5e-3) -> tuple
     on = (torch.diagonal(c) - 1).pow(2).sum()
     off = (c - torch.diag(torch.diagonal(c))).pow(2).sum()
     return on + lambd * off, {"on_diagonal": float(on.detach()), "off_diagonal": float(off.detach())}
+
+
+def sigreg(z: torch.Tensor, slices: int = 256, points: int = 17, t_max: float = 5.0,
+           generator: torch.Generator | None = None) -> torch.Tensor:
+    """SIGReg (LeJEPA, Balestriero & LeCun 2025; LeWorldModel's one anti-collapse term): the
+    representation pushed towards an isotropic standard Gaussian. The batch is projected on `slices`
+    random unit directions; on each, the Epps-Pulley statistic compares the empirical characteristic
+    function with the Gaussian's, N * integral over t in [-t_max, t_max] of |phi_N(t) - exp(-t^2/2)|^2
+    exp(-t^2/2) dt (trapezoids at `points` t's); the mean over the slices. About 1 for Gaussian
+    samples at any N; of order N for a collapsed or badly scaled representation."""
+    z = _flat(z)
+    n, d = z.shape
+    a = torch.randn(d, slices, generator=generator, device=z.device, dtype=z.dtype)
+    a = a / a.norm(dim=0, keepdim=True)
+    t = torch.linspace(-t_max, t_max, points, device=z.device, dtype=z.dtype)
+    gauss = torch.exp(-0.5 * t ** 2)
+    xt = (z @ a)[:, :, None] * t  # (n, slices, points)
+    real, imag = torch.cos(xt).mean(0), torch.sin(xt).mean(0)  # the empirical characteristic function
+    err = ((real - gauss) ** 2 + imag ** 2) * gauss
+    return (torch.trapezoid(err, t, dim=1) * n).mean()
 
 
 def sparse(z: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
@@ -172,6 +192,12 @@ REGULARIZERS: dict[str, RegularizerSpec] = {r.name: r for r in (
                     _one("variance", variance)),
     RegularizerSpec("covariance", "VICReg's off-diagonal covariance penalty on one representation", 1, True,
                     (WEIGHT,), _one("covariance", covariance)),
+    RegularizerSpec("sigreg", "SIGReg (LeJEPA): one representation pushed towards an isotropic Gaussian, the "
+                    "Epps-Pulley statistic on random 1-D projections", 1, True,
+                    (WEIGHT, Option("slices", int, 256, "random directions drawn per step", low=1),
+                     Option("points", int, 17, "points t of the integral over [-t_max, t_max]", low=3),
+                     Option("t_max", float, 5.0, "the integral's range", low=0, open_low=True)),
+                    _one("sigreg", sigreg)),
     RegularizerSpec("sparse", "L1 sparsity of a latent's values (002 sec. 4.2.1)", 1, False, (WEIGHT,),
                     lambda vs, o: sparse(vs[0])),
     RegularizerSpec("kl", "KL(N(mu, exp(logvar)) || N(0, 1)) of variational latents (002 sec. 4.2.2): on = [mu, logvar]",
