@@ -181,3 +181,29 @@ def test_custom_parts_compile_and_infer() -> None:
     torch.testing.assert_close(r.values["z"], (y - 1) / 2, atol=1e-3, rtol=0)
     with pytest.raises(ebmgraph.EbmError, match="test_quadratic failed on inputs"):
         ebmgraph.loads("model C {\n  observed y : R[3]\n  energy Q = test_quadratic(y, n = 2)\n}\n")
+
+
+def test_a_strided_convolution_halves_the_image_as_torch_does() -> None:
+    """conv2d(cin, cout, k, stride): the pixel encoder of a world model; the output is (d - k) // stride + 1
+    on each side, its values torch's own convolution with the model's weights; a stride of 0 is located."""
+    import torch.nn.functional as F
+    text = """
+model Enc() {
+  observed o : R[2, 64, 64]
+  fn c1 = conv2d(2, 8, 4, 2)
+  fn c2 = conv1d(3, 5, 3, 3)
+  observed q : R[3, 20]
+  s = c1(o)
+  u = c2(q)
+  energy D = l2(flatten(s))
+  energy E = l2(flatten(u))
+}
+"""
+    m = ebmgraph.compile(ebmgraph.loads(text))
+    assert m.graph.var("s").domain.shape == (8, 31, 31) and m.graph.var("u").domain.shape == (5, 6)
+    o, q = torch.randn(3, 2, 64, 64), torch.randn(3, 3, 20)
+    vals = m.partial({"o": o, "q": q})
+    c1 = m.fns["c1"]
+    torch.testing.assert_close(vals["s"], F.conv2d(o, c1.weight, c1.bias, stride=2))
+    with pytest.raises(ebmgraph.EbmError, match=r"<string>:4:27: error\[E021\]: conv2d's sizes must be positive"):
+        ebmgraph.compile(ebmgraph.loads(text.replace("conv2d(2, 8, 4, 2)", "conv2d(2, 8, 4, 0)")))

@@ -79,24 +79,37 @@ register_function(FunctionSpec(
 
 def _conv_shape(nd: int) -> Any:
     def rule(shapes: list[Shape], cfg: Config) -> Shape:
-        cin, cout, k = _ints(cfg, f"conv{nd}d(cin, cout, k)")
+        sizes = _ints(cfg, f"conv{nd}d(cin, cout, k[, stride])")
+        cin, cout, k = sizes[:3]
+        stride = (sizes[3:] or [1])[0]
+        call = f"conv{nd}d({', '.join(map(str, sizes))})"
         s = shapes[0]
         if len(s) != nd + 1 or s[0] != cin:
-            raise ShapeError(f"conv{nd}d({cin}, {cout}, {k}) expects R[{cin}, {', '.join(['L'] * nd)}], got {fmt_shape(s)}")
+            raise ShapeError(f"{call} expects R[{cin}, {', '.join(['L'] * nd)}], got {fmt_shape(s)}")
         if any(d < k for d in s[1:]):
             raise ShapeError(f"conv{nd}d kernel {k} is larger than the input {fmt_shape(s)}")
-        return (cout,) + tuple(d - k + 1 for d in s[1:])
+        return (cout,) + tuple((d - k) // stride + 1 for d in s[1:])
     return rule
 
 
+def _conv_cost(nd: int) -> Any:
+    """The parameters: (cin k^nd + 1) cout (the stride changes none)."""
+    def cost(cfg: Config, shapes: list[Shape], out: Shape) -> tuple[int, int]:
+        cin, cout, k = cfg.args[:3]
+        return cin * cout * k ** nd + cout, 0
+    return cost
+
+
 register_function(FunctionSpec(
-    "conv1d", "1-D convolution conv1d(cin, cout, k), no padding", 1, _conv_shape(1),
-    lambda cfg, shapes: nn.Conv1d(*cfg.args), trainable=True, config_args="cin, cout, k", min_args=3, max_args=3,
-    sizes=True, cost=lambda cfg, s, out: (cfg.args[0] * cfg.args[1] * cfg.args[2] + cfg.args[1], 0)))
+    "conv1d", "1-D convolution conv1d(cin, cout, k[, stride]), no padding", 1, _conv_shape(1),
+    lambda cfg, shapes: nn.Conv1d(cfg.args[0], cfg.args[1], cfg.args[2], stride=(cfg.args[3:] or (1,))[0]),
+    trainable=True,
+    config_args="cin, cout, k[, stride]", min_args=3, max_args=4, sizes=True, cost=_conv_cost(1)))
 register_function(FunctionSpec(
-    "conv2d", "2-D convolution conv2d(cin, cout, k), no padding", 1, _conv_shape(2),
-    lambda cfg, shapes: nn.Conv2d(*cfg.args), trainable=True, config_args="cin, cout, k", min_args=3, max_args=3,
-    sizes=True, cost=lambda cfg, s, out: (cfg.args[0] * cfg.args[1] * cfg.args[2] ** 2 + cfg.args[1], 0)))
+    "conv2d", "2-D convolution conv2d(cin, cout, k[, stride]), no padding", 1, _conv_shape(2),
+    lambda cfg, shapes: nn.Conv2d(cfg.args[0], cfg.args[1], cfg.args[2], stride=(cfg.args[3:] or (1,))[0]),
+    trainable=True,
+    config_args="cin, cout, k[, stride]", min_args=3, max_args=4, sizes=True, cost=_conv_cost(2)))
 
 
 def _embedding_shape(shapes: list[Shape], cfg: Config) -> Shape:
