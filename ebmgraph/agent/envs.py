@@ -56,7 +56,7 @@ def make_env(cfg: AgentConfig) -> Any:
             import_modules(cfg.plugins)
         except PluginError as exc:
             raise AgentError(str(exc)) from None
-    from . import tworooms  # noqa: F401 - registers the project's own environments (ebmgraph/TwoRooms-v0)
+    from . import pixels, tworooms  # noqa: F401 - register the project's own environments (ebmgraph/...)
     kwargs: dict[str, Any] = dict(cfg.env_kwargs)
     if cfg.episode_steps is not None:
         kwargs["max_episode_steps"] = cfg.episode_steps
