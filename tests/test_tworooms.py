@@ -86,3 +86,22 @@ def test_the_picture_shows_walls_goal_and_agent() -> None:
     assert min(img[10, 10]) > 200  # the agent: white
     assert tuple(img[5, 32]) == (127, 127, 127)  # the wall: grey
     assert np.array_equal(env.goal_image()[0], tr.draw(np.array([50.0, 50.0]))[0])
+
+
+def test_exploration_data_are_trajectories_the_environment_lived() -> None:
+    """explore(): random-exploration trajectories from free starts in both rooms, every step one the
+    environment made (replayed here), from seeds below HELD_OUT; observations() draws them."""
+    data = tr.explore(20, steps=17, seed=3)
+    pos, acts = data["pos"], data["actions"]
+    assert pos.shape == (20, 17, 2) and acts.shape == (20, 16, 2) and data["seeds"].max() < HELD_OUT
+    assert (pos[:, 0, 0] < tr.WALL[0]).any() and (pos[:, 0, 0] > tr.WALL[1]).any()  # both rooms
+    for i in range(20):
+        env = _env(tuple(pos[i, 0]), goal=tuple(pos[i, 0]))
+        for t in range(16):
+            *_, info = env.step(acts[i, t])
+            assert np.array_equal(info["pos"], pos[i, t + 1])
+    again = tr.explore(20, steps=17, seed=3)
+    assert np.array_equal(again["pos"], pos)  # the same seed, the same data
+    assert not np.array_equal(tr.explore(20, steps=17, seed=4)["pos"], pos)
+    obs = tr.observations(pos[:2, :3])
+    assert obs.shape == (2, 3, 2, 64, 64) and np.array_equal(obs[1, 2], tr.draw(pos[1, 2]))

@@ -70,6 +70,38 @@ def held_out_tasks(n: int = 100) -> list[tuple[Any, Any]]:
     return [draw_task(np.random.default_rng(HELD_OUT + i)) for i in range(n)]
 
 
+def explore(n: int, steps: int = 17, seed: int = 0, hold: int = 1) -> dict[str, Any]:
+    """The offline data of a world model (PLDM's): n random-exploration trajectories of `steps` frames,
+    each from a free start anywhere in the arena (a seed of the run's RANDOM stream, below HELD_OUT),
+    with uniform random actions each held `hold` steps. Returns positions (n, steps, 2), actions
+    (n, steps - 1, 2) and the start seeds; `observations` draws what the agent saw."""
+    from .envs import Purpose, start_seeds
+    seeds = start_seeds(seed, Purpose.RANDOM, 0, n)
+    env = TwoRooms()
+    pos = np.zeros((n, steps, 2))
+    acts = np.zeros((n, steps - 1, 2), dtype=np.float32)
+    for i, s in enumerate(seeds):
+        rng = np.random.default_rng(s)
+        start = np.array([rng.uniform(0, SIZE), rng.uniform(0, SIZE)])
+        while not free(*start) or min(start.min(), SIZE - start.max()) < MARGIN / 2:
+            start = np.array([rng.uniform(0, SIZE), rng.uniform(0, SIZE)])
+        env.reset(seed=s, options={"start": start, "goal": start})
+        pos[i, 0] = env.pos
+        for t in range(steps - 1):
+            if t % hold == 0:
+                a = rng.uniform(-1.0, 1.0, 2).astype(np.float32)
+            acts[i, t] = a
+            env.step(a)
+            pos[i, t + 1] = env.pos
+    return {"pos": pos, "actions": acts, "seeds": np.asarray(seeds, dtype=np.int64)}
+
+
+def observations(pos: Any) -> Any:
+    """What the agent saw at each position: (..., 2) -> (..., 2, 64, 64)."""
+    flat = np.asarray(pos).reshape(-1, 2)
+    return np.stack([draw(p) for p in flat]).reshape(*np.shape(pos)[:-1], 2, SIZE, SIZE)
+
+
 class TwoRooms(gym.Env[Any, Any]):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
 
