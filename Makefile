@@ -64,6 +64,7 @@ bench: $(STAMP) graphviz
 	$(BIN)/python benchmarks/bench_sparse_coding.py
 	$(BIN)/python benchmarks/bench_distributed.py
 	$(BIN)/python benchmarks/bench_agent.py
+	$(BIN)/python benchmarks/bench_pixels.py
 
 clean:
 	rm -rf $(VENV) out build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
