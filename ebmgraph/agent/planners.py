@@ -14,6 +14,7 @@ located error rather than dropped.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,7 +60,7 @@ def enumerate_actions(lo: float, hi: float, da: int, levels: int, hold: int, seg
     return one[idx].repeat_interleave(hold, dim=1)
 
 
-class Planner:
+class Planner(ABC):
     """The compiled planner file: its state input s[0], the task's inputs (goal, w) and the actions
     a[0..T-1]; the configurator's weights set on its terms. A subclass plans (`plan`)."""
 
@@ -111,13 +112,13 @@ class Planner:
         return len(self.actions)
 
     @property
+    @abstractmethod
     def evaluations_per_action(self) -> int:
         """World-model steps one planning call evaluates per row."""
-        raise NotImplementedError
 
+    @abstractmethod
     def plan(self, s: Any, warm: Any | None = None) -> Plan:
         """The plan from the states s (rows, ds), its search started from `warm` where given."""
-        raise NotImplementedError
 
     def observe(self, envs: Any) -> None:
         """The environments the next plan is made in (their states are the rows'): copies of them are the
