@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,10 +29,7 @@ class Score:
     def stderr(self) -> float:
         """The standard error of the mean (sample standard deviation / sqrt(n))."""
         n = len(self.returns)
-        if n < 2:
-            return float("nan")
-        m = self.mean
-        return math.sqrt(sum((x - m) ** 2 for x in self.returns) / (n - 1) / n)
+        return statistics.stdev(self.returns) / math.sqrt(n) if n > 1 else float("nan")
 
     def summary(self) -> dict[str, Any]:
         """For results.json: a standard error that does not exist (one episode) is null, not NaN."""

@@ -122,8 +122,8 @@ def check_true_world(cfg: AgentConfig, kind: str) -> None:
 
 def true_world(cfg: AgentConfig, wm: Any, planner: Planner) -> None:
     """The planner's world model becomes the environment's own dynamics: the simulator in torch where
-    there is one (in_torch), else copies of the environments the planner is shown (EnvCopies)."""
-    check_true_world(cfg, planner.kind)
+    there is one (in_torch), else copies of the environments the planner is shown (EnvCopies). What
+    the copies cannot do is refused before (check_true_world, by parts.build)."""
     if in_torch(cfg):
         use_true_dynamics(cfg, wm, planner.model)
         return
