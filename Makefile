@@ -47,7 +47,7 @@ test: $(STAMP) sysdeps lint typecheck
 
 # The composer on the default model with the digits loaded; Ctrl-C stops it.
 app: $(STAMP) graphviz
-	$(BIN)/streamlit run app/app.py --browser.gatherUsageStats false -- $(DEFAULT_MODEL)
+	$(BIN)/streamlit run app/app.py --browser.gatherUsageStats false --server.address 127.0.0.1 -- $(DEFAULT_MODEL)
 
 # the seeds reproduced: each script trains a library model from its config and runs its peer alongside;
 # the rows and figures go to docs/reproductions/, the table to docs/reproductions.md
