@@ -130,7 +130,7 @@ def _unapplied(g: Graph, rep: Reporter) -> None:
 
 # energies that are >= 0 and grow without bound in their inputs; functions through which an
 # unbounded input stays unbounded (a bounded one, tanh or sigmoid, keeps -w * E bounded)
-_GROWING = {"sq_dist", "l1", "l2", "gauss_diag"}
+_GROWING = {"sq_dist", "dist", "l1", "l2", "gauss_diag"}
 _UNBOUNDED_THROUGH = {"identity", "linear", "transpose", "cat", "sub", "sum", "scale", "mul", "flatten", "square",
                       "exp", "softplus", "relu", "one_hot", "mlp"}
 

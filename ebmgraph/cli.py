@@ -387,6 +387,10 @@ def agent(config: Annotated[Path, typer.Argument(help="a TOML agent config (exam
     held-out starts. A run killed on the way goes on from its last saved round when started again."""
     from .agent import PLANNERS, AgentError, load_agent_config, run
     from .agent import quick as small
+    from .agent.pixel_agent import is_pixel_config
+    if is_pixel_config(config):
+        _pixel_agent(config, quick, out, threads, fresh, given={"--planner": planner, "--world-model": world_model})
+        return
     overrides: dict[str, object] = {}
     if planner is not None:  # merged into the file's settings before they are checked
         if planner not in PLANNERS:
@@ -417,6 +421,38 @@ def agent(config: Annotated[Path, typer.Argument(help="a TOML agent config (exam
              for name, score in result.scores.items()]
     typer.echo("\n".join(lines))
     typer.echo(f"{result.env_steps} environment steps, {result.learned_steps} of them learned from")
+    typer.echo("wrote " + ", ".join(str(p) for p in result.files), err=True)
+
+
+def _pixel_agent(config: Path, quick: bool, out: Path | None, threads: int | None, fresh: bool,
+                 given: dict[str, str | None]) -> None:
+    """`ebm agent` on a pixel agent's config (kind = "pixels"): ebmgraph/agent/pixel_agent.py."""
+    from .agent import AgentError
+    from .agent.pixel_agent import load_pixel_config, quick_pixels, run_pixels
+    for flag, value in given.items():
+        if value is not None:
+            typer.echo(f"error: {flag}: {config} is a pixel agent's config (kind = \"pixels\"), whose planners are "
+                       "listed in its `planners` (flat, hierarchical, true_flat, true_hierarchical, random)", err=True)
+            raise typer.Exit(2)
+    try:
+        cfg = load_pixel_config(config)
+        if fresh:
+            cfg.resume = False
+        if out is not None:
+            cfg.out_dir = str(out.resolve())
+        if threads is not None:
+            cfg.threads = threads
+        result = run_pixels(quick_pixels(cfg) if quick else cfg, log=lambda m: typer.echo(m, err=True))
+    except EbmError as exc:
+        typer.echo(exc.render(), err=True)
+        raise typer.Exit(1) from None
+    except (AgentError, ValueError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo("probe R^2 of the position from one frame: " + ", ".join(f"{k} {v:.3f}" for k, v in result.probe.items()))
+    for name, score in result.scores.items():
+        typer.echo(f"{name:18} {score}")
+    typer.echo(f"world model trained {result.train_steps} steps in {result.train_seconds:.0f} s")
     typer.echo("wrote " + ", ".join(str(p) for p in result.files), err=True)
 
 

@@ -30,22 +30,30 @@ class Plan:
     energy: Any  # (rows,): the planning energy of the plan
 
 
-def cem(energy: Callable[[Any], Any], mean: Any, c: CemConfig, lo: float, hi: float, std: Any | None = None) -> Any:
+def cem(energy: Callable[[Any], Any], mean: Any, c: CemConfig, lo: float, hi: float, std: Any | None = None,
+        best: bool = False) -> Any:
     """The cross-entropy method: `c.iterations` times, draw `c.samples` candidates per row around the
     mean (rows, ...), keep the `c.elites` of lowest `energy` (candidates (rows, samples, ...) ->
-    (rows, samples)) and move the mean and spread towards theirs. Returns the final mean."""
+    (rows, samples)) and move the mean and spread towards theirs. Returns the final mean; with `best`,
+    the lowest-energy candidate drawn instead (where good plans differ, e.g. around either side of an
+    obstacle, the elites' mean can be none of them)."""
     import torch
     span = (hi - lo) / 2 if math.isfinite(hi - lo) else 1.0
     std = torch.full_like(mean, span) if std is None else std
     rows, shape = mean.shape[0], mean.shape[1:]
+    top, top_e = mean, torch.full((rows,), math.inf)
     with torch.no_grad():
         for _ in range(c.iterations):
             samples = (mean[:, None] + std[:, None] * torch.randn(rows, c.samples, *shape)).clamp(lo, hi)
-            idx = energy(samples).topk(c.elites, dim=1, largest=False).indices
+            e = energy(samples)
+            val, idx = e.topk(c.elites, dim=1, largest=False)
             elite = torch.gather(samples, 1, idx.reshape(rows, c.elites, *([1] * len(shape))).expand(-1, -1, *shape))
+            better = val[:, 0] < top_e
+            top = torch.where(better.reshape(rows, *([1] * len(shape))), elite[:, 0], top)
+            top_e = torch.where(better, val[:, 0], top_e)
             mean = c.momentum * mean + (1 - c.momentum) * elite.mean(1)
             std = c.momentum * std + (1 - c.momentum) * elite.std(1)
-    return mean
+    return top if best else mean
 
 
 def enumerate_actions(lo: float, hi: float, da: int, levels: int, hold: int, segments: int) -> Any:

@@ -152,3 +152,50 @@ class TwoRooms(gym.Env[Any, Any]):
 
 if ID not in gym.registry:
     gym.register(id=ID, entry_point="ebmgraph.agent.tworooms:TwoRooms", max_episode_steps=200)
+
+
+def step_torch(pos: Any, a: Any) -> Any:
+    """The environment's own step, batched in torch: positions (n, 2) and actions (n, 2) -> (n, 2)."""
+    import torch
+    a = a.clamp(-1.0, 1.0)
+    new = pos + SPEED * a
+    t = torch.linspace(0.0, 1.0, 11, dtype=pos.dtype)
+    pts = pos[:, None] + t[None, :, None] * (new - pos)[:, None]  # (n, 11, 2)
+    x, y = pts[..., 0], pts[..., 1]
+    inside = (x >= 0) & (x < SIZE) & (y >= 0) & (y < SIZE)
+    in_wall = (x >= WALL[0]) & (x < WALL[1]) & ~((y >= DOOR[0]) & (y < DOOR[1]))
+    ok = (inside & ~in_wall).all(1, keepdim=True)
+    return torch.where(ok, new, pos)
+
+
+def true_world(T: int = 12, U: int = 8, K: int = 4) -> Any:
+    """The planners' world over the true position (the upper reference): the state is the position
+    (px / SIZE), stepped by the environment's own dynamics; a jump is K steps of one held action. The
+    cost is the same as the learned world's, the squared distance to the goal's state at every step."""
+    import torch
+
+    from .latent import World
+
+    def encode(obs: Any) -> Any:  # the position is where the agent's channel is brightest (sub-pixel: its mean)
+        blob = obs[:, 0]
+        w = blob / blob.sum((1, 2), keepdim=True)
+        g = torch.arange(SIZE, dtype=obs.dtype) + 0.5
+        return torch.stack([(w.sum(1) * g).sum(1), (w.sum(2) * g).sum(1)], 1) / SIZE
+
+    def roll(s: Any, goal: Any, acts: Any, hold: int, squared: bool) -> Any:
+        pos, cost = s * SIZE, torch.zeros(len(s))
+        for t in range(acts.shape[1]):
+            for _ in range(hold):
+                pos = step_torch(pos, acts[:, t])
+            d = ((pos / SIZE - goal) ** 2).sum(1)
+            cost = cost + (d if squared else (d + 1e-8).sqrt())
+        return cost
+
+    def first(s: Any, A: Any) -> Any:
+        pos = s * SIZE
+        for _ in range(K):
+            pos = step_torch(pos, A)
+        return pos / SIZE
+
+    return World(encode, lambda s, g, a: roll(s, g, a, 1, True), lambda s, g, a: roll(s, g, a, K, False), first,
+                 T=T, U=U, K=K, da=2, steps_per_eval=(T, U * K))

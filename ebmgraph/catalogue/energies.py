@@ -37,6 +37,10 @@ register_energy(EnergySpec(
     "sq_dist", "squared Euclidean distance sum_i (a_i - b_i)^2", 2, _same_shapes("sq_dist"),
     lambda cfg, s: _m().Lambda(lambda a, b: _flat(a - b).pow(2).sum(1), "sq_dist")))
 register_energy(EnergySpec(
+    "dist", "Euclidean distance sqrt(sum_i (a_i - b_i)^2 + 1e-12): a cost that grows as fast near the goal as "
+    "far from it (a detour is not outweighed by its far states, as with sq_dist)", 2, _same_shapes("dist"),
+    lambda cfg, s: _m().Lambda(lambda a, b: (_flat(a - b).pow(2).sum(1) + 1e-12).sqrt(), "dist")))
+register_energy(EnergySpec(
     "l1", "L1 norm sum_i |a_i| (sparsity regularizer)", 1, _any,
     lambda cfg, s: _m().Lambda(lambda a: _flat(a).abs().sum(1), "l1")))
 register_energy(EnergySpec(

@@ -1,0 +1,120 @@
+"""The agent that learns its world from pixels (issue 24): planning in representation space, flat
+and hierarchical, the true-state references, and `ebm agent` on a pixel config end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import ebmgraph
+from ebmgraph.agent import latent
+from ebmgraph.agent import tworooms as tr
+from ebmgraph.agent.config import CemConfig
+from ebmgraph.agent.planners import cem
+from ebmgraph.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "examples" / "agent" / "tworooms.toml"
+
+
+def test_the_true_step_in_torch_is_the_environments_step() -> None:
+    rng = np.random.default_rng(0)
+    env = tr.TwoRooms()
+    env.reset(options={"start": (28.0, 20.0), "goal": (50.0, 50.0)})
+    pos = torch.tensor([[28.0, 20.0]], dtype=torch.float64)
+    for _ in range(200):  # random moves, many into the wall and through the door
+        a = rng.uniform(-1, 1, 2) * np.array([1.0, 0.3])
+        *_, info = env.step(a)
+        pos = tr.step_torch(pos, torch.tensor(a[None]))
+        assert pos[0].tolist() == pytest.approx(info["pos"].tolist())
+
+
+def test_the_true_world_reads_the_position_from_the_frame() -> None:
+    p = np.array([[10.3, 40.7], [50.0, 5.2]])
+    got = tr.true_world().encode(torch.tensor(tr.observations(p))) * tr.SIZE
+    assert got.numpy() == pytest.approx(p, abs=0.05)
+
+
+def test_cem_best_keeps_a_mode_where_the_elites_mean_falls_between_two() -> None:
+    # two equally good plans, -0.8 and +0.8, with a wall of cost between them: the elites' mean lands
+    # near 0 (the worst place); `best` returns the best drawn candidate, near one of the modes
+    def energy(x: torch.Tensor) -> torch.Tensor:
+        v = x[..., 0]
+        return torch.minimum((v - 0.8) ** 2, (v + 0.8) ** 2) + 5.0 * (v.abs() < 0.3)
+    torch.manual_seed(0)
+    c = CemConfig(samples=200, elites=40, iterations=1, momentum=0.0)
+    mean = cem(energy, torch.zeros(64, 1), c, -1.0, 1.0)
+    torch.manual_seed(0)
+    best = cem(energy, torch.zeros(64, 1), c, -1.0, 1.0, best=True)
+    assert energy(best).mean() < 0.01 < energy(mean).mean()
+    assert (best.abs() - 0.8).abs().max() < 0.1
+
+
+def test_the_dist_energy_is_the_euclidean_distance(tmp_path: Path) -> None:
+    f = tmp_path / "d.ebm"
+    f.write_text("model D {\n  observed a : R[3]\n  observed b : R[3]\n  energy E = dist(a, b)\n}\n")
+    m = ebmgraph.compile(ebmgraph.load(f))
+    a, b = torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[4.0, 6.0, 3.0]])
+    assert float(m.energy(a=a, b=b).total) == pytest.approx(5.0)
+
+
+def test_the_hierarchy_sets_the_first_jumps_state_as_the_subgoal() -> None:
+    w = tr.true_world(T=3, U=2, K=4)
+    agent = latent.Agent(w, latent.Search(lower=CemConfig(samples=8, elites=2, iterations=1),
+                                          upper=CemConfig(samples=8, elites=2, iterations=1)), hierarchical=True)
+    agent.reset(1)
+    s = torch.tensor([[10.0, 10.0]]) / tr.SIZE
+    a, sub = agent.act(s, torch.tensor([[50.0, 50.0]]) / tr.SIZE)
+    assert a.shape == (1, 2) and sub.shape == (1, 2)
+    jumped = w.first_jump(s, agent.warm_up[:, 0])  # type: ignore[misc]
+    assert sub.tolist() == jumped.tolist()
+    assert float((sub - s).norm()) * tr.SIZE <= 4 * tr.SPEED * math.sqrt(2) + 1e-6  # one jump: K steps at most
+
+
+def test_the_pixel_planner_files_check_and_draw() -> None:
+    r = CliRunner().invoke(app, ["check", str(ROOT / "library/agent/pixel_planner.ebm"),
+                                 str(ROOT / "library/agent/pixel_jepa.ebm")])
+    assert r.exit_code == 0, r.output
+    for model, params in (("Lower", {"T": 3}), ("Upper", {"U": 2})):
+        m = ebmgraph.load(ROOT / "library/agent/pixel_planner.ebm", model=model, params=params)
+        assert any(v.role == "latent" and v.name.startswith("a[") for v in m.variables)
+
+
+def test_ebm_agent_on_tworooms_quick_runs_end_to_end_and_resumes(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    r = CliRunner().invoke(app, ["agent", str(CONFIG), "--quick", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    for kind in ("flat", "hierarchical", "true_flat", "true_hierarchical", "random"):
+        assert kind in r.stdout
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["planners"]) == {"flat", "hierarchical", "true_flat", "true_hierarchical", "random"}
+    assert len(report["planners"]["flat"]["successes"]) == 2  # --quick: two held-out tasks
+    assert set(report["probe_r2"]) == {"trained", "untrained", "pca"}
+    for f in ("data.npz", "jepa.pt", "success.png", "task.png"):
+        assert (out / f).stat().st_size > 0
+    with np.load(out / "data.npz") as z:  # the offline data: positions and actions of the trajectories
+        assert z["pos"].shape == (16, 5, 2) and z["actions"].shape == (16, 4, 2)
+        assert int(z["seeds"].max()) < ebmgraph.agent.HELD_OUT  # never a held-out task's seed
+    again = CliRunner().invoke(app, ["agent", str(CONFIG), "--quick", "--out", str(out)])
+    assert again.exit_code == 0, again.output
+    assert "trained before" in again.stderr and "from" in again.stderr  # the data and world model reused
+
+
+def test_a_pixel_config_refuses_a_state_agents_flags_and_unknown_settings(tmp_path: Path) -> None:
+    r = CliRunner().invoke(app, ["agent", str(CONFIG), "--quick", "--planner", "cem"])
+    assert r.exit_code == 2 and "pixel agent" in r.stderr and "planners" in r.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text(CONFIG.read_text().replace("tasks = 100", "tasks = 100\nhorizon = 3")
+                   .replace('"../../library', f'"{ROOT}/library'))
+    r = CliRunner().invoke(app, ["agent", str(bad), "--quick", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 1 and "horizon" in r.stderr and "bad.toml" in r.stderr
+    bad.write_text(CONFIG.read_text().replace("ds = 16, hidden = 128 }\nminutes", "ds = 16, hiden = 128 }\nminutes")
+                   .replace('"../../library', f'"{ROOT}/library'))
+    r = CliRunner().invoke(app, ["agent", str(bad), "--quick", "--out", str(tmp_path / "o2")])
+    assert r.exit_code == 1 and "hiden" in r.stderr
