@@ -384,6 +384,31 @@ def test_the_planning_panel_runs_an_episode_and_shows_plan_terms_and_returns(
     assert not at.table and any("has no scores over held-out starts" in c.value for c in at.caption)
 
 
+def test_the_planning_panel_shows_a_pixel_agents_run_and_a_held_out_task(
+        at: AppTest, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import json
+    monkeypatch.setenv("EBMGRAPH_RUNS", str(tmp_path))
+    _tab(at, "Planning")
+    at.selectbox(key="plan_agent").set_value("tworooms.toml").run()
+    assert not at.exception, at.exception
+    at.button(key="plan_quick").click().run()  # a quick run from pixels, saved where EBMGRAPH_RUNS says
+    assert not at.exception, at.exception
+    report = json.loads((tmp_path / "app_tworooms" / "report.json").read_text())
+    table = at.table[0].value
+    assert list(table["planner"]) == ["flat JEPA planner", "hierarchical JEPA planner", "flat, over the true state",
+                                      "hierarchical, over the true state", "random actions"]
+    assert list(table["tasks"]) == [2] * 5  # the quick run's two held-out tasks
+    assert any(f"trained {report['probe_r2']['trained']:.3f}" in c.value for c in at.caption)
+    radio = at.radio(key="plan_source")
+    radio.set_value(next(o for o in radio.options if o.startswith("quick run"))).run()
+    at.selectbox(key="plan_pixel_kind").set_value("hierarchical").run()
+    at.button(key="plan_run").click().run()
+    assert not at.exception, at.exception
+    ep = at.session_state["plan_detail"]["episode"]
+    assert len(ep.path) == ep.steps + 1 and len(ep.subgoals) == ep.steps  # a subgoal set at every step
+    assert len(at.get("imgs") or at.get("pyplot") or at.get("image")) == 1  # the frames, the goal image, the path
+
+
 def test_the_planning_panel_writes_a_mean_with_its_standard_error() -> None:
     from app.panels.planning import plus_minus
     assert plus_minus({"mean": -153.26, "stderr": 12.04, "returns": [0.0, 1.0]}) == "-153.3 ± 12.0"

@@ -79,6 +79,71 @@ def show_scores(res: dict[str, Any]) -> None:
                             f"Mode-2 over the held-out starts: {plus_minus(scores['mode2'])}"), clear_figure=True)
 
 
+PIXEL_NAMES = {"flat": "flat JEPA planner", "hierarchical": "hierarchical JEPA planner",
+               "true_flat": "flat, over the true state", "true_hierarchical": "hierarchical, over the true state",
+               "random": "random actions"}
+
+
+def show_pixels(path: Path, name: str, stem: str) -> None:
+    """A pixel agent (kind = "pixels"): its run's success rates and probe, and a held-out task done by
+    one of its planners: the frames it saw beside the goal image, its path with the subgoals."""
+    from ebmgraph.agent.pixel_agent import load_pixel_config, quick_pixels, run_pixels, run_task, task_figure
+    ss = st.session_state
+    try:
+        cfg = load_pixel_config(path)
+    except (EbmError, AgentError, ValueError, OSError) as exc:
+        st.error(exc.render() if isinstance(exc, EbmError) else str(exc))
+        return
+    st.caption(f"{cfg.env} from pixels: {Path(cfg.world_model.file).name} ({cfg.world_model.model}), planned in its "
+               f"representation space by {Path(cfg.planner.file).name}")
+    small = quick_pixels(cfg).model_copy(update={"out_dir": str(runs_dir() / f"app_{stem}"), "resume": False})
+    found = {label: c for label, c in ((f"full run ({cfg.out_dir})", cfg), (f"quick run ({small.out_dir})", small))
+             if (Path(c.out_dir) / "report.json").exists()}
+    if not found:
+        st.info(f"No run of this agent is saved yet. `ebm agent examples/agent/{name}` learns its world model from "
+                "pixels (minutes); a quick run here takes seconds and plans poorly, but shows the parts.")
+    if st.button("Quick run", key="plan_quick", help="a small run of the same pipeline, saved for this panel"):
+        with st.status(f"quick run of {stem}", expanded=True) as box:
+            try:
+                run_pixels(small, log=box.write)
+            except (AgentError, ValueError, OSError) as exc:
+                box.update(label=f"the quick run stopped: {exc}", state="error")
+                return
+            box.update(label=f"quick run of {stem} saved in {small.out_dir}", state="complete", expanded=False)
+        found[f"quick run ({small.out_dir})"] = small
+    if not found:
+        return
+    source = st.radio("world model from", list(found), key="plan_source")
+    used = found[source]
+    report = json.loads((Path(used.out_dir) / "report.json").read_text())
+    st.table([{"planner": PIXEL_NAMES.get(k, k), "success": f"{100 * v['success']:.0f}% ± {100 * v['stderr']:.0f}",
+               "tasks": len(v["successes"]), "model steps per action": round(v["evaluations_per_action"]),
+               "ms per action": round(v["ms_per_action"], 1)} for k, v in report["planners"].items()])
+    st.caption("success on held-out tasks (start in the left room, goal in the right one; none of them a start any "
+               "data came from) ± its standard error; linear probe R^2 of the position from one frame: "
+               + ", ".join(f"{k} {v:.3f}" for k, v in report["probe_r2"].items()))
+    kinds = list(report["planners"])
+    kind = st.selectbox("planner", kinds, key="plan_pixel_kind", format_func=lambda k: PIXEL_NAMES.get(k, k))
+    task = int(st.number_input("held-out task", min_value=0, max_value=9999, value=0, key="plan_episode"))
+    if st.button("Run the task", type="primary", key="plan_run"):
+        bar = st.progress(0.0, text="planning")
+        try:
+            ep = run_task(used, task, kind, progress=lambda i, _: bar.progress(min(1.0, i / used.episode_steps),
+                                                                               text=f"step {i}"))
+        except AgentError as exc:
+            st.error(str(exc))
+            return
+        bar.empty()
+        ss.plan_detail = {"key": (name, source, task, kind), "episode": ep}
+    shown = ss.get("plan_detail")
+    if shown is not None and shown.get("key", ())[:2] == (name, source) and "episode" in shown:
+        from ebmgraph.agent.pixel_agent import load_run
+        to_pos = None
+        if not shown["key"][3].startswith("true") and shown["key"][3].endswith("hierarchical"):
+            to_pos = load_run(used)[1]
+        st.pyplot(task_figure(shown["episode"], shown["key"][3], to_pos), clear_figure=True)
+
+
 def show() -> None:
     ss = st.session_state
     configs = sorted(p for p in AGENTS.glob("*.toml") if not p.name.startswith("_"))
@@ -90,6 +155,12 @@ def show() -> None:
         name = st.selectbox("agent", [p.name for p in configs], key="plan_agent",
                             help="a config of `ebm agent`: the environment, the .ebm files, the planner")
         stem = Path(name).stem
+    from ebmgraph.agent.pixel_agent import is_pixel_config
+    if is_pixel_config(AGENTS / name):
+        with right:
+            show_pixels(AGENTS / name, name, stem)
+        return
+    with left:
         try:
             cfg = load_agent_config(AGENTS / name)
         except (EbmError, AgentError, ValueError, OSError) as exc:

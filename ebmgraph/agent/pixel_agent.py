@@ -280,8 +280,8 @@ def worlds(cfg: PixelAgentConfig, jepa: Any, K: int) -> dict[str, Any]:
     return {"learned": learned, "true": true_world(T=learned.T, U=learned.U or 1, K=K)}
 
 
-def random_outcome(cfg: PixelAgentConfig, tasks: list[Any]) -> Any:
-    """Uniform random actions, each task's own stream (seeded by its index)."""
+def random_outcome(cfg: PixelAgentConfig, tasks: list[Any], first: int = 0) -> Any:
+    """Uniform random actions, each task's own stream (seeded by its index, the first one's `first`)."""
     import numpy as np
 
     from .latent import Episode, Outcome
@@ -290,7 +290,7 @@ def random_outcome(cfg: PixelAgentConfig, tasks: list[Any]) -> Any:
     t0 = time.perf_counter()
     n = 0
     for i, (s, g) in enumerate(tasks):
-        env, rng = TwoRooms(), np.random.default_rng(cfg.seed * 1000 + i)
+        env, rng = TwoRooms(), np.random.default_rng(cfg.seed * 1000 + first + i)
         env.reset(options={"start": s, "goal": g})
         path, done = [np.asarray(s, float)], False
         for _ in range(cfg.episode_steps):
@@ -393,6 +393,23 @@ def plot_pixels(out: Path, scores: dict[str, PlannerScore], outcomes: dict[str, 
     eps = outcomes[pick].episodes
     done = [e for e in eps if e.success] or eps
     ep = sorted(done, key=lambda e: e.steps)[len(done) // 2]  # the median-length one
+    fig = task_figure(ep, pick, to_pos)
+    path = out / "task.png"
+    write_atomic(path, lambda fh: fig.savefig(fh, format="png", dpi=100))  # type: ignore[arg-type]
+    plt.close(fig)
+    files.append(path)
+    return files
+
+
+def task_figure(ep: Any, kind: str, to_pos: Any) -> Any:
+    """A held-out task as the agent did it: five frames it saw beside the goal image; its path on the
+    map, with the hierarchy's subgoals at the positions the probe reads from them."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from . import tworooms as tr
     fig = plt.figure(figsize=(9, 4))
     grid = fig.add_gridspec(2, 6)
     frames = np.linspace(0, len(ep.path) - 1, 5).astype(int)
@@ -409,20 +426,62 @@ def plot_pixels(out: Path, scores: dict[str, PlannerScore], outcomes: dict[str, 
     m.imshow(tr.walls(), cmap="Greys", vmin=0, vmax=2, extent=(0, tr.SIZE, tr.SIZE, 0))
     path_xy = np.array(ep.path)
     m.plot(path_xy[:, 0], path_xy[:, 1], "-", color="C0", lw=1.5, label="path")
-    if ep.subgoals and pick == "hierarchical":
-        sub = to_pos.predict(np.array(ep.subgoals))
-        m.scatter(sub[:, 0], sub[:, 1], s=6, color="C1", label="subgoals (probe)")
+    if ep.subgoals and kind.endswith("hierarchical"):
+        sub = np.array(ep.subgoals)
+        sub = sub * tr.SIZE if kind.startswith("true") else to_pos.predict(sub)
+        m.scatter(sub[:, 0], sub[:, 1], s=6, color="C1", label="subgoals" + ("" if kind.startswith("true") else " (probe)"))
     m.scatter(*ep.start, color="C2", label="start")
     m.scatter(*ep.goal, color="C3", marker="*", s=80, label="goal")
-    m.set_title(f"{pick}: {'reached' if ep.success else 'missed'} in {ep.steps} steps", fontsize=9)
+    m.set_xlim(0, tr.SIZE)
+    m.set_ylim(tr.SIZE, 0)
+    m.set_title(f"{kind}: {'reached' if ep.success else 'missed'} in {ep.steps} steps", fontsize=9)
     m.legend(fontsize=6, loc="lower left")
     fig.tight_layout()
-    path = out / "task.png"
-    write_atomic(path, lambda fh: fig.savefig(fh, format="png", dpi=100))  # type: ignore[arg-type]
-    plt.close(fig)
-    files.append(path)
-    return files
+    return fig
 
 
-__all__ = ["PLANNER_KINDS", "PixelAgentConfig", "PixelResult", "PlannerScore", "is_pixel_config",
+def load_run(cfg: PixelAgentConfig) -> tuple[dict[str, Any], Any]:
+    """A saved run's planners' worlds (its trained world model) and its probe (representation -> position)."""
+    import numpy as np
+    import torch
+
+    from .base import compiled
+    out = Path(cfg.out_dir)
+    params, T, K = _params(cfg)
+    jepa = compiled(cfg.world_model.file, params, cfg.world_model.model)
+    try:
+        jepa.load_state_dict(torch.load(out / "jepa.pt", weights_only=True)["state"])
+        with np.load(out / "data.npz", allow_pickle=False) as z:
+            data = {k: z[k] for k in ("pos", "actions", "seeds")}
+    except (OSError, KeyError, RuntimeError) as exc:
+        raise AgentError(f"{out} holds no run of this config ({exc}); run `ebm agent` on it first") from None
+    from sklearn.linear_model import Ridge
+
+    from . import tworooms as tr
+    fit = data["pos"][:, 0]
+    with torch.no_grad():
+        rep = jepa.partial({"o[0]": torch.tensor(tr.observations(fit), dtype=torch.float32)})["e[0].s"].numpy()
+    return worlds(cfg, jepa, K), Ridge(1e-6).fit(rep, fit)
+
+
+def run_task(cfg: PixelAgentConfig, index: int, kind: str, world: dict[str, Any] | None = None,
+             progress: Callable[[int, int], None] | None = None) -> Any:
+    """Held-out task `index` done by the planner `kind` of a saved run: its Episode."""
+    from .latent import Search, evaluate
+    from .tworooms import held_out_tasks
+    if kind not in PLANNER_KINDS:
+        raise AgentError(f"'{kind}' is not a planner; choose one of {', '.join(PLANNER_KINDS)}")
+    task = held_out_tasks(index + 1)[index:]
+    if kind == "random":
+        return random_outcome(cfg, task, first=index).episodes[0]
+    w = world or load_run(cfg)[0]
+    p = cfg.planner
+    out = evaluate(w["true" if kind.startswith("true") else "learned"], task,
+                   Search(lower=p.lower, upper=p.upper, subgoal=p.subgoal, best=p.best),
+                   hierarchical=kind.endswith("hierarchical"), limit=cfg.episode_steps, progress=progress)
+    return out.episodes[0]
+
+
+__all__ = ["PLANNER_KINDS", "PixelAgentConfig", "PixelResult", "PlannerScore", "is_pixel_config", "load_run",
+           "run_task", "task_figure",
            "load_pixel_config", "quick_pixels", "run_pixels"]
