@@ -1,122 +1,141 @@
-"""World models from pixels (issue 24), what is measured so far: what the JEPA of
-library/agent/pixel_jepa.ebm learns of the state from what the agent sees in Two Rooms.
+"""World models from pixels (issue 24), measured: the pixel agent of examples/agent/tworooms.toml (a
+JEPA learned from random-exploration frames of Two Rooms, planned in its representation space, flat
+and hierarchically) over several training seeds, side by side in one run with:
 
-The model (PixelJEPA: a strided conv encoder, a predictor in representation space unrolled open loop
-over T steps, the prediction error at every step, SIGReg on every representation) is trained by the
-ordinary trainer on random-exploration trajectories (tworooms.explore, seeds below HELD_OUT). Then a
-linear probe (ridge) from the frozen representation of a frame to the agent's true position, fitted on
-the training trajectories' first frames and scored (R^2) on frames of other trajectories, for: the
-trained encoder, the same encoder untrained, and PCA of the pixels to the same width. Each row over
---seeds training seeds (mean ± standard error), with the training time and peak memory.
+- the same planners over the true position (the upper reference) and random actions;
+- the generative world model (examples/agent/tworooms_generative.toml: the same encoder and
+  predictors decoding each predicted frame to pixels), trained for the same wall-clock minutes and
+  planned the same way;
+- what the representation learned: a linear probe from one frame's representation to the agent's
+  true position (R^2 on frames of trajectories no training saw), for the trained JEPA, the same
+  encoder untrained, PCA of the pixels to the same width, and the generative model's encoder.
 
-    python benchmarks/bench_pixels.py [--seeds 0 1 2] [--trajectories 1000] [--T 8] [--epochs 60]
+Every success rate is on the 100 held-out tasks (seeds no data collection draws), mean ± standard
+error over the seeds; the training time per seed, planning cost per action and peak memory beside.
+Writes docs/agent/pixels.png and (with --out) the numbers as JSON.
+
+    python benchmarks/bench_pixels.py [--seeds 0 1 2] [--minutes 15] [--tasks 100] [--workers 2]
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
+import json
 import resource
 import statistics
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-FILE = ROOT / "library" / "agent" / "pixel_jepa.ebm"
+JEPA = ROOT / "examples" / "agent" / "tworooms.toml"
+GENERATIVE = ROOT / "examples" / "agent" / "tworooms_generative.toml"
 
 
-def _rep(model: Any, pos: Any) -> Any:
-    import torch
-
-    from ebmgraph.agent import tworooms as tr
-    out = []
-    for i in range(0, len(pos), 256):
-        o = torch.tensor(tr.observations(pos[i:i + 256]), dtype=torch.float32)
-        with torch.no_grad():
-            out.append(model.partial({"o[0]": o})["e[0].s"].numpy())
-    import numpy as np
-    return np.concatenate(out)
-
-
-def one(seed: int, n: int, T: int, epochs: int) -> dict[str, float]:
-    import torch
-    from sklearn.decomposition import PCA
-    from sklearn.linear_model import Ridge
-
-    import ebmgraph
-    from ebmgraph.agent import tworooms as tr
-    from ebmgraph.training import train
-    from ebmgraph.training.data import Dataset
-    torch.manual_seed(seed)
-    model = ebmgraph.compile(ebmgraph.load(FILE, model="PixelJEPA", params={"T": T}))
-    untrained = copy.deepcopy(model)
-    data = tr.explore(n, steps=T + 1, seed=seed)
-    obs = torch.tensor(tr.observations(data["pos"]), dtype=torch.float32)
-    tensors = {f"o[{t}]": obs[:, t] for t in range(T + 1)}
-    tensors |= {f"a[{t}]": torch.tensor(data["actions"][:, t]) for t in range(T)}
-    out = ROOT / "runs" / f"bench_pixels_s{seed}"
-    if out.exists():
-        import shutil
-        shutil.rmtree(out)
+def one(config: Path, seed: int, minutes: float, tasks: int, trajectories: int | None, reuse: bool) -> dict[str, Any]:
+    """One training seed of one world model, in its own process (1 torch thread)."""
+    from ebmgraph.agent.pixel_agent import load_pixel_config, run_pixels
+    cfg = load_pixel_config(config)
+    data = cfg.data if trajectories is None else cfg.data.model_copy(update={"trajectories": trajectories})
+    cfg = cfg.model_copy(update={
+        "seed": seed, "tasks": tasks, "threads": 1, "resume": reuse, "data": data, "progress": False,
+        "out_dir": str(ROOT / "runs" / f"bench_pixels_{config.stem}_s{seed}"),
+        "world_model": cfg.world_model.model_copy(update={"minutes": minutes})})
     t0 = time.perf_counter()
-    res = train(model, {"loss": {"kind": "energy"}, "epochs": epochs, "batch_size": 64,
-                        "optimizer": {"kind": "adam", "lr": 1e-3}, "seed": seed, "out_dir": str(out),
-                        "progress": False}, Dataset(tensors, {}))
-    secs = time.perf_counter() - t0
-    test = tr.explore(1000, steps=2, seed=10_000 + seed)  # other trajectories' frames
-    fit, held = data["pos"][:, 0], test["pos"][:, 0]
-    ds = int(model.graph.var("e[0].s").domain.shape[0])
+    res = run_pixels(cfg, log=lambda m: print(f"  [{config.stem} seed {seed}] {m}", flush=True))
+    return {"seed": seed, "model": config.stem, "probe": res.probe, "seconds": res.train_seconds,
+            "steps": res.train_steps, "wall": time.perf_counter() - t0,
+            "planners": {k: {"success": s.rate, "evals": s.evaluations_per_action, "ms": s.ms_per_action}
+                         for k, s in res.scores.items()},
+            "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
-    def probe(x_fit: Any, x_held: Any) -> float:
-        return float(Ridge(1e-6).fit(x_fit, fit).score(x_held, held))
 
-    def pixels(p: Any) -> Any:
-        return tr.observations(p)[:, 0].reshape(len(p), -1)
-
-    pca = PCA(ds).fit(pixels(fit))
-    last = res.history[-1]
-    return {"trained": probe(_rep(model, fit), _rep(model, held)),
-            "untrained": probe(_rep(untrained, fit), _rep(untrained, held)),
-            "pca": probe(pca.transform(pixels(fit)), pca.transform(pixels(held))),
-            "seconds": secs, "steps": float(len(res.history)), "std": float(last["collapse.e[0].s.std_mean"]),
-            "rank": float(last["collapse.e[0].s.effective_rank"]), "ds": float(ds)}
+def mean_se(v: list[float], scale: float = 1.0, digits: int = 1) -> str:
+    m = statistics.mean(v) * scale
+    if len(v) < 2:
+        return f"{m:.{digits}f}"
+    return f"{m:.{digits}f} ± {statistics.stdev(v) / len(v) ** 0.5 * scale:.{digits}f}"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--trajectories", type=int, default=1000)
-    ap.add_argument("--T", type=int, default=8, help="the rollout's steps (trajectories of T + 1 frames)")
-    ap.add_argument("--epochs", type=int, default=60)
+    ap.add_argument("--minutes", type=float, default=15.0, help="each world model's training budget (wall-clock)")
+    ap.add_argument("--tasks", type=int, default=100, help="held-out tasks (the first n of tworooms.held_out_tasks)")
+    ap.add_argument("--trajectories", type=int, default=None, help="random-exploration trajectories (config's)")
+    ap.add_argument("--workers", type=int, default=2, help="runs side by side, one process and thread each")
+    ap.add_argument("--no-generative", action="store_true", help="leave the generative world model out")
+    ap.add_argument("--reuse", action="store_true", help="reuse runs/bench_pixels_* when their settings are the same")
+    ap.add_argument("--out", type=Path, default=None, help="write the rows as JSON here")
     args = ap.parse_args()
-    import torch
-    torch.set_num_threads(1)
-    rows = []
-    for seed in args.seeds:
-        r = one(seed, args.trajectories, args.T, args.epochs)
-        rows.append(r)
-        print(f"  seed {seed}: {r['seconds']:.0f} s, {r['steps']:.0f} steps; probe R^2 trained {r['trained']:.4f}, "
-              f"untrained {r['untrained']:.4f}, PCA {r['pca']:.4f}; representation std {r['std']:.2f}, "
-              f"effective rank {r['rank']:.1f} of {r['ds']:.0f}", flush=True)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    jobs = [(JEPA, s) for s in args.seeds] + ([] if args.no_generative else [(GENERATIVE, s) for s in args.seeds])
+    with ProcessPoolExecutor(args.workers) as pool:
+        futures = [pool.submit(one, c, s, args.minutes, args.tasks, args.trajectories, args.reuse) for c, s in jobs]
+        rows = [f.result() for f in futures]
+    if args.out is not None:
+        args.out.write_text(json.dumps(rows, indent=1))
+    jepa = [r for r in rows if r["model"] == JEPA.stem]
+    gen = [r for r in rows if r["model"] == GENERATIVE.stem]
+    n = len(jepa)
 
-    def cell(key: str) -> str:
-        v = [r[key] for r in rows]
-        se = statistics.stdev(v) / len(v) ** 0.5 if len(v) > 1 else float("nan")
-        return f"{statistics.mean(v):.4f} ± {se:.4f}"
+    def col(rs: list[dict[str, Any]], planner: str, key: str) -> list[float]:
+        return [r["planners"][planner][key] for r in rs if planner in r["planners"]]
 
     print()
-    print(f"Two Rooms, linear probe of the agent's position from one frame (R^2 on other trajectories' frames), "
-          f"{len(rows)} training seeds, {args.trajectories} trajectories of {args.T + 1} frames, {args.epochs} epochs")
-    print(f"{'representation':40} {'R^2 (mean ± se)':>18}")
-    print(f"{'JEPA (pixel_jepa.ebm, SIGReg), trained':40} {cell('trained'):>18}")
-    print(f"{'the same encoder, untrained':40} {cell('untrained'):>18}")
-    print(f"{'PCA of the pixels, same width':40} {cell('pca'):>18}")
-    print(f"training: {statistics.mean(r['seconds'] for r in rows):.0f} s a seed on 1 thread; peak memory "
-          f"{peak:.0f} MiB")
+    print(f"Two Rooms from pixels: success on {args.tasks} held-out tasks, mean ± standard error over {n} training "
+          f"seeds ({args.minutes:g} min of training each, 1 thread)")
+    print(f"{'planner':48} {'success %':>14} {'model steps/action':>19} {'ms/action':>10}")
+    table = [("hierarchical JEPA planner", jepa, "hierarchical"), ("flat JEPA planner", jepa, "flat"),
+             ("hierarchical, true state (upper reference)", jepa, "true_hierarchical"),
+             ("flat, true state (upper reference)", jepa, "true_flat"), ("random actions", jepa, "random"),
+             ("hierarchical, generative world model", gen, "hierarchical"),
+             ("flat, generative world model", gen, "flat")]
+    shown = []
+    for label, rs, planner in table:
+        s = col(rs, planner, "success")
+        if not s:
+            continue
+        shown.append((label, s))
+        print(f"{label:48} {mean_se(s, 100):>14} {statistics.mean(col(rs, planner, 'evals')):>19.0f} "
+              f"{statistics.mean(col(rs, planner, 'ms')):>10.1f}")
+    print()
+    print(f"linear probe of the agent's position from one frame (R^2 on frames no training saw), {n} seeds")
+    for label, rs, key in (("JEPA, trained", jepa, "trained"), ("the same encoder, untrained", jepa, "untrained"),
+                           ("PCA of the pixels, same width", jepa, "pca"), ("generative model's encoder", gen, "trained")):
+        if rs:
+            print(f"{label:48} {mean_se([r['probe'][key] for r in rs], 1, 4):>14}")
+    print()
+    for label, rs in (("JEPA", jepa), ("generative", gen)):
+        if rs:
+            print(f"{label} training: {statistics.mean(r['seconds'] for r in rs):.0f} s and "
+                  f"{statistics.mean(r['steps'] for r in rs):.0f} steps a seed; whole run "
+                  f"{statistics.mean(r['wall'] for r in rs):.0f} s a seed; peak memory "
+                  f"{max(r['peak_mib'] for r in rs):.0f} MiB")
+    plot(shown, ROOT / "docs" / "agent" / "pixels.png", args.tasks, n)
+
+
+def plot(shown: list[tuple[str, list[float]]], path: Path, tasks: int, seeds: int) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    labels = [s[0] for s in shown]
+    means = [100 * statistics.mean(s[1]) for s in shown]
+    errs = [100 * statistics.stdev(s[1]) / len(s[1]) ** 0.5 if len(s[1]) > 1 else 0.0 for s in shown]
+    ax.barh(labels, means, xerr=errs, color="C0")
+    for i, s in enumerate(shown):
+        ax.scatter([100 * v for v in s[1]], [i] * len(s[1]), color="k", s=8, zorder=3)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel(f"success on {tasks} held-out tasks (%), {seeds} seeds (dots)")
+    ax.set_title("Two Rooms from pixels (benchmarks/bench_pixels.py)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -128,8 +128,9 @@ def show_pixels(path: Path, name: str, stem: str) -> None:
     if st.button("Run the task", type="primary", key="plan_run"):
         bar = st.progress(0.0, text="planning")
         try:
-            ep = run_task(used, task, kind, progress=lambda i, _: bar.progress(min(1.0, i / used.episode_steps),
-                                                                               text=f"step {i}"))
+            def step(i: int, _: int) -> None:
+                bar.progress(min(1.0, i / used.episode_steps), text=f"step {i}")
+            ep = run_task(used, task, kind, progress=step)
         except AgentError as exc:
             st.error(str(exc))
             return

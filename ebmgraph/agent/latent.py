@@ -178,7 +178,7 @@ def evaluate(world: World, tasks: list[tuple[Any, Any]], search: Search, hierarc
         from .tworooms import TwoRooms
         make_env = TwoRooms
     envs = [make_env() for _ in tasks]
-    obs = [e.reset(options={"start": s, "goal": g})[0] for e, (s, g) in zip(envs, tasks)]
+    obs = [e.reset(options={"start": s, "goal": g})[0] for e, (s, g) in zip(envs, tasks, strict=True)]
     goals = world.encode(torch.tensor(np.stack([e.goal_image() for e in envs]), dtype=torch.float32))
     eps = [Episode(np.asarray(s, float), np.asarray(g, float), [np.asarray(s, float)], [], False, 0)
            for s, g in tasks]

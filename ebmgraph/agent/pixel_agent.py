@@ -73,6 +73,7 @@ class PixelAgentConfig(_Strict):
     episode_steps: int = Field(200, ge=1)
     threads: int | None = Field(None, ge=1)
     resume: bool = True  # reuse the run's data and trained world model when its settings are the same
+    progress: bool = True  # the training's progress bar
 
     @model_validator(mode="after")
     def _check(self) -> PixelAgentConfig:
@@ -224,7 +225,7 @@ def train_world_model(cfg: PixelAgentConfig, jepa: Any, data: dict[str, Any], ou
     log(f"world model: training {Path(w.file).name} ({w.model}) for {w.minutes:g} min or {w.epochs} epochs")
     res = train(jepa, {"loss": {"kind": "energy"}, "epochs": w.epochs, "batch_size": min(w.batch_size, len(obs)),
                        "optimizer": {"kind": "adam", "lr": w.lr}, "seed": cfg.seed, "out_dir": str(run_dir),
-                       "progress": True}, Dataset(tensors, {}), on_step=on_step)
+                       "progress": cfg.progress}, Dataset(tensors, {}), on_step=on_step)
     secs, steps = time.perf_counter() - t0, len(res.history)
     write_atomic(path, lambda fh: torch.save({"key": key, "state": jepa.state_dict(), "seconds": secs,
                                                "steps": steps}, fh))
@@ -371,10 +372,8 @@ def plot_pixels(out: Path, scores: dict[str, PlannerScore], outcomes: dict[str, 
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     from ..files import write_atomic
-    from . import tworooms as tr
     files = []
     fig, ax = plt.subplots(figsize=(5, 3))
     names = list(scores)
@@ -430,8 +429,8 @@ def task_figure(ep: Any, kind: str, to_pos: Any) -> Any:
         sub = np.array(ep.subgoals)
         sub = sub * tr.SIZE if kind.startswith("true") else to_pos.predict(sub)
         m.scatter(sub[:, 0], sub[:, 1], s=6, color="C1", label="subgoals" + ("" if kind.startswith("true") else " (probe)"))
-    m.scatter(*ep.start, color="C2", label="start")
-    m.scatter(*ep.goal, color="C3", marker="*", s=80, label="goal")
+    m.scatter([ep.start[0]], [ep.start[1]], color="C2", label="start")
+    m.scatter([ep.goal[0]], [ep.goal[1]], color="C3", marker="*", s=80, label="goal")
     m.set_xlim(0, tr.SIZE)
     m.set_ylim(tr.SIZE, 0)
     m.set_title(f"{kind}: {'reached' if ep.success else 'missed'} in {ep.steps} steps", fontsize=9)
