@@ -97,6 +97,8 @@ def training_curves(history: list[dict[str, float]], keys: list[str] | None = No
     all_keys = sorted({k for h in history for k in h if k not in ("step", "epoch", "lr")})
     loss_keys = keys or [k for k in all_keys if not k.startswith("collapse.") and k != "grad_norm"]
     col_keys = [k for k in all_keys if k.startswith("collapse.") and k.endswith(("std_mean", "effective_rank"))]
+    if len(loss_keys) > 12 or len(col_keys) > 12:  # an unrolled model's terms (d[0].D ... d[15].D): one line each
+        history, loss_keys, col_keys = _grouped(history, loss_keys, col_keys)  # kind, summed (collapse: averaged)
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -128,6 +130,30 @@ def training_curves(history: list[dict[str, float]], keys: list[str] | None = No
         ax2.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def _grouped(history: list[dict[str, float]], loss_keys: list[str], col_keys: list[str]
+             ) -> tuple[list[dict[str, float]], list[str], list[str]]:
+    """The terms of an unrolled model grouped by their name without indices (d[3].D -> d[*].D): the
+    energies and loss parts summed over the indices, the collapse measures averaged."""
+    import re
+
+    def base(k: str) -> str:
+        return re.sub(r"\[\d+\]", "[*]", k)
+    out = []
+    for h in history:
+        row: dict[str, float] = {"step": h["step"]}
+        counts: dict[str, int] = {}
+        for k in loss_keys + col_keys:
+            if k in h:
+                b = base(k)
+                row[b] = row.get(b, 0.0) + h[k]
+                counts[b] = counts.get(b, 0) + 1
+        for b, n in counts.items():
+            if b.startswith("collapse."):
+                row[b] /= n
+        out.append(row)
+    return out, sorted({base(k) for k in loss_keys}), sorted({base(k) for k in col_keys})
 
 
 def collapse_table(history: list[dict[str, float]]) -> dict[str, list[Any]]:

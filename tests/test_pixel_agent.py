@@ -118,3 +118,17 @@ def test_a_pixel_config_refuses_a_state_agents_flags_and_unknown_settings(tmp_pa
                    .replace('"../../library', f'"{ROOT}/library'))
     r = CliRunner().invoke(app, ["agent", str(bad), "--quick", "--out", str(tmp_path / "o2")])
     assert r.exit_code == 1 and "hiden" in r.stderr
+
+
+def test_the_training_plot_groups_an_unrolled_models_terms() -> None:
+    from ebmgraph.plots import training_curves
+    history = [{"step": s, "loss": 1.0, **{f"E.d[{t}].D": 0.5 for t in range(16)},
+                **{f"collapse.e[{t}].s.std_mean": float(t) for t in range(17)}} for s in range(3)]
+    fig = training_curves(history)
+    assert fig is not None
+    loss_ax, col_ax = fig.axes
+    lines = {ln.get_label(): ln for ln in loss_ax.lines}
+    assert set(lines) == {"loss", "E.d[*].D"}
+    assert list(lines["E.d[*].D"].get_ydata()) == [8.0, 8.0, 8.0]  # the 16 steps' energies, summed
+    assert [ln.get_label() for ln in col_ax.lines] == ["e[*].s.std_mean"]
+    assert list(col_ax.lines[0].get_ydata()) == [8.0, 8.0, 8.0]  # the collapse measure, averaged over the 17
