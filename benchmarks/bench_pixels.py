@@ -70,6 +70,8 @@ def main() -> None:
     ap.add_argument("--no-generative", action="store_true", help="leave the generative world model out")
     ap.add_argument("--reuse", action="store_true", help="reuse runs/bench_pixels_* when their settings are the same")
     ap.add_argument("--out", type=Path, default=None, help="write the rows as JSON here")
+    ap.add_argument("--diagnose", action="store_true", help="also: the JEPA planner within one room, and how often "
+                    "the coarse predictor crosses the wall")
     args = ap.parse_args()
     jobs = [(JEPA, s) for s in args.seeds] + ([] if args.no_generative else [(GENERATIVE, s) for s in args.seeds])
     with ProcessPoolExecutor(args.workers) as pool:
@@ -115,6 +117,47 @@ def main() -> None:
                   f"{statistics.mean(r['wall'] for r in rs):.0f} s a seed; peak memory "
                   f"{max(r['peak_mib'] for r in rs):.0f} MiB")
     plot(shown, ROOT / "docs" / "agent" / "pixels.png", args.tasks, n)
+    if args.diagnose:
+        with ProcessPoolExecutor(args.workers) as pool:
+            diags = list(pool.map(diagnose, [r["seed"] for r in jepa]))
+        print()
+        print("diagnosis of the JEPA planner (the same runs)")
+        print(f"{'flat JEPA planner, start and goal in the same room (50 tasks)':64} "
+              f"{mean_se([d['same_room'] for d in diags], 100):>14} %")
+        print(f"{'coarse predictor, 3 jumps into the wall: predicted across it':64} "
+              f"{mean_se([d['tunnel'] for d in diags], 100):>14} %")
+
+
+def diagnose(seed: int) -> dict[str, float]:
+    """For a JEPA run of the benchmark: (1) the flat planner where no wall is in the way (start and
+    goal in the right room, from held-out seeds); (2) how often the coarse predictor, from a point of
+    the left room with the action (1, 0) held over 3 jumps towards the wall below or above the door,
+    predicts (as the probe reads it) an end past the wall, where the agent stays on its side."""
+    import numpy as np
+    import torch
+
+    from ebmgraph.agent import tworooms as tr
+    from ebmgraph.agent.envs import HELD_OUT
+    from ebmgraph.agent.latent import Search, evaluate
+    from ebmgraph.agent.pixel_agent import load_pixel_config, load_run
+    torch.set_num_threads(1)
+    cfg = load_pixel_config(JEPA).model_copy(update={"out_dir": str(ROOT / "runs" / f"bench_pixels_tworooms_s{seed}")})
+    worlds, to_pos = load_run(cfg)
+    w = worlds["learned"]
+    rngs = [np.random.default_rng(HELD_OUT + 100_000 + i) for i in range(50)]
+    same = [(np.array([r.uniform(38, 60), r.uniform(4, 60)]), np.array([r.uniform(38, 60), r.uniform(4, 60)]))
+            for r in rngs]
+    torch.manual_seed(seed)
+    same_room = evaluate(w, same, Search(lower=cfg.planner.lower), hierarchical=False).success
+    r = np.random.default_rng(HELD_OUT + 200_000)
+    ys = np.concatenate([r.uniform(4, 22, 100), r.uniform(42, 60, 100)])  # below and above the door
+    starts = np.stack([r.uniform(18, 26, 200), ys], 1)
+    with torch.no_grad():
+        s = w.encode(torch.tensor(tr.observations(starts), dtype=torch.float32))
+        for _ in range(3):
+            s = w.first_jump(s, torch.tensor([[1.0, 0.0]]).expand(len(s), -1))  # type: ignore[misc]
+    crossed = to_pos.predict(s.numpy())[:, 0] > tr.WALL[1]
+    return {"same_room": float(same_room), "tunnel": float(crossed.mean())}
 
 
 def plot(shown: list[tuple[str, list[float]]], path: Path, tasks: int, seeds: int) -> None:
