@@ -82,6 +82,7 @@ WIDGETS: dict[str, str] = {
     "plan_agent": "planning: the agent config", "plan_quick": "planning: quick run",
     "plan_source": "planning: which saved run", "plan_episode": "planning: the episode's seed",
     "plan_run": "planning: run an episode", "plan_step": "planning: the plan made at step",
+    "plan_pixel_kind": "planning: a pixel agent's planner",
 }
 
 
