@@ -385,7 +385,7 @@ def agent(config: Annotated[Path, typer.Argument(help="a TOML agent config (exam
           ) -> None:
     """The agent of 003: learn a world model from the environment, plan with it (Mode-2), evaluate on
     held-out starts. A run killed on the way goes on from its last saved round when started again."""
-    from .agent import PLANNERS, AgentError, load_agent_config, run
+    from .agent import PLANNERS, load_agent_config, run
     from .agent import quick as small
     from .agent.pixel_agent import is_pixel_config
     if is_pixel_config(config):
@@ -402,21 +402,7 @@ def agent(config: Annotated[Path, typer.Argument(help="a TOML agent config (exam
             typer.echo(f"error: --world-model: '{world_model}' is not one; choose learned or true", err=True)
             raise typer.Exit(2)
         overrides["world_model_kind"] = world_model
-    try:
-        cfg = load_agent_config(config, overrides=overrides)
-        if fresh:
-            cfg.resume = False
-        if out is not None:
-            cfg.out_dir = str(out.resolve())
-        if threads is not None:
-            cfg.threads = threads
-        result = run(small(cfg) if quick else cfg, log=lambda m: typer.echo(m, err=True))
-    except EbmError as exc:
-        typer.echo(exc.render(), err=True)
-        raise typer.Exit(1) from None
-    except (AgentError, ValueError, OSError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+    result = _run_agent(lambda: load_agent_config(config, overrides=overrides), run, small, quick, out, threads, fresh)
     lines = [f"{name:10} {score}  (mean ± standard error over {len(score.returns)} held-out starts)"
              for name, score in result.scores.items()]
     typer.echo("\n".join(lines))
@@ -424,31 +410,38 @@ def agent(config: Annotated[Path, typer.Argument(help="a TOML agent config (exam
     typer.echo("wrote " + ", ".join(str(p) for p in result.files), err=True)
 
 
-def _pixel_agent(config: Path, quick: bool, out: Path | None, threads: int | None, fresh: bool,
-                 given: dict[str, str | None]) -> None:
-    """`ebm agent` on a pixel agent's config (kind = "pixels"): ebmgraph/agent/pixel_agent.py."""
+def _run_agent(load: Callable[[], Any], run: Callable[..., Any], small: Callable[[Any], Any], quick: bool,
+               out: Path | None, threads: int | None, fresh: bool) -> Any:
+    """Load an agent's config, apply the command line's --fresh, --out and --threads, run it (small
+    with --quick); a user's mistake is an error message and exit status 1, not a traceback."""
     from .agent import AgentError
-    from .agent.pixel_agent import load_pixel_config, quick_pixels, run_pixels
-    for flag, value in given.items():
-        if value is not None:
-            typer.echo(f"error: {flag}: {config} is a pixel agent's config (kind = \"pixels\"), whose planners are "
-                       "listed in its `planners` (flat, hierarchical, true_flat, true_hierarchical, random)", err=True)
-            raise typer.Exit(2)
     try:
-        cfg = load_pixel_config(config)
+        cfg = load()
         if fresh:
             cfg.resume = False
         if out is not None:
             cfg.out_dir = str(out.resolve())
         if threads is not None:
             cfg.threads = threads
-        result = run_pixels(quick_pixels(cfg) if quick else cfg, log=lambda m: typer.echo(m, err=True))
+        return run(small(cfg) if quick else cfg, log=lambda m: typer.echo(m, err=True))
     except EbmError as exc:
         typer.echo(exc.render(), err=True)
         raise typer.Exit(1) from None
     except (AgentError, ValueError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+
+
+def _pixel_agent(config: Path, quick: bool, out: Path | None, threads: int | None, fresh: bool,
+                 given: dict[str, str | None]) -> None:
+    """`ebm agent` on a pixel agent's config (kind = "pixels"): ebmgraph/agent/pixel_agent.py."""
+    from .agent.pixel_agent import load_pixel_config, quick_pixels, run_pixels
+    for flag, value in given.items():
+        if value is not None:
+            typer.echo(f"error: {flag}: {config} is a pixel agent's config (kind = \"pixels\"), whose planners are "
+                       "listed in its `planners` (flat, hierarchical, true_flat, true_hierarchical, random)", err=True)
+            raise typer.Exit(2)
+    result = _run_agent(lambda: load_pixel_config(config), run_pixels, quick_pixels, quick, out, threads, fresh)
     typer.echo("probe R^2 of the position from one frame: " + ", ".join(f"{k} {v:.3f}" for k, v in result.probe.items()))
     for name, score in result.scores.items():
         typer.echo(f"{name:18} {score}")
