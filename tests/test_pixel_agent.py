@@ -132,3 +132,11 @@ def test_the_training_plot_groups_an_unrolled_models_terms() -> None:
     assert list(lines["E.d[*].D"].get_ydata()) == [8.0, 8.0, 8.0]  # the 16 steps' energies, summed
     assert [ln.get_label() for ln in col_ax.lines] == ["e[*].s.std_mean"]
     assert list(col_ax.lines[0].get_ydata()) == [8.0, 8.0, 8.0]  # the collapse measure, averaged over the 17
+
+
+def test_a_planner_parameter_no_planner_model_declares_is_a_located_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(CONFIG.read_text().replace("params = { T = 12, U = 12,", "params = { T = 12, UU = 12,")
+                   .replace('"../../library', f'"{ROOT}/library'))
+    r = CliRunner().invoke(app, ["agent", str(bad), "--quick", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 1 and "planner.params: UU" in r.stderr and "bad.toml" in r.stderr

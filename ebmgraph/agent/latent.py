@@ -8,7 +8,7 @@ jumps; the representation it predicts after its first jump is the subgoal Lower 
 The same planners run over the true state where the world is given as functions (a `World`): the
 upper reference of what a learned world model can reach (tworooms.true_world).
 
-    world = learned_world(jepa, lower, upper)   # the compiled files, the JEPA's weights shared
+    world = learned_world(jepa, lower, upper, K)   # the compiled files, the JEPA's weights shared
     result = evaluate(world, tasks, Search(...), hierarchical=True)
 """
 
@@ -39,7 +39,6 @@ class World:
     K: int  # lower steps per jump
     da: int
     box: tuple[float, float] = (-1.0, 1.0)
-    steps_per_eval: tuple[int, int] = (0, 0)  # predictor steps of one evaluation (lower, upper)
 
 
 @dataclass
@@ -90,8 +89,7 @@ def learned_world(jepa: Any, lower: Any, upper: Any | None, K: int) -> World:
                 known = upper.partial({"s[0]": s, "goal": s, **{a: A for a in uacts}})
                 return known["s[1]"] if "s[1]" in known else known["j[0].s_next"]
     return World(encode, _energy_fn(lower, acts), up, first, T=len(acts), U=U, K=K,
-                 da=int(lower.graph.var(acts[0]).domain.shape[-1]), box=(float(box[0]), float(box[1])),
-                 steps_per_eval=(len(acts), U))
+                 da=int(lower.graph.var(acts[0]).domain.shape[-1]), box=(float(box[0]), float(box[1])))
 
 
 @dataclass

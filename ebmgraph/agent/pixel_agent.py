@@ -155,15 +155,20 @@ def _fingerprint(*parts: Any) -> str:
 
 
 def _params(cfg: PixelAgentConfig) -> tuple[dict[str, Any], int, int]:
-    from .base import params_for
-    p = params_for(cfg.world_model.file, cfg.world_model.params, cfg.world_model.model)
+    """The world model's parameters and its T and K; a parameter neither file declares is a located
+    error (the planner's are checked against its Lower and Upper), not dropped."""
+    from ..training.loop import _config_error
     from .base import declared
-    have = declared(cfg.world_model.file, cfg.world_model.model)
-    unknown = sorted(set(cfg.world_model.params) - have)
-    if unknown:
-        from ..training.loop import _config_error
-        raise _config_error(cfg, ("world_model", "params"), f"world_model.params: {', '.join(unknown)} is not a "
-                            f"parameter of {cfg.world_model.model}", hint=f"it declares {', '.join(sorted(have))}")
+    checks = (("world_model", cfg.world_model.params, declared(cfg.world_model.file, cfg.world_model.model),
+               cfg.world_model.model),
+              ("planner", cfg.planner.params, declared(cfg.planner.file, "Lower") | declared(cfg.planner.file, "Upper"),
+               "Lower or Upper"))
+    for table, given, have, what in checks:
+        unknown = sorted(set(given) - have)
+        if unknown:
+            raise _config_error(cfg, (table, "params"), f"{table}.params: {', '.join(unknown)} is not a parameter of "
+                                f"{what}", hint=f"they declare {', '.join(sorted(have))}")
+    p = {k: v for k, v in cfg.world_model.params.items() if k in checks[0][2]}
     return p, int(p.get("T", 16)), int(p.get("K", 4))
 
 

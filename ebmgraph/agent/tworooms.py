@@ -198,4 +198,4 @@ def true_world(T: int = 12, U: int = 8, K: int = 4) -> Any:
         return pos / SIZE
 
     return World(encode, lambda s, g, a: roll(s, g, a, 1, True), lambda s, g, a: roll(s, g, a, K, False), first,
-                 T=T, U=U, K=K, da=2, steps_per_eval=(T, U * K))
+                 T=T, U=U, K=K, da=2)
