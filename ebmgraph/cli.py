@@ -442,7 +442,7 @@ def _pixel_agent(config: Path, quick: bool, out: Path | None, threads: int | Non
                        "listed in its `planners` (flat, hierarchical, true_flat, true_hierarchical, random)", err=True)
             raise typer.Exit(2)
     result = _run_agent(lambda: load_pixel_config(config), run_pixels, quick_pixels, quick, out, threads, fresh)
-    typer.echo("probe R^2 of the position from one frame: " + ", ".join(f"{k} {v:.3f}" for k, v in result.probe.items()))
+    typer.echo(f"probe R^2 of {result.probe_target} from one observation: " + ", ".join(f"{k} {v:.3f}" for k, v in result.probe.items()))
     for name, score in result.scores.items():
         typer.echo(f"{name:18} {score}")
     typer.echo(f"world model trained {result.train_steps} steps in {result.train_seconds:.0f} s")

@@ -409,6 +409,28 @@ def test_the_planning_panel_shows_a_pixel_agents_run_and_a_held_out_task(
     assert len(at.get("imgs") or at.get("pyplot") or at.get("image")) == 1  # the frames, the goal image, the path
 
 
+def test_the_planning_panel_shows_pendulum_from_pixels_by_its_returns(
+        at: AppTest, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import json
+    monkeypatch.setenv("EBMGRAPH_RUNS", str(tmp_path))
+    _tab(at, "Planning")
+    at.selectbox(key="plan_agent").set_value("pendulum_pixels.toml").run()
+    assert not at.exception, at.exception
+    at.button(key="plan_quick").click().run()
+    assert not at.exception, at.exception
+    report = json.loads((tmp_path / "app_pendulum_pixels" / "report.json").read_text())
+    table = at.table[0].value
+    assert list(table["planner"]) == ["flat JEPA planner", "flat, over the true state", "random actions"]
+    flat = report["planners"]["flat"]
+    assert list(table["mean return"])[0] == f"{flat['mean_return']:.0f} ± {flat['stderr']:.0f}"
+    assert any("(cos, sin, speed)" in c.value for c in at.caption)
+    at.button(key="plan_run").click().run()
+    assert not at.exception, at.exception
+    ep = at.session_state["plan_detail"]["episode"]
+    assert len(ep.path) == ep.steps + 1 and ep.ret < 0  # the pendulum's path of (angle, speed) and its return
+    assert len(at.get("imgs") or at.get("pyplot") or at.get("image")) == 1
+
+
 def test_the_planning_panel_writes_a_mean_with_its_standard_error() -> None:
     from app.panels.planning import plus_minus
     assert plus_minus({"mean": -153.26, "stderr": 12.04, "returns": [0.0, 1.0]}) == "-153.3 ± 12.0"

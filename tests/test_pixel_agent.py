@@ -140,3 +140,82 @@ def test_a_planner_parameter_no_planner_model_declares_is_a_located_error(tmp_pa
                    .replace('"../../library', f'"{ROOT}/library'))
     r = CliRunner().invoke(app, ["agent", str(bad), "--quick", "--out", str(tmp_path / "o")])
     assert r.exit_code == 1 and "planner.params: UU" in r.stderr and "bad.toml" in r.stderr
+
+
+# ---- Pendulum from pixels ----------------------------------------------------------------------
+
+PENDULUM = ROOT / "examples" / "agent" / "pendulum_pixels.toml"
+
+
+def test_pendulum_data_frames_are_what_the_environment_showed() -> None:
+    from ebmgraph.agent import pixels
+    from ebmgraph.agent.envs import Purpose, start_seeds
+    data = pixels.explore(2, steps=5, seed=0, hold=2)
+    assert data["frames"].dtype == np.uint8 and data["frames"].shape == (2, 7, 64, 64)
+    seed = start_seeds(0, Purpose.RANDOM, 0, 2)[1]
+    env = pixels.pendulum_pixels()
+    obs, info = env.reset(seed=seed, options={"x_init": np.pi, "y_init": pixels.MAX_SPEED})
+    assert np.abs(pixels.stacked(data["frames"][1:], 0)[0] - obs).max() < 1e-6  # the reset's stack, padded
+    for t in range(4):
+        obs, _, _, _, info = env.step(data["actions"][1, t])
+        assert np.abs(pixels.stacked(data["frames"][1:], t + 1)[0] - obs).max() < 1e-6
+        assert np.array_equal(info["state"], data["states"][1, t + 1])
+    env.close()
+    assert np.abs(data["states"][:, :, 1]).max() <= pixels.MAX_SPEED
+
+
+def test_pendulums_true_step_in_torch_is_the_environments_step() -> None:
+    from ebmgraph.agent import pixels
+    env = pixels.pendulum_pixels()
+    _, info = env.reset(seed=5)
+    rng = np.random.default_rng(0)
+    state = torch.tensor(info["state"])[None]
+    for _ in range(30):
+        a = rng.uniform(-1, 1, 1).astype(np.float32)  # the env's action: the torque over 2
+        _, _, _, _, info = env.step(a)
+        state = pixels.step_torch(state, torch.tensor(a, dtype=torch.float64)[None])
+        assert torch.allclose(state[0], torch.tensor(info["state"]), atol=1e-5)
+    env.close()
+
+
+def test_pendulums_held_out_starts_are_the_state_agents() -> None:
+    import gymnasium as gym
+
+    from ebmgraph.agent.envs import held_out
+    from ebmgraph.agent.suites import PENDULUM as SUITE
+    setup = SUITE.setup()
+    for seed in SUITE.tasks(3):
+        assert seed in held_out(3)
+        env, plain = setup.make_env(), gym.make("Pendulum-v1")
+        _, info = setup.reset(env, seed)
+        plain.reset(seed=seed)
+        assert np.array_equal(info["state"], plain.unwrapped.state)  # the same start as `ebm agent pendulum.toml`'s
+        env.close()
+
+
+def test_ebm_agent_on_pendulum_pixels_quick_runs_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    r = CliRunner().invoke(app, ["agent", str(PENDULUM), "--quick", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["metric"] == "return" and set(report["planners"]) == {"flat", "true_flat", "random"}
+    for v in report["planners"].values():
+        assert len(v["returns"]) == 2 and all(-16.3 * 5 <= x <= 0 for x in v["returns"])  # 5 steps, cost <= 16.3
+        assert math.isclose(v["mean_return"], sum(v["returns"]) / 2)
+    assert "mean return" in r.stdout and "(cos th, sin th, th' / 8)" in r.stdout
+    for f in ("data.npz", "jepa.pt", "returns.png", "task.png"):
+        assert (out / f).stat().st_size > 0
+    with np.load(out / "data.npz") as z:  # gymnasium's frames, three stacked per observation
+        assert z["frames"].shape == (16, 5 + 2, 64, 64) and z["actions"].shape == (16, 4, 1)
+        assert int(z["seeds"].max()) < ebmgraph.agent.HELD_OUT
+
+
+def test_a_pendulum_config_that_does_not_fit_the_environment_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    text = PENDULUM.read_text().replace('"../../library', f'"{ROOT}/library')
+    bad.write_text(text.replace('planners = ["flat", "true_flat", "random"]', 'planners = ["flat", "true_hierarchical"]'))
+    r = CliRunner().invoke(app, ["agent", str(bad), "--quick", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 1 and "true_hierarchical" in r.stderr and "true_flat" in r.stderr
+    bad.write_text(text.replace("c = 3, ds = 16", "c = 2, ds = 16"))
+    r = CliRunner().invoke(app, ["agent", str(bad), "--quick", "--out", str(tmp_path / "o2")])
+    assert r.exit_code == 1 and "set c = 3" in r.stderr, r.output

@@ -85,8 +85,9 @@ PIXEL_NAMES = {"flat": "flat JEPA planner", "hierarchical": "hierarchical JEPA p
 
 
 def show_pixels(path: Path, name: str, stem: str) -> None:
-    """A pixel agent (kind = "pixels"): its run's success rates and probe, and a held-out task done by
-    one of its planners: the frames it saw beside the goal image, its path with the subgoals."""
+    """A pixel agent (kind = "pixels"): its run's success rates (Pendulum: returns) and probe, and a
+    held-out task done by one of its planners: the frames it saw beside the goal image, its path with
+    the subgoals (Pendulum: its angle and speed over the episode)."""
     from ebmgraph.agent.pixel_agent import load_pixel_config, quick_pixels, run_pixels, run_task, task_figure
     ss = st.session_state
     try:
@@ -116,12 +117,19 @@ def show_pixels(path: Path, name: str, stem: str) -> None:
     source = st.radio("world model from", list(found), key="plan_source")
     used = found[source]
     report = json.loads((Path(used.out_dir) / "report.json").read_text())
-    st.table([{"planner": PIXEL_NAMES.get(k, k), "success": f"{100 * v['success']:.0f}% ± {100 * v['stderr']:.0f}",
+    returns = report.get("metric") == "return"
+    st.table([{"planner": PIXEL_NAMES.get(k, k),
+               **({"mean return": f"{v['mean_return']:.0f} ± {v['stderr']:.0f}"} if returns else
+                  {"success": f"{100 * v['success']:.0f}% ± {100 * v['stderr']:.0f}"}),
                "tasks": len(v["successes"]), "model steps per action": round(v["evaluations_per_action"]),
                "ms per action": round(v["ms_per_action"], 1)} for k, v in report["planners"].items()])
-    st.caption("success on held-out tasks (start in the left room, goal in the right one; none of them a start any "
-               "data came from) ± its standard error; linear probe R^2 of the position from one frame: "
-               + ", ".join(f"{k} {v:.3f}" for k, v in report["probe_r2"].items()))
+    if returns:
+        what = ("mean return over held-out starts (the state-based agent's evaluation starts; none of them a start "
+                "any data came from) ± its standard error; linear probe R^2 of (cos, sin, speed) from one observation: ")
+    else:
+        what = ("success on held-out tasks (start in the left room, goal in the right one; none of them a start any "
+                "data came from) ± its standard error; linear probe R^2 of the position from one frame: ")
+    st.caption(what + ", ".join(f"{k} {v:.3f}" for k, v in report["probe_r2"].items()))
     kinds = list(report["planners"])
     kind = st.selectbox("planner", kinds, key="plan_pixel_kind", format_func=lambda k: PIXEL_NAMES.get(k, k))
     task = int(st.number_input("held-out task", min_value=0, max_value=9999, value=0, key="plan_episode"))
@@ -142,7 +150,7 @@ def show_pixels(path: Path, name: str, stem: str) -> None:
         to_pos = None
         if not shown["key"][3].startswith("true") and shown["key"][3].endswith("hierarchical"):
             to_pos = load_run(used)[1]
-        st.pyplot(task_figure(shown["episode"], shown["key"][3], to_pos), clear_figure=True)
+        st.pyplot(task_figure(shown["episode"], shown["key"][3], to_pos, used.env), clear_figure=True)
 
 
 def show() -> None:

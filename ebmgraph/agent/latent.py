@@ -39,6 +39,7 @@ class World:
     K: int  # lower steps per jump
     da: int
     box: tuple[float, float] = (-1.0, 1.0)
+    reads: str = "obs"  # what encode takes: the observation ("obs") or the true state ("state", a reference)
 
 
 @dataclass
@@ -102,6 +103,7 @@ class Episode:
     subgoals: list[Any]
     success: bool
     steps: int
+    ret: float = 0.0  # the sum of the environment's rewards
 
 
 @dataclass
@@ -113,6 +115,10 @@ class Outcome:
     @property
     def success(self) -> float:
         return sum(e.success for e in self.episodes) / max(1, len(self.episodes))
+
+    @property
+    def mean_return(self) -> float:
+        return sum(e.ret for e in self.episodes) / max(1, len(self.episodes))
 
 
 class Agent:
@@ -165,21 +171,59 @@ class Agent:
                   samples.reshape(rows * n, *samples.shape[2:])).reshape(rows, n)
 
 
-def evaluate(world: World, tasks: list[tuple[Any, Any]], search: Search, hierarchical: bool = False,
-             make_env: Callable[[], Any] | None = None, limit: int = 200,
+@dataclass
+class Tasks:
+    """How an environment's held-out tasks are set up and read: `reset(env, task) -> (obs, info)`,
+    the goal image and the goal's true state of a task (the first argument is the reset env), and the
+    info key of the true state a path records. The default is Two Rooms' (task = (start, goal))."""
+
+    make_env: Callable[[], Any]
+    reset: Callable[[Any, Any], tuple[Any, dict[str, Any]]]
+    goal_image: Callable[[Any, Any], Any]
+    goal_state: Callable[[Any, Any], Any]
+    state: str = "pos"
+
+
+def tworooms_tasks() -> Tasks:
+    from .tworooms import TwoRooms
+    return Tasks(TwoRooms, lambda env, task: env.reset(options={"start": task[0], "goal": task[1]}),
+                 lambda env, task: env.goal_image(), lambda env, task: task[1])
+
+
+def evaluate(world: World, tasks: list[Any], search: Search, hierarchical: bool = False,
+             setup: Tasks | None = None, limit: int = 200,
              progress: Callable[[int, int], None] | None = None) -> Outcome:
-    """Every task (start, goal) run side by side (one batch row each) until it succeeds or `limit`
-    steps pass: the agent sees the environment's observation, and the goal image's (env.goal_image())."""
+    """Every task run side by side (one batch row each) until it succeeds (the environment
+    terminates) or `limit` steps pass: the agent sees the environment's observation and the goal
+    image (a world that reads the true state sees those instead). The rewards are summed."""
+    setup = setup or tworooms_tasks()
+    envs = [setup.make_env() for _ in tasks]
+    try:
+        return _run(world, tasks, search, hierarchical, setup, envs, limit, progress)
+    finally:
+        for e in envs:
+            if hasattr(e, "close"):
+                e.close()
+
+
+def _run(world: World, tasks: list[Any], search: Search, hierarchical: bool, setup: Tasks, envs: list[Any],
+         limit: int, progress: Callable[[int, int], None] | None) -> Outcome:
     import numpy as np
     import torch
-    if make_env is None:
-        from .tworooms import TwoRooms
-        make_env = TwoRooms
-    envs = [make_env() for _ in tasks]
-    obs = [e.reset(options={"start": s, "goal": g})[0] for e, (s, g) in zip(envs, tasks, strict=True)]
-    goals = world.encode(torch.tensor(np.stack([e.goal_image() for e in envs]), dtype=torch.float32))
-    eps = [Episode(np.asarray(s, float), np.asarray(g, float), [np.asarray(s, float)], [], False, 0)
-           for s, g in tasks]
+    first = [setup.reset(e, task) for e, task in zip(envs, tasks, strict=True)]
+    obs = [o for o, _ in first]
+    states = [np.asarray(info[setup.state], float) for _, info in first]
+    by_state = world.reads == "state"
+
+    def seen(rows: list[int]) -> Any:
+        x = np.stack([states[i] if by_state else obs[i] for i in rows])
+        return world.encode(torch.tensor(x, dtype=torch.float64 if by_state else torch.float32))
+
+    goal_x = [setup.goal_state(e, t) if by_state else setup.goal_image(e, t) for e, t in zip(envs, tasks, strict=True)]
+    goals = world.encode(torch.tensor(np.stack(goal_x), dtype=torch.float64 if by_state else torch.float32))
+    eps = [Episode(states[i].copy(), np.asarray(setup.goal_state(envs[i], t), float), [states[i].copy()], [],
+                   False, 0)
+           for i, t in enumerate(tasks)]
     agent = Agent(world, search, hierarchical)
     agent.reset(len(tasks))
     live = list(range(len(tasks)))
@@ -188,17 +232,18 @@ def evaluate(world: World, tasks: list[tuple[Any, Any]], search: Search, hierarc
     for step in range(limit):
         if not live:
             break
-        s = world.encode(torch.tensor(np.stack([obs[i] for i in live]), dtype=torch.float32))
-        a, sub = agent.act(s, goals[live])
+        a, sub = agent.act(seen(live), goals[live])
         actions += len(live)
         keep = []
         for j, i in enumerate(live):
-            obs[i], _, done, _, info = envs[i].step(a[j].numpy())
-            eps[i].path.append(info["pos"])
-            eps[i].subgoals.append(sub[j].numpy())
-            eps[i].steps = step + 1
+            obs[i], r, done, _, info = envs[i].step(a[j].float().numpy())
+            states[i] = np.asarray(info[setup.state], float)
+            ep = eps[i]
+            ep.path.append(states[i].copy())
+            ep.subgoals.append(sub[j].numpy())
+            ep.steps, ep.ret = step + 1, ep.ret + float(r)
             if done:
-                eps[i].success = True
+                ep.success = True
             else:
                 keep.append(j)
         live = [live[j] for j in keep]

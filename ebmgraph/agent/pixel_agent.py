@@ -23,7 +23,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -59,9 +59,12 @@ class PlanningConfig(_Strict):
     best: bool = True  # the upper level keeps its best drawn plan, not the elites' mean
 
 
+ENVS = ("ebmgraph/TwoRooms-v0", "ebmgraph/PendulumPixels-v0")
+
+
 class PixelAgentConfig(_Strict):
     kind: Literal["pixels"]
-    env: Literal["ebmgraph/TwoRooms-v0"] = "ebmgraph/TwoRooms-v0"
+    env: Literal["ebmgraph/TwoRooms-v0", "ebmgraph/PendulumPixels-v0"] = "ebmgraph/TwoRooms-v0"
     seed: int = 0
     out_dir: str = "runs/agent_tworooms"
     data: ExploreConfig = ExploreConfig()
@@ -83,7 +86,14 @@ class PixelAgentConfig(_Strict):
                 raise ValueError(f"planner.{name}.elites ({c.elites}) must not exceed its samples ({c.samples})")
         if len(set(self.planners)) != len(self.planners):
             raise ValueError(f"planners lists one twice: {self.planners}")
+        if self.env == "ebmgraph/PendulumPixels-v0" and "true_hierarchical" in self.planners:
+            raise ValueError("true_hierarchical is Two Rooms' (its true world jumps K steps on a held action); "
+                             "Pendulum's true world plans flat: list true_flat")
         return self
+
+    @property
+    def pendulum(self) -> bool:
+        return self.env == "ebmgraph/PendulumPixels-v0"
 
 
 def is_pixel_config(path: str | Path) -> bool:
@@ -120,36 +130,6 @@ def quick_pixels(cfg: PixelAgentConfig) -> PixelAgentConfig:
         "tasks": 2, "episode_steps": 5})
 
 
-@dataclass
-class PlannerScore:
-    name: str
-    successes: list[bool]
-    evaluations_per_action: float
-    ms_per_action: float
-
-    @property
-    def rate(self) -> float:
-        return sum(self.successes) / max(1, len(self.successes))
-
-    @property
-    def stderr(self) -> float:
-        n, p = len(self.successes), self.rate
-        return (p * (1 - p) / n) ** 0.5 if n > 1 else float("nan")
-
-    def __str__(self) -> str:
-        return (f"{100 * self.rate:5.1f}% ± {100 * self.stderr:.1f} ({sum(self.successes)}/{len(self.successes)}), "
-                f"{self.evaluations_per_action:.0f} model steps and {self.ms_per_action:.1f} ms per action")
-
-
-@dataclass
-class PixelResult:
-    scores: dict[str, PlannerScore]
-    probe: dict[str, float]  # R^2 of the agent's position: trained, untrained, pca
-    train_seconds: float
-    train_steps: int
-    files: list[Path]
-
-
 def _fingerprint(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -172,23 +152,47 @@ def _params(cfg: PixelAgentConfig) -> tuple[dict[str, Any], int, int]:
     return p, int(p.get("T", 16)), int(p.get("K", 4))
 
 
+def sequences(rows: int, make: Callable[[Any], dict[str, Any]]) -> Any:
+    """Training rows whose tensors are made when a batch asks for them (`make(rows) -> {variable:
+    tensor}`): Two Rooms' frames are drawn from the stored positions, so the data's size is not
+    bounded by the memory its frames would take (10,000 trajectories of 17 frames: 2.2 GB as floats).
+    A Dataset for the ordinary trainer (torch is imported here, not with the module)."""
+    from ..training.data import Dataset
+
+    class Sequences(Dataset):
+        def __len__(self) -> int:
+            return rows
+
+        def batch(self, idx: Any) -> dict[str, Any]:
+            return make(idx)
+
+    return Sequences({}, {})
+
+def suite_of(cfg: PixelAgentConfig) -> Any:
+    from .suites import SUITES
+    return SUITES[cfg.env]
+
+
 def collect(cfg: PixelAgentConfig, out: Path, T: int, log: Callable[[str], None]) -> dict[str, Any]:
-    """The offline data: random-exploration trajectories of T + 1 frames, kept as data.npz."""
+    """The offline data: random-exploration trajectories of T + 1 observations, kept as data.npz."""
     import numpy as np
 
     from ..files import write_atomic
-    from . import tworooms as tr
     key = _fingerprint(cfg.env, cfg.seed, cfg.data.model_dump(), T)
     path = out / "data.npz"
     if cfg.resume and path.exists():
-        with np.load(path, allow_pickle=False) as z:
-            if str(z["key"]) == key:
-                log(f"data: {len(z['pos'])} trajectories from {path}")
-                return {k: z[k] for k in ("pos", "actions", "seeds")}
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if str(z["key"]) == key:
+                    data = {k: z[k] for k in z.files if k != "key"}
+                    log(f"data: {len(data['seeds'])} trajectories from {path}")
+                    return data
+        except (OSError, ValueError, KeyError, EOFError):
+            log(f"data: {path} cannot be read; collected again")
     t0 = time.perf_counter()
-    data = tr.explore(cfg.data.trajectories, steps=T + 1, seed=cfg.seed, hold=cfg.data.hold)
-    write_atomic(path, lambda fh: np.savez(fh, key=np.array(key), **data))  # type: ignore[arg-type]
-    log(f"data: {cfg.data.trajectories} random-exploration trajectories of {T + 1} frames "
+    data = suite_of(cfg).collect(cfg.data.trajectories, T + 1, cfg.seed, cfg.data.hold)
+    write_atomic(path, lambda fh: np.savez_compressed(fh, key=np.array(key), **data))  # type: ignore[arg-type]
+    log(f"data: {cfg.data.trajectories} random-exploration trajectories of {T + 1} observations "
         f"({time.perf_counter() - t0:.0f} s), kept in {path}")
     return data
 
@@ -203,8 +207,6 @@ def train_world_model(cfg: PixelAgentConfig, jepa: Any, data: dict[str, Any], ou
 
     from ..files import write_atomic
     from ..training import train
-    from ..training.data import Dataset
-    from . import tworooms as tr
     key = _fingerprint(cfg.env, cfg.seed, cfg.data.model_dump(), cfg.world_model.model_dump(),
                        Path(cfg.world_model.file).read_text(encoding="utf-8"))
     path = out / "jepa.pt"
@@ -214,9 +216,7 @@ def train_world_model(cfg: PixelAgentConfig, jepa: Any, data: dict[str, Any], ou
             jepa.load_state_dict(saved["state"])
             log(f"world model: trained before ({saved['steps']} steps, {saved['seconds']:.0f} s), from {path}")
             return float(saved["seconds"]), int(saved["steps"])
-    obs = torch.tensor(tr.observations(data["pos"]), dtype=torch.float32)
-    tensors = {f"o[{t}]": obs[:, t] for t in range(T + 1)}
-    tensors |= {f"a[{t}]": torch.tensor(data["actions"][:, t]) for t in range(T)}
+    rows = len(data["seeds"])
     run_dir = out / "world_model"
     if run_dir.exists():
         shutil.rmtree(run_dir)
@@ -228,9 +228,9 @@ def train_world_model(cfg: PixelAgentConfig, jepa: Any, data: dict[str, Any], ou
         return time.perf_counter() - t0 < budget
 
     log(f"world model: training {Path(w.file).name} ({w.model}) for {w.minutes:g} min or {w.epochs} epochs")
-    res = train(jepa, {"loss": {"kind": "energy"}, "epochs": w.epochs, "batch_size": min(w.batch_size, len(obs)),
+    res = train(jepa, {"loss": {"kind": "energy"}, "epochs": w.epochs, "batch_size": min(w.batch_size, rows),
                        "optimizer": {"kind": "adam", "lr": w.lr}, "seed": cfg.seed, "out_dir": str(run_dir),
-                       "progress": cfg.progress}, Dataset(tensors, {}), on_step=on_step)
+                       "progress": cfg.progress}, sequences(rows, suite_of(cfg).batches(data, T)), on_step=on_step)
     secs, steps = time.perf_counter() - t0, len(res.history)
     write_atomic(path, lambda fh: torch.save({"key": key, "state": jepa.state_dict(), "seconds": secs,
                                                "steps": steps}, fh))
@@ -238,75 +238,107 @@ def train_world_model(cfg: PixelAgentConfig, jepa: Any, data: dict[str, Any], ou
     return secs, steps
 
 
-def probe(cfg: PixelAgentConfig, jepa: Any, untrained: Any, data: dict[str, Any]) -> tuple[dict[str, float], Any]:
-    """R^2 of a linear probe (ridge) from a frame's representation to the agent's true position: fitted
-    on the training trajectories' first frames, scored on frames of other trajectories; for the trained
-    encoder, the same encoder untrained, and PCA of the pixels to the same width. Returns the scores
-    and the trained probe (representation -> position)."""
+def _represent(model: Any, obs: Any) -> Any:
+    import numpy as np
     import torch
+    out = []
+    for i in range(0, len(obs), 256):
+        with torch.no_grad():
+            out.append(model.partial({"o[0]": torch.tensor(obs[i:i + 256], dtype=torch.float32)})["e[0].s"].numpy())
+    return np.concatenate(out)
+
+
+def probe(cfg: PixelAgentConfig, jepa: Any, untrained: Any, data: dict[str, Any]) -> tuple[dict[str, float], Any]:
+    """R^2 of a linear probe (ridge) from an observation's representation to the true state (Two Rooms:
+    the position; Pendulum: cos, sin and speed): fitted on the training trajectories' first
+    observations, scored on those of trajectories no training saw; for the trained encoder, the same
+    encoder untrained, and PCA of the pixels to the same width. Returns the scores and the trained
+    probe (representation -> true state)."""
+    import warnings
+
+    from scipy.linalg import LinAlgWarning
     from sklearn.decomposition import PCA
     from sklearn.linear_model import Ridge
-
-    from . import tworooms as tr
-    fit = data["pos"][:, 0]
-    held = tr.explore(max(200, len(fit)), steps=2, seed=cfg.seed + 10_000)["pos"][:, 0]
-
-    def rep(model: Any, pos: Any) -> Any:
-        import numpy as np
-        out = []
-        for i in range(0, len(pos), 256):
-            with torch.no_grad():
-                o = torch.tensor(tr.observations(pos[i:i + 256]), dtype=torch.float32)
-                out.append(model.partial({"o[0]": o})["e[0].s"].numpy())
-        return np.concatenate(out)
-
-    scores = {}
-    to_pos = Ridge(1e-6).fit(rep(jepa, fit), fit)
-    scores["trained"] = float(to_pos.score(rep(jepa, held), held))
-    scores["untrained"] = float(Ridge(1e-6).fit(rep(untrained, fit), fit).score(rep(untrained, held), held))
-
-    def pixels(p: Any) -> Any:
-        return tr.observations(p)[:, 0].reshape(len(p), -1)
-
-    ds = int(jepa.graph.var("e[0].s").domain.shape[0])
-    pca = PCA(min(ds, len(fit))).fit(pixels(fit))
-    scores["pca"] = float(Ridge(1e-6).fit(pca.transform(pixels(fit)), fit).score(pca.transform(pixels(held)), held))
-    return scores, to_pos
+    with warnings.catch_warnings():  # a tiny run's few frames make ill-conditioned fits: its R^2 says so
+        warnings.simplefilter("ignore", LinAlgWarning)
+        suite = suite_of(cfg)
+        fit_obs, fit = suite.first_obs(data), suite.targets(data)
+        held_data = suite.collect(min(max(200, len(fit)), 2000), 2, cfg.seed + 10_000, 1)
+        held_obs, held = suite.first_obs(held_data), suite.targets(held_data)
+        scores = {}
+        to_state = Ridge(1e-6).fit(_represent(jepa, fit_obs), fit)
+        scores["trained"] = float(to_state.score(_represent(jepa, held_obs), held))
+        scores["untrained"] = float(Ridge(1e-6).fit(_represent(untrained, fit_obs), fit)
+                                    .score(_represent(untrained, held_obs), held))
+        ds = int(jepa.graph.var("e[0].s").domain.shape[0])
+        pix_fit, pix_held = suite.pixels(fit_obs), suite.pixels(held_obs)
+        pca = PCA(min(ds, len(fit))).fit(pix_fit)
+        scores["pca"] = float(Ridge(1e-6).fit(pca.transform(pix_fit), fit).score(pca.transform(pix_held), held))
+    return scores, to_state
 
 
 def worlds(cfg: PixelAgentConfig, jepa: Any, K: int) -> dict[str, Any]:
     """The planners' worlds: the learned one (the planner file over the trained JEPA) and the true one."""
     from .base import compiled
     from .latent import learned_world
-    from .tworooms import true_world
     p = cfg.planner
     lower = compiled(p.file, p.params, "Lower")
-    upper = compiled(p.file, p.params, "Upper") if any("hierarchical" in k for k in cfg.planners) else None
+    upper = compiled(p.file, p.params, "Upper") if "hierarchical" in cfg.planners else None
     learned = learned_world(jepa, lower, upper, K)
-    return {"learned": learned, "true": true_world(T=learned.T, U=learned.U or 1, K=K)}
+    if learned.da != suite_of(cfg).da:
+        raise AgentError(f"the planner's actions are {learned.da}-dimensional; {cfg.env} takes "
+                         f"{suite_of(cfg).da}: set da = {suite_of(cfg).da} in planner.params")
+    return {"learned": learned, "true": suite_of(cfg).true_world(learned.T, learned.U, K)}
 
 
-def random_outcome(cfg: PixelAgentConfig, tasks: list[Any], first: int = 0) -> Any:
-    """Uniform random actions, each task's own stream (seeded by its index, the first one's `first`)."""
-    import numpy as np
+@dataclass
+class PlannerScore:
+    name: str
+    successes: list[bool]
+    evaluations_per_action: float
+    ms_per_action: float
+    returns: list[float] = field(default_factory=list)
+    metric: str = "success"
 
-    from .latent import Episode, Outcome
-    from .tworooms import TwoRooms
-    eps = []
-    t0 = time.perf_counter()
-    n = 0
-    for i, (s, g) in enumerate(tasks):
-        env, rng = TwoRooms(), np.random.default_rng(cfg.seed * 1000 + first + i)
-        env.reset(options={"start": s, "goal": g})
-        path, done = [np.asarray(s, float)], False
-        for _ in range(cfg.episode_steps):
-            _, _, done, _, info = env.step(rng.uniform(-1, 1, 2))
-            path.append(info["pos"])
-            n += 1
-            if done:
-                break
-        eps.append(Episode(np.asarray(s, float), np.asarray(g, float), path, [], bool(done), len(path) - 1))
-    return Outcome(eps, 0.0, 1000 * (time.perf_counter() - t0) / max(1, n))
+    @property
+    def rate(self) -> float:
+        return sum(self.successes) / max(1, len(self.successes))
+
+    @property
+    def mean_return(self) -> float:
+        return sum(self.returns) / max(1, len(self.returns))
+
+    @property
+    def value(self) -> float:
+        """What the planner is judged by: its success rate, or its mean return."""
+        return self.rate if self.metric == "success" else self.mean_return
+
+    @property
+    def stderr(self) -> float:
+        n = len(self.successes)
+        if self.metric == "success":
+            p = self.rate
+            return (p * (1 - p) / n) ** 0.5 if n > 1 else float("nan")
+        if n < 2:
+            return float("nan")
+        import statistics
+        return statistics.stdev(self.returns) / n ** 0.5
+
+    def __str__(self) -> str:
+        cost = f"{self.evaluations_per_action:.0f} model steps and {self.ms_per_action:.1f} ms per action"
+        if self.metric == "return":
+            return f"mean return {self.mean_return:.1f} ± {self.stderr:.1f} over {len(self.returns)} starts, {cost}"
+        return f"{100 * self.rate:5.1f}% ± {100 * self.stderr:.1f} ({sum(self.successes)}/{len(self.successes)}), {cost}"
+
+
+@dataclass
+class PixelResult:
+    scores: dict[str, PlannerScore]
+    probe: dict[str, float]  # R^2 of the true state: trained, untrained, pca
+    train_seconds: float
+    train_steps: int
+    files: list[Path]
+    probe_target: str = "the agent's position (x, y)"
 
 
 def run_pixels(cfg: PixelAgentConfig, log: Callable[[str], None] = print) -> PixelResult:
@@ -318,10 +350,11 @@ def run_pixels(cfg: PixelAgentConfig, log: Callable[[str], None] = print) -> Pix
     from ..training.loop import set_threads
     from .base import compiled
     from .latent import Search, evaluate
-    from .tworooms import held_out_tasks
+    from .suites import random_outcome
     set_threads(cfg.threads)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    suite = suite_of(cfg)
     params, T, K = _params(cfg)
     torch.manual_seed(cfg.seed)
     jepa = compiled(cfg.world_model.file, params, cfg.world_model.model)
@@ -329,110 +362,138 @@ def run_pixels(cfg: PixelAgentConfig, log: Callable[[str], None] = print) -> Pix
         if not jepa.graph.has_var(name):
             raise AgentError(f"{Path(cfg.world_model.file).name}: {cfg.world_model.model} must declare observed "
                              "o[0..T], a[0..T - 1] and an encoder instance e[t] with its representation s (PixelJEPA is one)")
+    shape = tuple(jepa.graph.var("o[0]").domain.shape)
+    if shape[:1] != (suite.channels,) or int(jepa.graph.var("a[0]").domain.shape[-1]) != suite.da:
+        raise AgentError(f"{cfg.env} shows {suite.channels} channels of 64x64 and takes {suite.da}-dimensional "
+                         f"actions; {cfg.world_model.model} declares o[0] : R{list(shape)} and a[0] : "
+                         f"R{list(jepa.graph.var('a[0]').domain.shape)}: set c = {suite.channels} and "
+                         f"da = {suite.da} in world_model.params")
     untrained = copy.deepcopy(jepa)
     data = collect(cfg, out, T, log)
     secs, steps = train_world_model(cfg, jepa, data, out, T, log)
-    scores_probe, to_pos = probe(cfg, jepa, untrained, data)
-    log("probe R^2 of the position: " + ", ".join(f"{k} {v:.3f}" for k, v in scores_probe.items()))
-    tasks = held_out_tasks(cfg.tasks)
+    scores_probe, to_state = probe(cfg, jepa, untrained, data)
+    log(f"probe R^2 of {suite.probe_target}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores_probe.items()))
+    tasks = suite.tasks(cfg.tasks)
     w = worlds(cfg, jepa, K)
     p = cfg.planner
     search = Search(lower=p.lower, upper=p.upper, subgoal=p.subgoal, best=p.best)
     outcomes: dict[str, Any] = {}
+    setup = suite.setup()
     for kind in cfg.planners:
         t0 = time.perf_counter()
         if kind == "random":
-            outcomes[kind] = random_outcome(cfg, tasks)
+            outcomes[kind] = random_outcome(suite, tasks, cfg.seed, cfg.episode_steps)
         else:
             world = w["true" if kind.startswith("true") else "learned"]
             outcomes[kind] = evaluate(world, tasks, search, hierarchical=kind.endswith("hierarchical"),
-                                      limit=cfg.episode_steps)
+                                      setup=setup, limit=cfg.episode_steps)
         o = outcomes[kind]
-        log(f"{kind}: {100 * o.success:.0f}% of {len(tasks)} held-out tasks ({time.perf_counter() - t0:.0f} s)")
-    scores = {k: PlannerScore(k, [e.success for e in o.episodes], o.evaluations_per_action, o.ms_per_action)
-              for k, o in outcomes.items()}
-    files = write_report(cfg, out, scores, scores_probe, secs, steps, outcomes, to_pos, w["learned"])
-    return PixelResult(scores, scores_probe, secs, steps, files)
+        what = (f"{100 * o.success:.0f}% of {len(tasks)} held-out tasks" if suite.metric == "success"
+                else f"mean return {o.mean_return:.1f} over {len(tasks)} held-out starts")
+        log(f"{kind}: {what} ({time.perf_counter() - t0:.0f} s)")
+    scores = {k: PlannerScore(k, [e.success for e in o.episodes], o.evaluations_per_action, o.ms_per_action,
+                              [e.ret for e in o.episodes], suite.metric) for k, o in outcomes.items()}
+    files = write_report(cfg, out, scores, scores_probe, secs, steps, outcomes, to_state)
+    return PixelResult(scores, scores_probe, secs, steps, files, suite.probe_target)
 
 
 def write_report(cfg: PixelAgentConfig, out: Path, scores: dict[str, PlannerScore], probe_scores: dict[str, float],
-                 secs: float, steps: int, outcomes: dict[str, Any], to_pos: Any, world: Any) -> list[Path]:
+                 secs: float, steps: int, outcomes: dict[str, Any], to_state: Any) -> list[Path]:
     from ..files import write_atomic
-    report = {"env": cfg.env, "seed": cfg.seed, "tasks": cfg.tasks, "probe_r2": probe_scores,
-              "train_seconds": secs, "train_steps": steps,
-              "planners": {k: {"success": s.rate, "stderr": s.stderr, "successes": s.successes,
+    report = {"env": cfg.env, "seed": cfg.seed, "tasks": cfg.tasks, "metric": suite_of(cfg).metric,
+              "probe_r2": probe_scores, "train_seconds": secs, "train_steps": steps,
+              "planners": {k: {"success": s.rate, "mean_return": s.mean_return, "stderr": s.stderr,
+                               "successes": s.successes, "returns": s.returns,
                                "evaluations_per_action": s.evaluations_per_action, "ms_per_action": s.ms_per_action}
                            for k, s in scores.items()}}
     path = out / "report.json"
     write_atomic(path, lambda fh: fh.write(json.dumps(report, indent=1).encode()))  # type: ignore[arg-type]
-    files = [path]
-    files += plot_pixels(out, scores, outcomes, to_pos)
-    return files
+    return [path, *plot_pixels(cfg, out, scores, outcomes, to_state)]
 
 
-def plot_pixels(out: Path, scores: dict[str, PlannerScore], outcomes: dict[str, Any], to_pos: Any) -> list[Path]:
-    """success.png: each planner's success rate (with its standard error); task.png: a typical held-out
-    task of the first learned planner (the hierarchical one where run): the frames it saw beside the
-    goal image, and its path on the map with the subgoals' positions as the probe reads them."""
-    import matplotlib
-    matplotlib.use("Agg")
+def _save(fig: Any, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     from ..files import write_atomic
-    files = []
-    fig, ax = plt.subplots(figsize=(5, 3))
-    names = list(scores)
-    ax.bar(names, [100 * scores[n].rate for n in names], yerr=[100 * scores[n].stderr for n in names], color="C0")
-    ax.set_ylabel("success on held-out tasks (%)")
-    ax.set_ylim(0, 100)
-    ax.tick_params(axis="x", labelrotation=20)
-    fig.tight_layout()
-    path = out / "success.png"
     write_atomic(path, lambda fh: fig.savefig(fh, format="png", dpi=100))  # type: ignore[arg-type]
     plt.close(fig)
-    files.append(path)
+    return path
+
+
+def plot_pixels(cfg: PixelAgentConfig, out: Path, scores: dict[str, PlannerScore], outcomes: dict[str, Any],
+                to_state: Any) -> list[Path]:
+    """success.png (Two Rooms: each planner's success rate) or returns.png (Pendulum: each planner's
+    mean return), with standard errors; task.png: a typical held-out task of the first learned
+    planner (the hierarchical one where run) as task_figure draws it."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    ret = suite_of(cfg).metric == "return"
+    fig, ax = plt.subplots(figsize=(5, 3))
+    names = list(scores)
+    scale = 1.0 if ret else 100.0
+    ax.bar(names, [scale * scores[n].value for n in names], yerr=[scale * scores[n].stderr for n in names], color="C0")
+    ax.set_ylabel("mean return on held-out starts" if ret else "success on held-out tasks (%)")
+    if not ret:
+        ax.set_ylim(0, 100)
+    ax.tick_params(axis="x", labelrotation=20)
+    fig.tight_layout()
+    files = [_save(fig, out / ("returns.png" if ret else "success.png"))]
     pick = next((k for k in ("hierarchical", "flat") if k in outcomes), None)
     if pick is None:
         return files
     eps = outcomes[pick].episodes
-    done = [e for e in eps if e.success] or eps
-    ep = sorted(done, key=lambda e: e.steps)[len(done) // 2]  # the median-length one
-    fig = task_figure(ep, pick, to_pos)
-    path = out / "task.png"
-    write_atomic(path, lambda fh: fig.savefig(fh, format="png", dpi=100))  # type: ignore[arg-type]
-    plt.close(fig)
-    files.append(path)
+    if ret:
+        ep = sorted(eps, key=lambda e: e.ret)[len(eps) // 2]  # the median return
+    else:
+        done = [e for e in eps if e.success] or eps
+        ep = sorted(done, key=lambda e: e.steps)[len(done) // 2]  # the median-length one
+    files.append(_save(task_figure(ep, pick, to_state, cfg.env), out / "task.png"))
     return files
 
 
-def task_figure(ep: Any, kind: str, to_pos: Any) -> Any:
-    """A held-out task as the agent did it: five frames it saw beside the goal image; its path on the
-    map, with the hierarchy's subgoals at the positions the probe reads from them."""
+def task_figure(ep: Any, kind: str, to_state: Any, env: str = "ebmgraph/TwoRooms-v0") -> Any:
+    """A held-out task as the agent did it: five frames it saw beside the goal image; below, Two Rooms:
+    its path on the map, with the hierarchy's subgoals at the positions the probe reads from them;
+    Pendulum: the angle and speed over the episode, with its return."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
     from . import tworooms as tr
+    pendulum = env == "ebmgraph/PendulumPixels-v0"
     fig = plt.figure(figsize=(9, 4))
     grid = fig.add_gridspec(2, 6)
     frames = np.linspace(0, len(ep.path) - 1, 5).astype(int)
-    for j, t in enumerate(frames):
+    if pendulum:
+        from .pixels import frame_of
+        pictures = [frame_of(ep.path[t]) for t in frames] + [frame_of(np.zeros(2))]
+    else:
+        pictures = [tr.draw(ep.path[t]).max(0) for t in frames] + [tr.draw(ep.goal).max(0)]
+    for j, pic in enumerate(pictures):
         a = fig.add_subplot(grid[0, j])
-        a.imshow(tr.draw(ep.path[t]).max(0), cmap="gray", vmin=0, vmax=1)
-        a.set_title(f"seen, t={t}", fontsize=8)
+        a.imshow(pic, cmap="gray", vmin=0, vmax=1)
+        a.set_title(f"seen, t={frames[j]}" if j < 5 else "goal image", fontsize=8)
         a.axis("off")
-    a = fig.add_subplot(grid[0, 5])
-    a.imshow(tr.draw(ep.goal).max(0), cmap="gray", vmin=0, vmax=1)
-    a.set_title("goal image", fontsize=8)
-    a.axis("off")
     m = fig.add_subplot(grid[1, :3])
+    if pendulum:
+        path = np.array(ep.path)
+        th = (path[:, 0] + np.pi) % (2 * np.pi) - np.pi
+        m.plot(th, label="angle (rad, 0 upright)")
+        m.plot(path[:, 1], label="speed (rad/s)")
+        m.axhline(0, color="grey", lw=0.5)
+        m.set_xlabel("step")
+        m.set_title(f"{kind}: return {ep.ret:.0f} over {ep.steps} steps", fontsize=9)
+        m.legend(fontsize=6)
+        fig.tight_layout()
+        return fig
     m.imshow(tr.walls(), cmap="Greys", vmin=0, vmax=2, extent=(0, tr.SIZE, tr.SIZE, 0))
     path_xy = np.array(ep.path)
     m.plot(path_xy[:, 0], path_xy[:, 1], "-", color="C0", lw=1.5, label="path")
     if ep.subgoals and kind.endswith("hierarchical"):
         sub = np.array(ep.subgoals)
-        sub = sub * tr.SIZE if kind.startswith("true") else to_pos.predict(sub)
+        sub = sub * tr.SIZE if kind.startswith("true") else to_state.predict(sub)
         m.scatter(sub[:, 0], sub[:, 1], s=6, color="C1", label="subgoals" + ("" if kind.startswith("true") else " (probe)"))
     m.scatter([ep.start[0]], [ep.start[1]], color="C2", label="start")
     m.scatter([ep.goal[0]], [ep.goal[1]], color="C3", marker="*", s=80, label="goal")
@@ -445,7 +506,7 @@ def task_figure(ep: Any, kind: str, to_pos: Any) -> Any:
 
 
 def load_run(cfg: PixelAgentConfig) -> tuple[dict[str, Any], Any]:
-    """A saved run's planners' worlds (its trained world model) and its probe (representation -> position)."""
+    """A saved run's planners' worlds (its trained world model) and its probe (representation -> true state)."""
     import numpy as np
     import torch
 
@@ -456,36 +517,34 @@ def load_run(cfg: PixelAgentConfig) -> tuple[dict[str, Any], Any]:
     try:
         jepa.load_state_dict(torch.load(out / "jepa.pt", weights_only=True)["state"])
         with np.load(out / "data.npz", allow_pickle=False) as z:
-            data = {k: z[k] for k in ("pos", "actions", "seeds")}
-    except (OSError, KeyError, RuntimeError) as exc:
+            data = {k: z[k] for k in z.files if k != "key"}
+    except (OSError, KeyError, RuntimeError, ValueError) as exc:
         raise AgentError(f"{out} holds no run of this config ({exc}); run `ebm agent` on it first") from None
     from sklearn.linear_model import Ridge
-
-    from . import tworooms as tr
-    fit = data["pos"][:, 0]
-    with torch.no_grad():
-        rep = jepa.partial({"o[0]": torch.tensor(tr.observations(fit), dtype=torch.float32)})["e[0].s"].numpy()
-    return worlds(cfg, jepa, K), Ridge(1e-6).fit(rep, fit)
+    suite = suite_of(cfg)
+    return worlds(cfg, jepa, K), Ridge(1e-6).fit(_represent(jepa, suite.first_obs(data)), suite.targets(data))
 
 
 def run_task(cfg: PixelAgentConfig, index: int, kind: str, world: dict[str, Any] | None = None,
              progress: Callable[[int, int], None] | None = None) -> Any:
     """Held-out task `index` done by the planner `kind` of a saved run: its Episode."""
     from .latent import Search, evaluate
-    from .tworooms import held_out_tasks
+    from .suites import random_outcome
     if kind not in PLANNER_KINDS:
         raise AgentError(f"'{kind}' is not a planner; choose one of {', '.join(PLANNER_KINDS)}")
-    task = held_out_tasks(index + 1)[index:]
+    suite = suite_of(cfg)
+    task = suite.tasks(index + 1)[index:]
     if kind == "random":
-        return random_outcome(cfg, task, first=index).episodes[0]
+        return random_outcome(suite, task, cfg.seed, cfg.episode_steps, first=index).episodes[0]
     w = world or load_run(cfg)[0]
     p = cfg.planner
     out = evaluate(w["true" if kind.startswith("true") else "learned"], task,
                    Search(lower=p.lower, upper=p.upper, subgoal=p.subgoal, best=p.best),
-                   hierarchical=kind.endswith("hierarchical"), limit=cfg.episode_steps, progress=progress)
+                   hierarchical=kind.endswith("hierarchical"), setup=suite.setup(), limit=cfg.episode_steps,
+                   progress=progress)
     return out.episodes[0]
 
 
-__all__ = ["PLANNER_KINDS", "PixelAgentConfig", "PixelResult", "PlannerScore", "is_pixel_config", "load_run",
+__all__ = ["ENVS", "PLANNER_KINDS", "PixelAgentConfig", "PixelResult", "PlannerScore", "is_pixel_config", "load_run",
            "run_task", "task_figure",
            "load_pixel_config", "quick_pixels", "run_pixels"]

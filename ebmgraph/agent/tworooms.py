@@ -58,6 +58,17 @@ def draw(pos: Any) -> Any:
     return np.stack([np.outer(gy, gx).astype(np.float32), _WALLS])
 
 
+def draw_torch(pos: Any) -> Any:
+    """`draw` batched in torch: positions (n, 2) -> observations (n, 2, 64, 64), float32."""
+    import torch
+    g = torch.arange(SIZE, dtype=torch.float32) + 0.5
+    p = torch.as_tensor(pos, dtype=torch.float32)
+    gx = torch.exp(-0.5 * ((g - p[:, :1]) / BLOB) ** 2)
+    gy = torch.exp(-0.5 * ((g - p[:, 1:]) / BLOB) ** 2)
+    blob = gy[:, :, None] * gx[:, None, :]
+    return torch.stack([blob, torch.from_numpy(_WALLS).expand_as(blob)], 1)
+
+
 def draw_task(rng: Any) -> tuple[Any, Any]:
     """A start in the left room and a goal in the right one, each at least MARGIN from any wall."""
     def room(lo: float, hi: float) -> Any:
