@@ -14,7 +14,14 @@ Every success rate is on the 100 held-out tasks (seeds no data collection draws)
 error over the seeds; the training time per seed, planning cost per action and peak memory beside.
 Writes docs/agent/pixels.png and (with --out) the numbers as JSON.
 
+With --env pendulum: Pendulum-v1 from pixels (examples/agent/pendulum_pixels.toml), its mean return on
+50 held-out starts beside, in the same run, the state-based agent (examples/agent/pendulum.toml's
+world model learned over the state vector, Mode-2 CEM, no actor) on the same starts, the same planner
+over the true state and dynamics, and random torques; the probe of (cos, sin, speed). Writes
+docs/agent/pendulum_pixels.png.
+
     python benchmarks/bench_pixels.py [--seeds 0 1 2] [--minutes 15] [--tasks 100] [--workers 2]
+    python benchmarks/bench_pixels.py --env pendulum [--seeds 0 1 2] [--minutes 15] [--tasks 50]
 """
 
 from __future__ import annotations
@@ -32,6 +39,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 JEPA = ROOT / "examples" / "agent" / "tworooms.toml"
+PENDULUM = ROOT / "examples" / "agent" / "pendulum_pixels.toml"
+STATE_AGENT = ROOT / "examples" / "agent" / "pendulum.toml"
 GENERATIVE = ROOT / "examples" / "agent" / "tworooms_generative.toml"
 
 
@@ -48,9 +57,28 @@ def one(config: Path, seed: int, minutes: float, tasks: int, trajectories: int |
     res = run_pixels(cfg, log=lambda m: print(f"  [{config.stem} seed {seed}] {m}", flush=True))
     return {"seed": seed, "model": config.stem, "probe": res.probe, "seconds": res.train_seconds,
             "steps": res.train_steps, "wall": time.perf_counter() - t0,
-            "planners": {k: {"success": s.rate, "evals": s.evaluations_per_action, "ms": s.ms_per_action}
-                         for k, s in res.scores.items()},
+            "planners": {k: {"success": s.rate, "return": s.mean_return, "evals": s.evaluations_per_action,
+                             "ms": s.ms_per_action} for k, s in res.scores.items()},
             "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def state_agent(seed: int, tasks: int, reuse: bool) -> dict[str, Any]:
+    """The state-based agent of examples/agent/pendulum.toml (its world model learned over the state
+    vector, Mode-2 CEM, no actor), evaluated on the same held-out starts, in its own process."""
+    import torch
+    torch.set_num_threads(1)
+    from ebmgraph.agent import load_agent_config, run
+    out = ROOT / "runs" / f"bench_pixels_state_pendulum_s{seed}"
+    done = out / "results.json"
+    t0 = time.perf_counter()
+    if not (reuse and done.exists()):
+        cfg = load_agent_config(STATE_AGENT).model_copy(update={
+            "seed": seed, "eval_episodes": tasks, "actor": None, "out_dir": str(out), "resume": False,
+            "progress": False, "threads": 1})
+        run(cfg, log=lambda m: print(f"  [state agent seed {seed}] {m}", flush=True))
+    res = json.loads(done.read_text())
+    return {"seed": seed, "model": "state", "returns": res["scores"]["mode2"]["returns"],
+            "wall": time.perf_counter() - t0}
 
 
 def mean_se(v: list[float], scale: float = 1.0, digits: int = 1) -> str:
@@ -72,7 +100,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help="write the rows as JSON here")
     ap.add_argument("--diagnose", action="store_true", help="also: the JEPA planner within one room, and how often "
                     "the coarse predictor crosses the wall")
+    ap.add_argument("--env", choices=["tworooms", "pendulum"], default="tworooms")
     args = ap.parse_args()
+    if args.env == "pendulum":
+        pendulum(args)
+        return
     jobs = [(JEPA, s) for s in args.seeds] + ([] if args.no_generative else [(GENERATIVE, s) for s in args.seeds])
     with ProcessPoolExecutor(args.workers) as pool:
         futures = [pool.submit(one, c, s, args.minutes, args.tasks, args.trajectories, args.reuse) for c, s in jobs]
@@ -126,6 +158,68 @@ def main() -> None:
               f"{mean_se([d['same_room'] for d in diags], 100):>14} %")
         print(f"{'coarse predictor, 3 jumps into the wall: predicted across it':64} "
               f"{mean_se([d['tunnel'] for d in diags], 100):>14} %")
+
+
+def pendulum(args: Any) -> None:
+    tasks = 50 if args.tasks == 100 else args.tasks
+    with ProcessPoolExecutor(args.workers) as pool:
+        futures = [pool.submit(one, PENDULUM, s, args.minutes, tasks, args.trajectories, args.reuse)
+                   for s in args.seeds] + [pool.submit(state_agent, s, tasks, args.reuse) for s in args.seeds]
+        rows = [f.result() for f in futures]
+    if args.out is not None:
+        args.out.write_text(json.dumps(rows, indent=1))
+    pix = [r for r in rows if r["model"] == PENDULUM.stem]
+    state = [r for r in rows if r["model"] == "state"]
+    n = len(pix)
+    print()
+    print(f"Pendulum-v1 from pixels: mean return on {tasks} held-out starts (the same for every row), mean ± "
+          f"standard error over {n} training seeds ({args.minutes:g} min of training each, 1 thread); target >= -300")
+    print(f"{'agent':56} {'return':>16} {'model steps/action':>19} {'ms/action':>10}")
+    shown = []
+    for label, planner in (("flat JEPA planner, from pixels", "flat"),
+                           ("the same planner over the true state and dynamics", "true_flat"),
+                           ("random torques", "random")):
+        v = [r["planners"][planner]["return"] for r in pix if planner in r["planners"]]
+        if v:
+            shown.append((label, v))
+            print(f"{label:56} {mean_se(v):>16} "
+                  f"{statistics.mean(r['planners'][planner]['evals'] for r in pix):>19.0f} "
+                  f"{statistics.mean(r['planners'][planner]['ms'] for r in pix):>10.1f}")
+    v = [statistics.mean(r["returns"]) for r in state]
+    shown.insert(1, ("state-based agent (pendulum.toml, Mode-2 cem)", v))
+    print(f"{'state-based agent (pendulum.toml: learned over the state, cem)':56} {mean_se(v):>16}")
+    print()
+    print("linear probe of (cos th, sin th, th' / 8) from one observation (R^2 on observations no training saw)")
+    for label, key in (("JEPA, trained", "trained"), ("the same encoder, untrained", "untrained"),
+                       ("PCA of the pixels, same width", "pca")):
+        print(f"{label:56} {mean_se([r['probe'][key] for r in pix], 1, 4):>16}")
+    print()
+    print(f"JEPA training: {statistics.mean(r['seconds'] for r in pix):.0f} s and "
+          f"{statistics.mean(r['steps'] for r in pix):.0f} steps a seed; whole run "
+          f"{statistics.mean(r['wall'] for r in pix):.0f} s a seed; peak memory {max(r['peak_mib'] for r in pix):.0f} MiB")
+    plot_returns(shown, ROOT / "docs" / "agent" / "pendulum_pixels.png", tasks, n)
+
+
+def plot_returns(shown: list[tuple[str, list[float]]], path: Path, tasks: int, seeds: int) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(8, 3))
+    labels = [s[0] for s in shown]
+    means = [statistics.mean(s[1]) for s in shown]
+    errs = [statistics.stdev(s[1]) / len(s[1]) ** 0.5 if len(s[1]) > 1 else 0.0 for s in shown]
+    ax.barh(labels, means, xerr=errs, color="C0")
+    for i, s in enumerate(shown):
+        ax.scatter(s[1], [i] * len(s[1]), color="k", s=8, zorder=3)
+    ax.axvline(-300, color="C3", ls="--", lw=1, label="target -300")
+    ax.invert_yaxis()
+    ax.set_xlabel(f"mean return on {tasks} held-out starts, {seeds} seeds (dots)")
+    ax.set_title("Pendulum-v1 from pixels (benchmarks/bench_pixels.py --env pendulum)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    print(f"wrote {path}")
 
 
 def diagnose(seed: int) -> dict[str, float]:

@@ -39,6 +39,16 @@ def _name(text: str, what: str) -> str:
     return text
 
 
+def _binding(port: str, target: d.VarRef) -> d.Binding:
+    """A `use` binding from Python: {"s": x} binds the port s, {"s[0]": x} one element of it."""
+    import re
+    m = re.fullmatch(r"(\w+)((?:\[\d+\])*)", port) if isinstance(port, str) else None
+    if m is None:
+        raise ValueError(f"a port must be a name, or a name with indices such as s[0], got {port!r}")
+    return d.Binding(port=_name(m.group(1), "a port"), target=target,
+                     index=[expr(int(i)) for i in re.findall(r"\[(\d+)\]", m.group(2))])
+
+
 def expr(value: Any) -> d.Expr:
     """A Python number, bool, name or `Sym` as a declaration expression."""
     if isinstance(value, Sym):
@@ -199,10 +209,11 @@ class Builder:
 
     def use(self, name: str, model: str, bind: dict[str, d.VarRef] | None = None,
             shares: str | tuple[str, Any] | None = None, index: Any = None, **params: Any) -> None:
-        """`use name[index] = model(params) { port = var } shares other[i]` (index and shares' index optional)."""
+        """`use name[index] = model(params) { port = var } shares other[i]` (index and shares' index optional);
+        a port of `bind` may name an element of an indexed port: {"s[0]": x}."""
         other, other_index = (shares if isinstance(shares, tuple) else (shares, None))
         self._add(d.UseDecl(name=_name(name, "an instance"), model=_name(model, "a model"), options=_options(params),
-                            bindings=[d.Binding(port=_name(k, "a port"), target=v) for k, v in (bind or {}).items()],
+                            bindings=[_binding(k, v) for k, v in (bind or {}).items()],
                             shares=other, index=None if index is None else expr(index),
                             shares_index=[] if other_index is None else [expr(other_index)]))
 

@@ -254,6 +254,7 @@ class ForLoop(Stmt):
 class Binding(Decl):
     port: str
     target: VarRef
+    index: list[Expr] = field(default_factory=list)  # { s[0] = x }: an element of an indexed port
 
 
 @dataclass(eq=False, kw_only=True)

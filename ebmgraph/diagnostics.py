@@ -37,6 +37,7 @@ CODES: dict[str, tuple[str, str]] = {
     "E031": ("self_use", "a model cannot use itself"),
     "E032": ("unknown_port", "a use binds the model's own variables"),
     "E033": ("unknown_instance", "shares names an instance"),
+    "E034": ("port_bound_twice", "a use binds each port once"),
     "E040": ("cycle", "no cycle through deterministic functions"),
     "E041": ("shape_mismatch", "a function's inputs fit its shape rule"),
     "E042": ("shape_mismatch", "an energy's inputs fit its shape rule"),

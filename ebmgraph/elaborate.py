@@ -1030,10 +1030,22 @@ class Elaborator:
         ports: dict[str, str] = {}
         sites: dict[str, tuple[str, Span | None]] = {}
         bound_out: list[tuple[str, str]] = []  # (port, parent key)
+        bound_at: dict[str, Span | None] = {}
         for b in stmt.bindings:
+            try:
+                port = _key(b.port, [self.index(i, env, sc.file) for i in b.index])
+            except _Bad:
+                continue
+            if port in bound_at:
+                first = bound_at[port]
+                self.rep.error("E034", f"port '{port}' of '{key}' is bound twice", b.span, file=sc.file,
+                               notes=[f"first bound at line {first.line}, column {first.column}"] if first else [],
+                               hint="bind each port once; keep the binding you mean")
+                continue
+            bound_at[port] = b.span
             if b.port in outputs:
                 try:
-                    bound_out.append((b.port, self.target_key(sc, b.target, env)))
+                    bound_out.append((port, self.target_key(sc, b.target, env)))
                 except _Bad:
                     pass
                 continue
@@ -1043,8 +1055,9 @@ class Elaborator:
                                "its variables are " + ", ".join(sorted(declared | outputs)))
                 continue
             try:
-                ports[b.port] = self.resolve(sc, b.target, env)
-                sites[b.port] = (sc.file, b.span)
+                for p_key, target in self.bind_port(sc, model, sub_env, mfile, b, port, env):
+                    ports[p_key] = target
+                    sites[p_key] = (sc.file, b.span)
             except _Bad:
                 continue
         fn_prefix = sc.fn_prefix + key + "."
@@ -1087,9 +1100,47 @@ class Elaborator:
                 made.append(target)
             elif port in inner.families:
                 self.rep.error("E032", f"'{port}' of model '{model.name}' is indexed; bind one element",
-                               stmt.span, file=sc.file, hint="read an element in the parent instead: "
-                               f"x = {key}.{inner.families[port][0]}")
+                               stmt.span, file=sc.file, hint=f"bind an element ({inner.families[port][0]} = x), or "
+                               f"read one in the parent: x = {key}.{inner.families[port][0]}")
+            else:
+                base = port.split("[", 1)[0]
+                family = inner.families.get(base, [])
+                self.rep.error("E032", f"model '{model.name}' has no '{port}' to bind", stmt.span, file=sc.file,
+                               hint=f"'{base}' has elements " + (", ".join(family) if len(family) <= 4 else
+                                                                 f"{family[0]} ... {family[-1]}") if family else None)
         return made
+
+    def bind_port(self, sc: _Scope, model: d.ModelDecl, sub_env: dict[str, Any], mfile: str, b: d.Binding,
+                  port: str, env: dict[str, Any]) -> list[tuple[str, str]]:
+        """The (sub-model variable, parent node) pairs one binding of a `use` makes: the port itself
+        ({ x = y }), one element of an indexed port ({ s[0] = x }), or a whole family element by
+        element ({ s = xs }: the sizes must agree)."""
+        decl = next((v for v in model.body if isinstance(v, d.VarDecl) and v.name == b.port), None)
+        if decl is None or decl.index is None:  # a plain port (or one declared in a loop: the instance checks it)
+            return [(port, self.resolve(sc, b.target, env))]
+        keys = self.decl_keys(decl, sub_env, mfile)
+        if b.index:
+            if port not in keys:
+                self.rep.error("E032", f"model '{model.name}' has no element '{port}' to bind", b.span, file=sc.file,
+                               hint=f"'{b.port}' has elements " + (", ".join(keys) if len(keys) <= 4 else
+                                                                  f"{keys[0]} ... {keys[-1]}"))
+                raise _Bad
+            return [(port, self.resolve(sc, b.target, env))]
+        # a whole family: the parent's must be one too, of the same size
+        base = self.ref_key(sc, d.VarRef(name=b.target.name, scopes=b.target.scopes), env)
+        idx = [self.index(i, env, sc.file) for i in b.target.indices]
+        family = sc.families.get(base) if not idx else None
+        if family is None:
+            self.rep.error("E032", f"'{b.port}' of model '{model.name}' is indexed ({keys[0]} ... {keys[-1]}, "
+                           f"{len(keys)} elements); '{_key(base, idx)}' is not a family to bind it to", b.span,
+                           file=sc.file, hint=f"bind an element ({keys[0]} = x), or a family of {len(keys)} elements")
+            raise _Bad
+        if len(family) != len(keys):
+            self.rep.error("E032", f"'{b.port}' of model '{model.name}' has {len(keys)} elements ({keys[0]} ... "
+                           f"{keys[-1]}); '{b.target.name}' has {len(family)} ({family[0]} ... {family[-1]})",
+                           b.span, file=sc.file, hint="bind families of the same size, or bind elements one by one")
+            raise _Bad
+        return [(k, sc.names[f]) for k, f in zip(keys, family, strict=True)]
 
     def models_of(self, file: str, sc: _Scope) -> dict[str, tuple[d.ModelDecl, str]]:
         if file == sc.file:
@@ -1114,12 +1165,15 @@ def _computed_names(model: d.ModelDecl) -> set[str]:
     hit = _OUTPUTS.get(id(model))
     if hit is not None and hit[0] is model:
         return hit[1]
-    out = set()
+    out, declared = set(), set()
     for s in d.walk_statements(model.body):
         if isinstance(s, d.Assign | d.Alias):
             out.add(s.target.name)
         elif isinstance(s, d.ParamDecl):
             out.add(s.name)
+        elif isinstance(s, d.VarDecl):
+            declared.add(s.name)
+    out -= declared  # a family declared in part (observed s[0]) and computed after (s[t + 1] = ...) is bound as an input
     if len(_OUTPUTS) > 256:
         _OUTPUTS.clear()
     _OUTPUTS[id(model)] = (model, out)

@@ -111,7 +111,7 @@ def statement(s: Any, depth: int) -> list[str]:
     elif isinstance(s, d.UseDecl):
         text = f"use {s.name}{'[' + expr(s.index) + ']' if s.index is not None else ''} = {s.model}(" + ", ".join(option(o) for o in s.options) + ")"
         if s.bindings:
-            text += " { " + ", ".join(f"{b.port} = {ref(b.target)}" for b in s.bindings) + " }"
+            text += " { " + ", ".join(f"{b.port}{_indices(b.index)} = {ref(b.target)}" for b in s.bindings) + " }"
         if s.shares:
             text += f" shares {s.shares}{_indices(s.shares_index)}"
     elif isinstance(s, d.ForLoop):

@@ -237,7 +237,7 @@ class _Build(Transformer[Any, Any]):
         return [b for b in c if b is not None]
 
     def binding(self, meta: Any, c: list[Any]) -> d.Binding:
-        return d.Binding(port=str(c[0]), target=c[1], span=_span(meta))
+        return d.Binding(port=str(c[0]), index=list(c[1:-1]), target=c[-1], span=_span(meta))
 
     def shares(self, meta: Any, c: list[Any]) -> tuple[str, list[Any]]:
         return (str(c[0]), list(c[1:]))

@@ -95,3 +95,16 @@ def test_builder_writes_the_planner_that_uses_the_world_model_in_its_loop() -> N
     g.param("w", R(3))
     g.energy("D", "sq_dist", g.ref("y"), g.ref("w"), weight=-1)
     assert "param w : R[3]" in g.text() and "energy D = -1 * sq_dist(y, w)" in g.text()
+
+
+def test_builder_binds_an_element_of_an_indexed_port() -> None:
+    b = Builder("TwoLevel", imports=["agent/planner.ebm"])
+    b.observed("x", R(3))
+    b.observed("g", R(3))
+    b.observed("w", R(3))
+    b.use("lo", "Planner", {"s[0]": b.ref("x"), "goal": b.ref("g"), "w": b.ref("w")}, T=4, R=1)
+    assert "use lo = Planner(T = 4, R = 1) { s[0] = x, goal = g, w = w }" in b.text()
+    g = b.build(roots=[LIBRARY])
+    assert "x" in {v.name for v in g.variables} and "lo.s[0]" not in {v.name for v in g.variables}
+    with pytest.raises(ValueError, match="a name with indices such as s\\[0\\]"):
+        b.use("bad", "Planner", {"s[t]": b.ref("x")})

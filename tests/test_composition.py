@@ -304,3 +304,59 @@ def test_pca_trained_on_its_energy_finds_sklearns_principal_subspace(tmp_path: P
     w = m.fns["enc"].weight.detach().double().numpy()
     assert np.abs(w @ w.T - np.eye(2)).max() < 1e-4  # orthonormal rows, as the tied energy makes them
     assert np.abs(w.T @ w - v.T @ v).max() < 1e-4  # the same projection as sklearn's PCA
+
+
+
+def test_the_agents_planner_is_reused_as_a_lower_level_by_binding_s0(tmp_path: Path) -> None:
+    """Issue 25.3: `use lo = Planner(...) { s[0] = x }` binds an element of an indexed port; the two-level
+    file's energy is the library Planner's on the same values, with the same weights."""
+    f = tmp_path / "two_level.ebm"
+    f.write_text('import "agent/planner.ebm"\n\n'
+                 "model TwoLevel(T = 4) {\n  observed x : R[3]\n  observed g : R[3]\n  observed w : R[3]\n\n"
+                 "  use lo = Planner(T = T, R = 1) { s[0] = x, goal = g, w = w }\n}\n")
+    two = ebmgraph.compile(ebmgraph.load(f, model="TwoLevel"))
+    one = ebmgraph.compile(ebmgraph.load(LIBRARY / "agent" / "planner.ebm", model="Planner", params={"T": 4, "R": 1}))
+    names = {v.name for v in two.graph.variables}
+    assert "x" in names and "lo.s[0]" not in names  # bound: the parent's x is the planner's first state
+    two.load_state_dict({k.replace("fns.", "fns.lo__", 1): v for k, v in one.state_dict().items()})
+    torch.manual_seed(0)
+    x, g, w = torch.randn(5, 3), torch.randn(5, 3), torch.rand(5, 3)
+    acts = [torch.rand(5, 1) for _ in range(4)]
+    want = one.energy(**{"s[0]": x, "goal": g, "w": w, **{f"a[{t}]": a for t, a in enumerate(acts)}}).total
+    got = two.energy(**{"x": x, "g": g, "w": w, **{f"lo.a[{t}]": a for t, a in enumerate(acts)}}).total
+    torch.testing.assert_close(got, want)
+
+
+FAMILIES = """model Pair() {
+  observed p[0..1] : R[2]
+
+  energy E = sq_dist(p[0], p[1])
+}
+"""
+
+
+def test_a_whole_family_binds_element_by_element_and_sizes_must_agree() -> None:
+    g = ebmgraph.loads(FAMILIES + "model P() {\n  observed x[0..1] : R[2]\n\n  use b = Pair() { p = x }\n}\n",
+                       model="P")
+    assert g.term("b.E").args == ["x[0]", "x[1]"]
+    err = _one(FAMILIES + "model P() {\n  observed x[0..2] : R[2]\n\n  use b = Pair() { p = x }\n}\n", model="P")
+    assert (err.code, err.line) == ("E032", 9)
+    assert "'p' of model 'Pair' has 2 elements (p[0] ... p[1]); 'x' has 3 (x[0] ... x[2])" in err.message
+    err = _one(FAMILIES + "model P() {\n  observed x : R[2]\n\n  use b = Pair() { p[2] = x }\n}\n", model="P")
+    assert err.code == "E032" and "no element 'p[2]'" in err.message and "p[0], p[1]" in (err.hint or "")
+
+
+def test_a_port_bound_twice_is_an_error_at_the_second_binding() -> None:
+    err = _one(WM + "model P() {\n  observed b : R[2]\n  observed c : R[2]\n\n"
+               "  use m = WM() { s = b, a = b, s = c }\n  energy E = l2(m.s_next)\n}\n", model="P")
+    assert (err.code, err.line, err.column) == ("E034", 13, 32)
+    assert "port 's' of 'm' is bound twice" in err.message and "line 13, column 18" in err.notes[0]
+
+
+def test_indexed_bindings_round_trip_through_the_printer() -> None:
+    from ebmgraph.printer import dumps_file
+    from ebmgraph.syntax import parse
+    text = FAMILIES + "model P() {\n  observed x[0..1] : R[2]\n\n  use b = Pair() { p[0] = x[1], p[1] = x[0] }\n}\n"
+    assert "{ p[0] = x[1], p[1] = x[0] }" in dumps_file(parse(text, "<string>"))
+    g = ebmgraph.loads(text, model="P")
+    assert g.term("b.E").args == ["x[1]", "x[0]"]

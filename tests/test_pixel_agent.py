@@ -219,3 +219,12 @@ def test_a_pendulum_config_that_does_not_fit_the_environment_is_refused(tmp_path
     bad.write_text(text.replace("c = 3, ds = 16", "c = 2, ds = 16"))
     r = CliRunner().invoke(app, ["agent", str(bad), "--quick", "--out", str(tmp_path / "o2")])
     assert r.exit_code == 1 and "set c = 3" in r.stderr, r.output
+
+
+def test_a_planner_sized_unlike_the_trained_world_model_is_a_message(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(CONFIG.read_text().replace("params = { T = 12, U = 12, ds = 16,", "params = { T = 12, U = 12, ds = 8,")
+                   .replace('"../../library', f'"{ROOT}/library'))
+    r = CliRunner().invoke(app, ["agent", str(bad), "--quick", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert "does not fit the trained world model's" in r.stderr and "sizes (ds, hidden, ...)" in r.stderr

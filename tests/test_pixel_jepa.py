@@ -22,7 +22,7 @@ FILE = ROOT / "library" / "agent" / "pixel_jepa.ebm"
 def test_the_energy_is_the_rollouts_prediction_error_by_hand() -> None:
     T, K = 4, 2
     torch.manual_seed(0)
-    m = ebmgraph.compile(ebmgraph.load(FILE, model="PixelJEPA", params={"T": T, "K": K}))
+    m = ebmgraph.compile(ebmgraph.load(FILE, model="PixelJEPA", params={"T": T, "K": K, "jumps": 3.0}))
     data = tr.explore(5, steps=T + 1, seed=1, hold=K)
     obs = torch.tensor(tr.observations(data["pos"]), dtype=torch.float32)
     acts = torch.tensor(data["actions"])
@@ -48,11 +48,11 @@ def test_the_energy_is_the_rollouts_prediction_error_by_hand() -> None:
         S = seen[0]
         for u in range(T // K):  # the coarse predictor: a jump of K steps on the action held over them
             S = S + f["j_0___jump"](torch.cat([S, acts[:, u * K]], 1))
-            hand += sq(S, seen[(u + 1) * K])
+            hand += 3.0 * sq(S, seen[(u + 1) * K])  # its error D[u], weight jumps = 3
         e = m.energy(**vals)
     torch.testing.assert_close(e.total, hand, rtol=1e-4, atol=1e-4)
     assert sorted(e.terms) == sorted([f"d[{t}].D" for t in range(T)] + [f"M[{t}]" for t in range(T)]
-                                     + [f"I[{t}]" for t in range(T)] + [f"D[{u}].D" for u in range(T // K)])
+                                     + [f"I[{t}]" for t in range(T)] + [f"D[{u}]" for u in range(T // K)])
     regs = m.graph.regularizers
     assert sorted(regs) == [f"e[{t}].S" for t in range(T + 1)] and {r.method for r in regs.values()} == {"variance"}
     assert {dict(r.options)["weight"] for r in regs.values()} == {16}

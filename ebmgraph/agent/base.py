@@ -54,7 +54,12 @@ def share_weights(wm: Any, planner: Any) -> int:
     copied = 0
     for n in planner.graph.fns:
         if "." in n and own(n) in trained and _key(n) in planner.fns:
-            planner.fns[_key(n)].load_state_dict(trained[own(n)].state_dict())
+            try:
+                planner.fns[_key(n)].load_state_dict(trained[own(n)].state_dict())
+            except RuntimeError as exc:  # the two files were given different sizes
+                sizes = "; ".join(line.strip() for line in str(exc).splitlines() if "size mismatch" in line)
+                raise AgentError(f"the planner's {n} does not fit the trained world model's {own(n)} ({sizes}): give "
+                                 "the planner's params the sizes (ds, hidden, ...) the world model was trained with") from None
             copied += 1
     if not copied:
         raise AgentError("the planner shares no trained function with the world model: its Dynamics instance "

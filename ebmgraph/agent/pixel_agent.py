@@ -124,8 +124,8 @@ def quick_pixels(cfg: PixelAgentConfig) -> PixelAgentConfig:
     return cfg.model_copy(update={
         "data": cfg.data.model_copy(update={"trajectories": 16, "hold": 2}),
         "world_model": cfg.world_model.model_copy(update={
-            "params": {**cfg.world_model.params, "T": 4, "K": 2, "hidden": 16}, "epochs": 1, "batch_size": 8}),
-        "planner": cfg.planner.model_copy(update={"params": {**cfg.planner.params, "T": 3, "U": 2, "hidden": 16},
+            "params": {**cfg.world_model.params, "T": 4, "K": 2, "hidden": 16, "jhidden": 16}, "epochs": 1, "batch_size": 8}),
+        "planner": cfg.planner.model_copy(update={"params": {**cfg.planner.params, "T": 3, "U": 2, "hidden": 16, "jhidden": 16},
                                                   "lower": small, "upper": small}),
         "tasks": 2, "episode_steps": 5})
 
