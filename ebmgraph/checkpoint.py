@@ -42,6 +42,23 @@ def bundle_source(graph: Graph) -> str:
     return dumps_file(FileDecl(models=models))
 
 
+def parts_of(graph: Any) -> set[str]:
+    """The catalogue parts (functions and energies) a graph uses."""
+    from .catalogue import FUNCTIONS
+    return ({f.func for f in graph.fns.values()} | {a.fn for a in graph.applications if a.fn in FUNCTIONS}
+            | {t.energy for t in graph.energies})
+
+
+def plugins_of(graph: Any) -> dict[str, list[str]]:
+    """The plugin modules whose parts a graph uses: {module: [parts]} (ebmgraph's own parts are not named)."""
+    from .catalogue import ORIGINS
+    out: dict[str, list[str]] = {}
+    for part in sorted(parts_of(graph)):
+        if part in ORIGINS:
+            out.setdefault(ORIGINS[part], []).append(part)
+    return out
+
+
 def save(model: CompiledModel, path: str | Path, extra: dict[str, object] | None = None,
          standardization: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None) -> Path:
     """Write weights, term weights, the input standardization and the graph's source to PATH (atomically)."""
@@ -57,6 +74,7 @@ def save(model: CompiledModel, path: str | Path, extra: dict[str, object] | None
                             for k, (m, sd) in (model.standardization if standardization is None
                                                else standardization).items()},
         "extra": extra or {},
+        "plugins": plugins_of(model.graph),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     return write_atomic(path, lambda fh: torch.save(payload, fh))
@@ -157,6 +175,23 @@ def load(path: str | Path, limits: Limits = DEFAULT, plugins: list[str] | tuple[
     except PluginError as exc:
         raise CheckpointError(str(exc)) from None
     payload = read(path)
+    needed = payload.get("plugins") or {}
+    if needed:
+        from .catalogue import ENERGIES, FUNCTIONS
+        from .plugins import load_entry_points
+        load_entry_points()
+        missing = {mod: parts for mod, parts in needed.items()
+                   if any(p not in FUNCTIONS and p not in ENERGIES for p in parts)}
+        script = missing.pop("__main__", None)
+        if script:
+            raise CheckpointError(f"checkpoint '{path}' uses parts the script that saved it registered "
+                                  f"({', '.join(script)}), not registered here: register them (ebmgraph.register) "
+                                  "before loading it, or move them to a module and name it in plugins")
+        if missing:
+            mods = ", ".join(f"'{m}' ({', '.join(p)})" for m, p in missing.items())
+            raise CheckpointError(f"checkpoint '{path}' was saved with parts from the plugin {mods}, not loaded "
+                                  f"here: pass plugins={sorted(missing)!r} (on the command line: --plugins "
+                                  f"{' --plugins '.join(sorted(missing))}), or install the package that registers them")
     try:
         from .elaborate import FROM_CHECKPOINT
         graph = loads(payload["source"], file=f"{FROM_CHECKPOINT}{Path(path).name}>", model=payload["model"],

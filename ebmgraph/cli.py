@@ -41,11 +41,17 @@ def with_limits(command: Callable[..., None]) -> Callable[..., None]:
             "param", inspect.Parameter.KEYWORD_ONLY, default=None,
             annotation=Annotated[list[str] | None, typer.Option("--param", "-p", help="set a model parameter: "
                                                                 "--param T=10 (repeat for more)")]))
+    extra.append(inspect.Parameter(
+        "plugins", inspect.Parameter.KEYWORD_ONLY, default=None,
+        annotation=Annotated[list[str] | None, typer.Option(
+            "--plugins", help="a Python module that registers parts (ebmgraph.register), imported first; found on "
+            "the import path, in the working folder or beside the .ebm file: --plugins myparts (repeat for more)")]))
     params = [p.replace(annotation=hints[p.name]) for p in sig.parameters.values()
               if p.name not in ("limits", "params")] + extra
 
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> None:
+        _import_plugins(kwargs.pop("plugins", None) or [], kwargs.get("file") or (kwargs.get("files") or [None])[0])
         given = {n: kwargs.pop(n) for n in LIMIT_NAMES if n in kwargs}
         kwargs["limits"] = DEFAULT_LIMITS.with_(**{n: (v if n == "max_sample_mb" else int(v))
                                                    for n, v in given.items() if v is not None})
@@ -56,6 +62,20 @@ def with_limits(command: Callable[..., None]) -> Callable[..., None]:
     run.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
     run.__annotations__ = {p.name: p.annotation for p in params}
     return run
+
+
+def _import_plugins(modules: list[str], file: Path | None) -> None:
+    """--plugins: import the modules (the working folder and the .ebm file's on the path); one that
+    cannot be imported is a message and exit 2, nothing else run."""
+    if not modules:
+        return
+    from .plugins import PluginError, import_modules
+    folders = [str(Path.cwd())] + ([str(Path(file).resolve().parent)] if file is not None else [])
+    try:
+        import_modules(modules, folders)
+    except PluginError as exc:
+        typer.echo(f"error: --plugins: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _parse_params(items: list[str]) -> dict[str, int | float]:

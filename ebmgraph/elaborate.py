@@ -753,9 +753,7 @@ class Elaborator:
             if stmt_cfg.func in ENERGIES:
                 hint = f"'{stmt_cfg.func}' is an energy: write energy E = {stmt_cfg.func}(...)"
             else:
-                hint = did_you_mean(stmt_cfg.func, FUNCTIONS) or unknown_part_hint() or (
-                    "`ebm show --parts` lists the functions; parts written in Python come in as plugins "
-                    "(entry-point group ebmgraph.parts, or plugins = [...] in a training config)")
+                hint = _with_plugins(did_you_mean(stmt_cfg.func, FUNCTIONS), "`ebm show --parts` lists the functions")
             self.rep.error("E017", f"unknown function '{stmt_cfg.func}'", stmt_cfg.span, file=sc.file, hint=hint)
             raise _Bad
         if spec.name == "param":
@@ -872,8 +870,8 @@ class Elaborator:
                            hint=f"write it as a term: energy E = {call.func}(...)")
             raise _Bad
         self.rep.error("E017", f"unknown function '{call.func}'", call.span, file=sc.file,
-                       hint=did_you_mean(call.func, list(sc.fns) + [f for f, s in FUNCTIONS.items()
-                                                                    if not s.trainable]) or unknown_part_hint())
+                       hint=_with_plugins(did_you_mean(call.func, list(sc.fns) + [f for f, s in FUNCTIONS.items()
+                                                                                  if not s.trainable])))
         raise _Bad
 
     def args(self, sc: _Scope, call: d.Call, env: dict[str, Any], owner: str) -> list[str]:
@@ -960,8 +958,8 @@ class Elaborator:
             term = EnergyTerm(name, "scalar", [anon], weight, span=stmt.span, file=sc.file)
         else:
             self.rep.error("E017", f"unknown energy '{call.func}'", call.span, file=sc.file,
-                           hint=did_you_mean(call.func, list(ENERGIES) + list(sc.fns)) or unknown_part_hint() or
-                           "energies: " + ", ".join(sorted(ENERGIES)))
+                           hint=_with_plugins(did_you_mean(call.func, list(ENERGIES) + list(sc.fns)),
+                                              "energies: " + ", ".join(sorted(ENERGIES))))
             raise _Bad
         self.require(term.args)
         self.graph.add(term, sc.prefix.rstrip("."))
@@ -1157,6 +1155,18 @@ def loop_bound(e: d.Expr, params: dict[str, Any]) -> Any:
         return Elaborator(Reporter("<bound>", "")).eval(e, params, "<bound>")
     except _Bad:
         return None
+
+
+def _with_plugins(suggestion: str | None, otherwise: str | None = None) -> str:
+    """The hint of an unknown part: the near name, if any, and always how a part written in Python
+    comes in (or why a plugin that should have brought it failed)."""
+    plugin = unknown_part_hint() or ("a part written in Python comes in as a plugin: --plugins mymodule on the "
+                                     "command line, plugins = [...] in a training config, or an installed "
+                                     "package's entry-point group ebmgraph.parts")
+    first = suggestion or otherwise
+    if not first:
+        return plugin
+    return f"{first} {plugin[0].upper()}{plugin[1:]}" if first.endswith("?") else f"{first}; {plugin}"
 
 
 def _computed_names(model: d.ModelDecl) -> set[str]:

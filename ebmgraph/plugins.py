@@ -5,7 +5,10 @@ Two ways to bring them in, both named outside any `.ebm` file (a model file neve
 - an installed package declares an entry point in the group `ebmgraph.parts`, pointing at a
   module that calls `ebmgraph.register(...)` when imported (`[project.entry-points."ebmgraph.parts"]
   myparts = "mypkg.parts"` in its pyproject.toml); every entry point is loaded once per process;
-- a training config lists modules to import: `plugins = ["mypkg.parts"]`.
+- a training config lists modules to import: `plugins = ["mypkg.parts"]` (found on the import
+  path or in the config's folder); `ebm check/show/render/train/infer/eval --plugins mypkg.parts`
+  (found on the import path, in the working folder or beside the .ebm file).
+A checkpoint records the plugins whose parts its model uses; loading it without them names them.
 """
 
 from __future__ import annotations
@@ -42,8 +45,12 @@ def load_entry_points() -> None:
                           stacklevel=2)
 
 
-def import_modules(names: list[str]) -> None:
-    """Import the modules a config names (`plugins = [...]`); PluginError says which failed and why."""
+def import_modules(names: list[str], folders: list[str] | tuple[str, ...] = ()) -> None:
+    """Import the modules a config or --plugins names; `folders` (the config's, the .ebm file's) are
+    searched too, after the import path. PluginError says which failed and why."""
+    for folder in folders:
+        if folder not in sys.path:
+            sys.path.append(folder)
     for name in names:
         if not _MODULE.match(name):
             raise PluginError(f"plugin '{name}' is not a module name; write it as in an import, e.g. mypkg.parts")

@@ -117,7 +117,9 @@ def test_a_config_names_plugins_for_train_and_the_checkpoint_loads_with_them(tmp
     r = _run(["-c", code.format(ckpt=str(ckpt), plugins=["cfgparts"])], mods, tmp_path)
     assert r.returncode == 0 and r.stdout.strip() == "0.5", r.stderr
     r = _run(["-c", code.format(ckpt=str(ckpt), plugins=[])], mods, tmp_path)
-    assert r.returncode == 1 and "unknown function 'twice'" in r.stderr  # the checkpoint names no code itself
+    # the checkpoint imports no code itself, but names the plugin its model needs
+    assert r.returncode == 1 and "was saved with parts from the plugin 'cfgparts' (half_sq, twice)" in r.stderr
+    assert "plugins=['cfgparts']" in r.stderr and "--plugins cfgparts" in r.stderr
     # a plugin that cannot be imported: a located config error
     (tmp_path / "c.toml").write_text(CONFIG.format(out="run2", module="nowhere.parts"))
     r = _run(_ebm("train", "p.ebm", "-c", "c.toml"), mods, tmp_path)
@@ -126,3 +128,44 @@ def test_a_config_names_plugins_for_train_and_the_checkpoint_loads_with_them(tmp
     (tmp_path / "c.toml").write_text(CONFIG.format(out="run3", module="../evil.py"))
     r = _run(_ebm("train", "p.ebm", "-c", "c.toml"), mods, tmp_path)
     assert r.returncode == 1 and "is not a module name" in r.stderr
+
+
+def test_check_show_and_render_take_plugins_found_beside_the_file(tmp_path: Path) -> None:
+    """Issue 25.4: --plugins on check/show/render; the module sits beside the .ebm file, no PYTHONPATH."""
+    work = tmp_path / "models"
+    work.mkdir()
+    (work / "p.ebm").write_text(MODEL)
+    (work / "myparts_local.py").write_text(PARTS)
+    r = _run(_ebm("check", str(work / "p.ebm"), "--plugins", "myparts_local"), None, tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = _run(_ebm("show", str(work / "p.ebm"), "--plugins", "myparts_local"), None, tmp_path)
+    assert r.returncode == 0 and "= t(x)" in r.stdout
+    r = _run(_ebm("render", str(work / "p.ebm"), "-o", str(tmp_path / "p.svg"), "--plugins", "myparts_local"),
+             None, tmp_path)
+    assert r.returncode == 0 and (tmp_path / "p.svg").read_text().startswith("<?xml")
+    r = _run(_ebm("check", str(work / "p.ebm")), None, tmp_path)  # without it: the hint says how
+    assert r.returncode == 1 and "unknown function 'twice'" in r.stderr and "--plugins mymodule" in r.stderr
+    r = _run(_ebm("check", str(work / "p.ebm"), "--plugins", "nowhere_parts"), None, tmp_path)
+    assert r.returncode == 2 and "error: --plugins: plugin 'nowhere_parts' could not be imported" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_a_near_name_hint_still_says_how_plugins_come_in(tmp_path: Path) -> None:
+    (tmp_path / "q.ebm").write_text("model Q {\n  observed x : R[2]\n\n  fn f = parm(2)\n\n  energy E = l2(f(x))\n}\n")
+    r = _run(_ebm("check", "q.ebm"), None, tmp_path)
+    assert r.returncode == 1 and "unknown function 'parm'" in r.stderr
+    assert "did you mean 'param'?" in r.stderr and "--plugins" in r.stderr
+
+
+def test_train_finds_the_plugin_in_the_configs_folder(tmp_path: Path) -> None:
+    """Issue 25.4: `ebm train` with plugins = [...] from a config in another folder, no PYTHONPATH."""
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "cfgparts2.py").write_text(PARTS)
+    (conf / "c.toml").write_text(CONFIG.format(out=str(tmp_path / "run"), module="cfgparts2"))
+    (tmp_path / "p.ebm").write_text(MODEL)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    r = _run(_ebm("train", str(tmp_path / "p.ebm"), "-c", str(conf / "c.toml")), None, elsewhere)
+    assert r.returncode == 0, r.stderr
+    assert sorted((tmp_path / "run").glob("*.pt"))

@@ -81,6 +81,30 @@ class EnergySpec:
 
 FUNCTIONS: dict[str, FunctionSpec] = {}
 ENERGIES: dict[str, EnergySpec] = {}
+# part name -> the module outside ebmgraph that registered it (a plugin): a checkpoint records the
+# plugins its model needs, and loading it without them names them
+ORIGINS: dict[str, str] = {}
+
+
+def _origin() -> str | None:
+    """The module that called register...: the first frame outside this module; None when that is
+    ebmgraph itself (the catalogue's own parts)."""
+    import sys
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back  # type: ignore[assignment]
+    if frame is None:
+        return None
+    name = str(frame.f_globals.get("__name__", ""))
+    return None if name == "ebmgraph" or name.startswith("ebmgraph.") else name
+
+
+def _note_origin(name: str) -> None:
+    origin = _origin()
+    if origin is None:
+        ORIGINS.pop(name, None)
+    else:
+        ORIGINS[name] = origin
 def register_function(spec: FunctionSpec, *, replace: bool = False) -> FunctionSpec:
     """Add a function to the catalogue under `spec.name` (usable from `.ebm` as `fn f = name(...)`)."""
     if spec.name in FUNCTIONS and not replace:
@@ -88,6 +112,7 @@ def register_function(spec: FunctionSpec, *, replace: bool = False) -> FunctionS
     if spec.name in ENERGIES:
         raise ValueError(f"{spec.name!r} already names an energy")
     FUNCTIONS[spec.name] = spec
+    _note_origin(spec.name)
     return spec
 
 
@@ -98,6 +123,7 @@ def register_energy(spec: EnergySpec, *, replace: bool = False) -> EnergySpec:
     if spec.name in FUNCTIONS:
         raise ValueError(f"{spec.name!r} already names a function")
     ENERGIES[spec.name] = spec
+    _note_origin(spec.name)
     return spec
 
 
@@ -109,7 +135,7 @@ from . import energies as _energies  # noqa: E402,F401
 from . import functions as _functions  # noqa: E402,F401
 from .regularizers import REGULARIZERS, RegularizerSpec  # noqa: E402
 
-__all__ = ["ENERGIES", "FUNCTIONS", "REGULARIZERS", "Config", "EnergySpec", "FunctionSpec", "RegularizerSpec",
+__all__ = ["ENERGIES", "FUNCTIONS", "ORIGINS", "REGULARIZERS", "Config", "EnergySpec", "FunctionSpec", "RegularizerSpec",
            "ShapeError", "fmt_shape", "register", "register_energy", "register_function"]
 
 

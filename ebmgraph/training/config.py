@@ -340,12 +340,13 @@ def load_config(path: str | Path) -> TrainConfig:
 
 
 def import_plugins(cfg: TrainConfig) -> None:
-    """Import the modules `plugins = [...]` names, before the model file is read; a module that
-    fails is a located config error (C001) saying why."""
+    """Import the modules `plugins = [...]` names (on the import path or in the config's folder),
+    before the model file is read; a module that fails is a located config error (C001) saying why."""
     from ..plugins import PluginError, import_modules
 
+    file = cfg.__dict__.get("_file")
     try:
-        import_modules(cfg.plugins)
+        import_modules(cfg.plugins, [str(Path(file).resolve().parent)] if file else [])
     except PluginError as exc:
         text, file = cfg.__dict__.get("_text", ""), cfg.__dict__.get("_file", "<config>")
         line, col = _locate(text, ("plugins",))
