@@ -93,20 +93,27 @@ def explore(n: int, steps: int = 17, seed: int = 0, hold: int = 1, frames: int =
     """The pixel agent's offline data: n random-exploration trajectories of `steps` observations, each
     from a start of the run's RANDOM stream (seeds below HELD_OUT) drawn over every angle and every
     speed (Pendulum-v1's reset options x_init = pi, y_init = 8: its own starts reach 1 rad/s only),
-    with uniform random torques each held `hold` steps. Returns the grey frames as uint8 (n, steps +
+    with uniform random torques each held `hold` steps. The first `frames - 1` steps after the reset
+    are a warm-up (their torques kept as `warmup`), so that every observation's frames are the
+    pendulum's true recent past, the velocity in them. Returns the grey frames as uint8 (n, steps +
     frames - 1, size, size: observation t is frames t .. t + frames - 1), the true states (n, steps,
-    2), the actions (n, steps - 1, 1) and the start seeds."""
+    2), the actions (n, steps - 1, 1), the warm-up torques and the start seeds."""
     from .envs import Purpose, start_seeds
     seeds = start_seeds(seed, Purpose.RANDOM, 0, n)
     env = pendulum_pixels(size, frames)
     out = np.zeros((n, steps + frames - 1, size, size), dtype=np.uint8)
     states = np.zeros((n, steps, 2))
     acts = np.zeros((n, steps - 1, 1), dtype=np.float32)
+    warm = np.zeros((n, frames - 1, 1), dtype=np.float32)
     try:
         for i, s in enumerate(seeds):
             rng = np.random.default_rng(s)
             obs, info = env.reset(seed=s, options={"x_init": np.pi, "y_init": MAX_SPEED})
-            out[i, :frames] = np.round(np.asarray(obs) * 255)
+            out[i, 0] = np.round(np.asarray(obs)[-1] * 255)
+            for w in range(frames - 1):
+                warm[i, w] = rng.uniform(-1.0, 1.0, 1)
+                obs, _, _, _, info = env.step(warm[i, w])
+                out[i, w + 1] = np.round(np.asarray(obs)[-1] * 255)
             states[i, 0] = info["state"]
             for t in range(steps - 1):
                 if t % hold == 0:
@@ -117,7 +124,8 @@ def explore(n: int, steps: int = 17, seed: int = 0, hold: int = 1, frames: int =
                 states[i, t + 1] = info["state"]
     finally:
         env.close()
-    return {"frames": out, "states": states, "actions": acts, "seeds": np.asarray(seeds, dtype=np.int64)}
+    return {"frames": out, "states": states, "actions": acts, "warmup": warm,
+            "seeds": np.asarray(seeds, dtype=np.int64)}
 
 
 def stacked(frames: Any, t: int, k: int = 3) -> Any:
