@@ -106,12 +106,14 @@ def _read(path: Path) -> str:
 @with_limits
 def check(files: Annotated[list[Path], typer.Argument(help=".ebm files to check")],
           as_json: Annotated[bool, typer.Option("--json", help="print diagnostics as JSON")] = False,
-          limits: Limits = DEFAULT_LIMITS) -> None:
+          model: Annotated[str | None, typer.Option(help="check only this model of each file (its parameters "
+                                                         "from --param)")] = None,
+          limits: Limits = DEFAULT_LIMITS, params: dict[str, Any] | None = None) -> None:
     """Parse and check FILES; exit 0 when clean, 1 when any has errors."""
     all_diags: list[Diagnostic] = []
     for f in files:
         try:
-            diags = check_file(_read(f), str(f), limits=limits)
+            diags = check_file(_read(f), str(f), limits=limits, model=model, params=params or None)
         except EbmError as exc:
             diags = exc.diagnostics
         all_diags.extend(diags)

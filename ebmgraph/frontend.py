@@ -144,25 +144,32 @@ def _at_use_sites(graph: Graph, rep: Reporter, roots: list[Path] | None, limits:
 
 
 def check_file(text: str, file: str = "<string>", roots: list[Path] | None = None,
-               limits: Limits = DEFAULT) -> list[Diagnostic]:
-    """Every diagnostic of every model in a file (what `ebm check` prints)."""
+               limits: Limits = DEFAULT, model: str | None = None,
+               params: dict[str, Any] | None = None) -> list[Diagnostic]:
+    """Every diagnostic of every model in a file (what `ebm check` prints), or of one model of it
+    (`model`), its parameters set from `params` where given."""
     load_entry_points()
     try:
         with _no_gc_pauses():
-            return _check_file(text, file, roots, limits)
+            return _check_file(text, file, roots, limits, model, params)
     except RecursionError:
         return _too_deep(file, text)
 
 
-def _check_file(text: str, file: str, roots: list[Path] | None, limits: Limits) -> list[Diagnostic]:
+def _check_file(text: str, file: str, roots: list[Path] | None, limits: Limits, model: str | None = None,
+                params: dict[str, Any] | None = None) -> list[Diagnostic]:
     rep = Reporter(file, text)
     fdecl = parse(text, file, rep)
     if rep.has_errors and not fdecl.repaired:
         return rep.sorted()
-    if not fdecl.models:
-        elaborate(fdecl, file, rep, None, roots, limits)
+    if not fdecl.models or model is not None:
+        graph = elaborate(fdecl, file, rep, model, roots, limits, params)
+        if graph is not None:
+            check(graph, rep, complete=not rep.has_errors)
+            _at_use_sites(graph, rep, roots, limits)
+        return rep.sorted()
     for m in fdecl.models:
-        graph = elaborate(fdecl, file, rep, m.name, roots, limits)
+        graph = elaborate(fdecl, file, rep, m.name, roots, limits, params)
         if graph is not None:
             check(graph, rep, complete=not rep.has_errors)
             _at_use_sites(graph, rep, roots, limits)

@@ -78,3 +78,18 @@ def test_console_script_is_installed() -> None:
     exe = shutil.which("ebm") or str(Path(sys.executable).parent / "ebm")
     out = subprocess.run([exe, "check", str(LIBRARY_FILES[0])], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def test_check_takes_a_model_and_its_parameters(tmp_path: Path) -> None:
+    """Issue 25.6: `ebm check --model` checks one model of a file, --param sets its parameters."""
+    f = tmp_path / "two.ebm"
+    f.write_text("model A(n = 2) {\n  observed x : R[n]\n\n  energy E = l2(x)\n}\n\n"
+                 "model B {\n  observed y : R[2]\n  latent z : R[2]\n\n  energy E = sq_dist(y, z)\n}\n")
+    r = runner.invoke(app, ["check", str(f), "--model", "A", "--param", "n=5"])
+    assert r.exit_code == 0 and "0 error(s), 0 warning(s)" in r.output  # B's collapse warning is not A's
+    r = runner.invoke(app, ["check", str(f), "--model", "C"])
+    assert r.exit_code == 1 and "no model named 'C'" in r.output
+    r = runner.invoke(app, ["check", str(f), "--model", "A", "--param", "m=5"])
+    assert r.exit_code == 1 and "model 'A' has no parameter 'm' to set" in r.output
+    r = runner.invoke(app, ["check", str(f)])
+    assert "W001" in r.output  # without --model: every model, B's warning included
