@@ -35,7 +35,8 @@ def _key(name: str) -> str:
 
 class Parts(nn.ModuleDict):
     """The modules of the functions (or energy terms) by the names users see: `m.fns["lo.enc_x"]`,
-    `m.fns["pred"]`; the keys torch stores (`lo__enc_x`) work too."""
+    `m.fns["pred"]`, and `keys()`/`items()` list those names (`wm[0].pred`); the keys torch stores
+    (`lo__enc_x`, in the state dict) work for lookup too."""
 
     def __getitem__(self, name: str) -> nn.Module:
         return super().__getitem__(_key(name))
@@ -43,8 +44,23 @@ class Parts(nn.ModuleDict):
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and super().__contains__(_key(name))
 
+    def _shown(self, key: str) -> str:
+        return self.__dict__.setdefault("_names", {}).get(key, key)
+
+    def keys(self) -> list[str]:  # type: ignore[override]
+        return [self._shown(k) for k in self._modules]
+
+    def items(self) -> list[tuple[str, nn.Module]]:  # type: ignore[override]
+        return [(self._shown(k), m) for k, m in self._modules.items() if m is not None]
+
+    def __iter__(self) -> Any:
+        return iter(self.keys())
+
     def __setitem__(self, name: str, module: nn.Module) -> None:
-        super().__setitem__(_key(name), module)
+        key = _key(name)
+        if key != name:
+            self.__dict__.setdefault("_names", {})[key] = name
+        super().__setitem__(key, module)
         owner = self.__dict__.get("_owner")
         if owner is not None:
             owner._generated.clear()  # the generated code bound the old module
@@ -105,7 +121,7 @@ class CompiledModel(nn.Module):
             if fdef.func == "transpose":  # tied weights: the module reads the linear's weight
                 options["_source"] = self.fns[_key(fdef.args[0])]
             cfg = Config(fdef.args, options, tuple(cats.get(a) for a in app.args) if app else ())
-            self.fns[_key(name)] = _built(spec.build, cfg, arg_shapes, f"fn '{name}' = {fdef.func}", fdef.span,
+            self.fns[name] = _built(spec.build, cfg, arg_shapes, f"fn '{name}' = {fdef.func}", fdef.span,
                                           fdef.file, graph)
             if fdef.fixed:  # `fixed`: given weights (or the initial ones), never trained
                 module = self.fns[_key(name)]
@@ -137,7 +153,7 @@ class CompiledModel(nn.Module):
                 else:
                     plan.append(("apply", _key(o.fn), inputs(node_key(o), o.args), o.output))
             elif isinstance(o, EnergyTerm):
-                self.energy_terms[_key(o.name)] = _built(
+                self.energy_terms[o.name] = _built(
                     ENERGIES[o.energy].build, Config((), dict(o.options), tuple(cats.get(a) for a in o.args)),
                     [shapes[a] for a in o.args], f"energy '{o.name}' = {o.energy}", o.span, o.file, graph)
                 self.weights[o.name] = o.weight

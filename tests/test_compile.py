@@ -207,3 +207,12 @@ model Enc() {
     torch.testing.assert_close(vals["s"], F.conv2d(o, c1.weight, c1.bias, stride=2))
     with pytest.raises(ebmgraph.EbmError, match=r"<string>:4:27: error\[E021\]: conv2d's sizes must be positive"):
         ebmgraph.compile(ebmgraph.loads(text.replace("conv2d(2, 8, 4, 2)", "conv2d(2, 8, 4, 0)")))
+
+
+def test_fns_list_the_names_users_see() -> None:
+    """Issue 25.6: m.fns.keys() lists wm[0].pred (what lookup takes), not the stored key wm_0___pred."""
+    m = ebmgraph.compile(ebmgraph.load(LIBRARY / "planner.ebm"))
+    assert "wm[0].pred" in list(m.fns.keys()) and "wm_0___pred" not in list(m.fns)
+    assert dict(m.fns.items())["wm[0].pred"] is m.fns["wm[0].pred"] is m.fns["wm_0___pred"]
+    assert "C[0]" in list(m.energy_terms)
+    assert any(k.startswith("fns.wm_0___pred.") for k in m.state_dict())  # torch's keys are unchanged
