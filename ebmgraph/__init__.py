@@ -37,8 +37,14 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'ebmgraph' has no attribute '{name}'")
 
 
-def dumps(graph: Graph) -> str:
-    """Canonical `.ebm` text of a graph; `loads(dumps(g)) == g`."""
+def dumps(graph: Graph, bundle: bool = False) -> str:
+    """Canonical `.ebm` text of a graph's file (`ebm fmt`'s); `loads(dumps(g), file=its file) == g`.
+    With `bundle=True`, one self-contained text: the graph's model last, after every model it uses
+    (imported ones inlined, none it does not use), so that `loads(dumps(g, bundle=True)) == g`
+    wherever the text goes (what a checkpoint keeps)."""
+    if bundle:
+        from .checkpoint import bundle_source
+        return bundle_source(graph)
     return dumps_file(graph.program)
 
 

@@ -126,3 +126,24 @@ def test_generated_graphs_round_trip(b: Builder) -> None:
     assert g2 == g
     assert ebmgraph.dumps(g2) == text
     assert g2.signature() == g.signature()
+
+
+def test_a_bundled_text_round_trips_without_its_files_or_a_model_name() -> None:
+    """Issue 25.6: a graph from a file of several models, with relative imports, comes back from
+    dumps(g, bundle=True) alone: imports inlined, the model last, only what it uses."""
+    from .conftest import LIBRARY
+    g = ebmgraph.load(LIBRARY / "agent" / "pixel_planner.ebm", model="Upper")
+    text = ebmgraph.dumps(g, bundle=True)
+    assert "import" not in text and "model Lower" not in text and text.rstrip().endswith("}")
+    assert ebmgraph.loads(text) == g  # no file=, no model=: Upper uses every other model of the text
+    with pytest.raises(ebmgraph.EbmError, match="E051"):  # the file's own text names its imports
+        ebmgraph.loads(ebmgraph.dumps(g))
+
+
+def test_the_one_model_that_uses_every_other_is_the_one_meant() -> None:
+    text = ("model Enc {\n  observed x : R[2]\n\n  fn f = linear(2, 2)\n\n  s = f(x)\n}\n\n"
+            "model J {\n  observed x : R[2]\n  observed y : R[2]\n\n  use a = Enc() { x = x }\n"
+            "  use b = Enc() { x = y } shares a\n\n  energy D = sq_dist(a.s, b.s)\n}\n")
+    assert ebmgraph.loads(text).name == "J"
+    with pytest.raises(ebmgraph.EbmError, match="declares 3 models"):  # two roots: say which one
+        ebmgraph.loads(text + "\nmodel K {\n  observed z : R[2]\n\n  energy E = l2(z)\n}\n")
