@@ -157,6 +157,11 @@ class CompiledModel(nn.Module):
                     ENERGIES[o.energy].build, Config((), dict(o.options), tuple(cats.get(a) for a in o.args)),
                     [shapes[a] for a in o.args], f"energy '{o.name}' = {o.energy}", o.span, o.file, graph)
                 self.weights[o.name] = o.weight
+                if o.fixed:  # `fixed`: given weights (or the initial ones), never trained
+                    if o.source is not None:
+                        _load_fixed(self.energy_terms[o.name], o, graph)
+                    for p in self.energy_terms[o.name].parameters():
+                        p.requires_grad_(False)
                 plan.append(("energy", _key(o.name), inputs(node_key(o), o.args), o.name))
         self._plan = plan
         self.inputs: dict[str, Variable] = {v.name: v for v in graph.variables if not v.computed}
@@ -456,6 +461,7 @@ def _load_fixed(module: nn.Module, fdef: Any, graph: Graph) -> None:
     """`fixed from "atoms.npy"`: the file's arrays become the function's parameters, checked against
     their names, shapes and dtype (a located error otherwise); read with allow_pickle=False."""
     import numpy as np
+    part = getattr(fdef, "func", None) or fdef.energy
     params = dict(module.named_parameters())
     problem = None
     arrays: dict[str, Any] = {}
@@ -466,18 +472,18 @@ def _load_fixed(module: nn.Module, fdef: Any, graph: Graph) -> None:
         else:
             arr = np.load(fdef.source, allow_pickle=False)
             if len(params) != 1:
-                problem = (f"a .npy gives one array, but {fdef.func} has {len(params)} parameters "
+                problem = (f"a .npy gives one array, but {part} has {len(params)} parameters "
                            f"({', '.join(params)}): give a .npz with an array for each")
             arrays = {next(iter(params)): arr} if len(params) == 1 else {}
     except (OSError, ValueError) as exc:
         problem = f"cannot read '{fdef.source}': {exc}"
     if problem is None and set(arrays) != set(params):
-        problem = (f"the file holds {', '.join(sorted(arrays)) or 'nothing'}; {fdef.func}'s parameters are "
+        problem = (f"the file holds {', '.join(sorted(arrays)) or 'nothing'}; {part}'s parameters are "
                    f"{', '.join(sorted(params))}")
     for k, arr in arrays.items() if problem is None else ():
         want = tuple(params[k].shape)
         if tuple(arr.shape) != want:
-            problem = f"'{k}' has shape {tuple(arr.shape)} in the file; {fdef.func} needs {want}"
+            problem = f"'{k}' has shape {tuple(arr.shape)} in the file; {part} needs {want}"
             break
         if arr.dtype.kind != "f":
             problem = f"'{k}' is {arr.dtype} in the file; weights are floats"

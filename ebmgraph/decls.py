@@ -203,6 +203,8 @@ class EnergyDecl(Stmt):
     index: Expr | None = None
     weight: Expr | None = None
     call: Call
+    fixed: bool = False  # `fixed`: its weights (hopfield's W, bilinear's) are not trained
+    source: str | None = None  # `fixed from "w.npy"`: where its weights come from (beside the file)
 
 
 @dataclass(eq=False, kw_only=True)

@@ -795,7 +795,7 @@ class Elaborator:
         self.graph.fns[gname] = FnDef(gname, spec.name, args, opts, span=stmt.span, file=sc.file,
                                       fixed=stmt.fixed, source=source)
 
-    def fixed_source(self, stmt: d.FnDecl, file: str) -> str:
+    def fixed_source(self, stmt: d.FnDecl | d.EnergyDecl, file: str) -> str:
         """`fixed from "atoms.npy"`: the array file beside the .ebm file, checked readable and of floats
         (its shape is checked against the parameters when the model is compiled)."""
         from pathlib import Path
@@ -951,12 +951,26 @@ class Elaborator:
                 raise _Bad
             opts = self.options(call.options, env, sc.file)
             self.check_part_options(f"'{call.func}'", spec.options, opts, call.options, sc.file, "energy ")
-            term = EnergyTerm(name, call.func, args, weight, opts, span=stmt.span, file=sc.file)
+            source = None
+            if stmt.fixed:
+                if not spec.trainable:
+                    self.rep.error("E024", f"'{spec.name}' has no weights to fix", stmt.span, file=sc.file,
+                                   hint=f"remove `fixed`: energy {key} = {spec.name}(...) has nothing to train")
+                    raise _Bad
+                if stmt.source is not None and not sc.file.startswith(FROM_CHECKPOINT):
+                    source = self.fixed_source(stmt, sc.file)
+            term = EnergyTerm(name, call.func, args, weight, opts, span=stmt.span, file=sc.file, fixed=stmt.fixed,
+                              source=source)
         elif call.func in sc.fns or call.func in FUNCTIONS:
             sc.anon += 1
             anon = sc.qualify(f"{key}/{call.func}{sc.anon}")
             self.graph.add(Variable(anon, "observed", Domain("real", ()), computed=True, anonymous=True,
                                     span=call.span, file=sc.file), sc.prefix.rstrip("."))
+            if stmt.fixed:
+                self.rep.error("E024", f"energy {key} = {call.func}(...) is a function's value: its weights are "
+                               f"the function's", stmt.span, file=sc.file,
+                               hint=f"fix the function instead: fn {call.func} = ...(...) fixed")
+                raise _Bad
             self.apply(sc, call, env, anon, key)
             term = EnergyTerm(name, "scalar", [anon], weight, span=stmt.span, file=sc.file)
         else:

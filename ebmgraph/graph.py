@@ -114,6 +114,8 @@ class EnergyTerm:
     options: tuple[tuple[str, Any], ...] = ()
     span: Span | None = None
     file: str | None = None
+    fixed: bool = False  # its weights not trained
+    source: str | None = None  # the array file they come from (`fixed from`)
 
     kind = "energy"
 

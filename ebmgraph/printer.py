@@ -106,6 +106,8 @@ def statement(s: Any, depth: int) -> list[str]:
         idx = f"[{expr(s.index)}]" if s.index is not None else ""
         w = f"{weight(s.weight)} * " if s.weight is not None else ""
         text = f"energy {s.name}{idx} = {w}{call(s.call)}"
+        if s.fixed:
+            text += " fixed" + (f' from "{s.source}"' if s.source is not None else "")
     elif isinstance(s, d.RegularizeDecl):
         text = f"regularize {s.name} = {call(s.call)}"
     elif isinstance(s, d.UseDecl):

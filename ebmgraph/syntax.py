@@ -180,10 +180,11 @@ class _Build(Transformer[Any, Any]):
         return d.ParamDecl(name=str(c[0]), domain=c[1], span=_span(meta))
 
     def energy_decl(self, meta: Any, c: list[Any]) -> d.EnergyDecl:
-        name, index, weight, call = c
+        name, index, weight, call, fixed = c
         if isinstance(index, d.Index):
             index = index.lo
-        return d.EnergyDecl(name=str(name), index=index, weight=weight, call=call, span=_span(meta))
+        return d.EnergyDecl(name=str(name), index=index, weight=weight, call=call, fixed=fixed is not None,
+                            source=fixed[1] if fixed is not None else None, span=_span(meta))
 
     def weight(self, meta: Any, c: list[Any]) -> Any:
         w = c[0]

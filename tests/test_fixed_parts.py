@@ -98,3 +98,38 @@ def test_fixed_without_a_file_keeps_the_initial_weights_untrained(tmp_path: Path
     m = ebmgraph.compile(g)
     assert not any(p.requires_grad for p in m.fns["dec"].parameters())
     assert "fixed\n" in ebmgraph.dumps(g)
+
+
+HOPFIELD = '''model Memory(n = 6) {
+  observed y : R[n]
+
+  energy W = hopfield(y) fixed from "hebb.npy"
+}
+'''
+
+
+def test_an_energys_weights_can_be_fixed_from_a_file(tmp_path: Path) -> None:
+    """Issue 25.6: `energy W = hopfield(y) fixed from "w.npy"` (Hebbian weights given, not trained)."""
+    rng = np.random.default_rng(0)
+    patterns = np.sign(rng.standard_normal((2, 6))).astype(np.float32)
+    hebb = patterns.T @ patterns / 6
+    np.fill_diagonal(hebb, 0)
+    np.save(tmp_path / "hebb.npy", hebb)
+    (tmp_path / "mem.ebm").write_text(HOPFIELD)
+    g = ebmgraph.load(tmp_path / "mem.ebm")
+    assert ebmgraph.dumps(g) == HOPFIELD and g.term("W").fixed
+    m = ebmgraph.compile(g)
+    w = m.energy_terms["W"].weight
+    assert torch.equal(w, torch.as_tensor(hebb)) and not w.requires_grad
+    y = torch.as_tensor(patterns)
+    hand = -np.einsum("bi,ij,bj->b", patterns, hebb, patterns)  # -y W y, W symmetric, zero diagonal
+    torch.testing.assert_close(m.energy(y=y).total, torch.as_tensor(hand))
+    path = ebmgraph.save(m, tmp_path / "mem.pt")
+    again = ebmgraph.load_checkpoint(path)  # the weights travel in the checkpoint, still fixed
+    assert torch.equal(again.energy_terms["W"].weight, w) and not again.energy_terms["W"].weight.requires_grad
+    np.save(tmp_path / "hebb.npy", hebb[:5, :5])
+    with pytest.raises(EbmError, match="fixed weights of 'W': 'weight' has shape \\(5, 5\\) in the file; "
+                                       "hopfield needs \\(6, 6\\)"):
+        ebmgraph.compile(ebmgraph.load(tmp_path / "mem.ebm"))
+    _, diags = analyze("model M {\n  observed y : R[2]\n  observed x : R[2]\n\n  energy E = sq_dist(x, y) fixed\n}\n")
+    assert diags[0].code == "E024" and "'sq_dist' has no weights to fix" in diags[0].message
