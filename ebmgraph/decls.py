@@ -23,6 +23,9 @@ def _meaning_fields(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls) if f.name not in _NOT_MEANING)
 
 
+BLANK = "\n"  # in a list of comments: a blank line between two blocks of them
+
+
 @dataclass(eq=False, kw_only=True)
 class Decl:
     span: Span | None = field(default=None, repr=False)

@@ -51,6 +51,11 @@ def domain(dom: d.Domain) -> str:
     return f"{dom.kind}[{shape}]"
 
 
+def _comments(comments: list[str], pad: str = "") -> list[str]:
+    """Comment lines as written: `# text`, and the blank lines between blocks of them (d.BLANK)."""
+    return ["" if c == d.BLANK else f"{pad}#{' ' + c if c else ''}" for c in comments]
+
+
 def _indices(idx: list[d.Expr]) -> str:
     return "".join(f"[{expr(i)}]" for i in idx)
 
@@ -79,7 +84,7 @@ def weight(w: d.Expr) -> str:
 
 def statement(s: Any, depth: int) -> list[str]:
     pad = INDENT * depth
-    lines = [f"{pad}#{' ' + c if c else ''}" for c in s.comments]
+    lines = _comments(s.comments, pad)
     if isinstance(s, d.VarDecl):
         idx = ""
         if s.index is not None:
@@ -120,7 +125,7 @@ def statement(s: Any, depth: int) -> list[str]:
         lines.append(f"{pad}for {s.var} in {expr(s.lo)}..{expr(s.hi)} {{" +
                      (f"  # {s.trailing}" if s.trailing else ""))
         lines.extend(body(s.body, depth + 1))
-        lines.extend(f"{pad}{INDENT}#{' ' + c if c else ''}" for c in s.end_comments)
+        lines.extend(_comments(s.end_comments, pad + INDENT))
         lines.append(f"{pad}}}")
         return lines
     else:  # pragma: no cover - the union is closed
@@ -150,11 +155,11 @@ def body(stmts: list[Any], depth: int) -> list[str]:
 
 
 def model(m: d.ModelDecl) -> list[str]:
-    lines = [f"#{' ' + c if c else ''}" for c in m.comments]
+    lines = _comments(m.comments)
     params = "(" + ", ".join(f"{p.name} = {expr(p.default)}" for p in m.params) + ")" if m.params else ""
     lines.append(f"model {m.name}{params} {{")
     lines.extend(body(m.body, 1))
-    lines.extend(f"{INDENT}#{' ' + c if c else ''}" for c in m.end_comments)
+    lines.extend(_comments(m.end_comments, INDENT))
     lines.append("}")
     return lines
 
@@ -163,7 +168,7 @@ def dumps_file(f: d.FileDecl) -> str:
     """Canonical text of a whole program."""
     lines: list[str] = []
     for imp in f.imports:
-        lines.extend(f"#{' ' + c if c else ''}" for c in imp.comments)
+        lines.extend(_comments(imp.comments))
         lines.append(f'import "{imp.path}"')
     for m in f.models:
         if lines:
@@ -171,5 +176,5 @@ def dumps_file(f: d.FileDecl) -> str:
         lines.extend(model(m))
     if f.end_comments:
         lines.append("")
-        lines.extend(f"#{' ' + c if c else ''}" for c in f.end_comments)
+        lines.extend(_comments(f.end_comments))
     return "\n".join(lines) + "\n"

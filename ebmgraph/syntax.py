@@ -477,6 +477,14 @@ def _attach_comments(file: d.FileDecl, comments: list[Token]) -> None:
         collect(m.body, m)
 
     all_stmts = [s for m in file.models for s in d.walk_statements(m.body)]
+    last: dict[int, int] = {}  # per comment list: the line of the last comment put in it
+
+    def put(into: list[str], text: str, line: int) -> None:
+        if last.get(id(into), line - 1) < line - 1:
+            into.append(d.BLANK)  # a blank line between two blocks of comments stays
+        into.append(text)
+        last[id(into)] = line
+
     for c in comments:
         text = str(c)[1:].rstrip()
         text = text[1:] if text.startswith(" ") else text
@@ -491,17 +499,15 @@ def _attach_comments(file: d.FileDecl, comments: list[Token]) -> None:
         if inside:
             span, body, owner = max(inside, key=lambda b: b[0].line)
             after = [s for s in body if s.span and s.span.line > line]
-            if after:
-                after[0].comments.append(text)
-            else:
-                owner.end_comments.append(text)
+            if not after and not owner.end_comments:  # the first comment after the body's last statement
+                ends = [s.span.end_line or s.span.line for s in body if s.span and s.span.line < line]
+                if ends:
+                    last[id(owner.end_comments)] = max(ends)  # a blank line after that statement stays
+            put(after[0].comments if after else owner.end_comments, text, line)
             continue
         heads: list[Any] = [i for i in file.imports] + list(file.models)
         after_top = [h for h in heads if h.span and h.span.line > line]
-        if after_top:
-            min(after_top, key=lambda h: h.span.line).comments.append(text)
-        else:
-            file.end_comments.append(text)
+        put(min(after_top, key=lambda h: h.span.line).comments if after_top else file.end_comments, text, line)
 
 
 # ---------------------------------------------------------------- entry point

@@ -147,3 +147,13 @@ def test_the_one_model_that_uses_every_other_is_the_one_meant() -> None:
     assert ebmgraph.loads(text).name == "J"
     with pytest.raises(ebmgraph.EbmError, match="declares 3 models"):  # two roots: say which one
         ebmgraph.loads(text + "\nmodel K {\n  observed z : R[2]\n\n  energy E = l2(z)\n}\n")
+
+
+def test_fmt_keeps_blank_lines_between_comment_blocks() -> None:
+    """Issue 25.6: two blocks of comments separated by a blank line stay two blocks."""
+    from ebmgraph.printer import dumps_file
+    from ebmgraph.syntax import parse
+    text = ("# block one\n# still one\n\n# block two\nmodel M {\n  observed x : R[2]\n\n  # inner a\n\n  # inner b\n"
+            "  energy E = l2(x)\n\n  # the end\n\n  # really\n}\n")
+    assert dumps_file(parse(text, "<string>")) == text
+    assert ebmgraph.loads(text) == ebmgraph.loads(text.replace("\n\n#", "\n#"))  # blank lines mean nothing
