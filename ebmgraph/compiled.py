@@ -67,6 +67,34 @@ class Parts(nn.ModuleDict):
             owner.__dict__.pop("_terms_on_cache", None)
 
 
+class StandardizationWarning(UserWarning):
+    """Values given to a model that standardizes them itself look standardized already."""
+
+
+def _warn_if_standardized(model: Any, name: str, t: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> None:
+    """A model trained with standardize = true takes raw values (in the data's own units) and
+    standardizes them with its training statistics. Values that already have mean 0 and std 1 per
+    dimension, where those statistics are far from (0, 1), were most likely standardized by hand:
+    they would be standardized twice, silently. Said once per variable (a batch of 16 rows or more)."""
+    warned = model.__dict__.setdefault("_standardization_warned", set())
+    if name in warned or t.dim() < 2 or t.shape[0] < 16:
+        return
+    x = t.detach().reshape(t.shape[0], -1).double()
+    m, sd = mean.detach().reshape(-1).double().cpu(), std.detach().reshape(-1).double().cpu()
+    if m.numel() != x.shape[1]:
+        return
+    looks = bool((x.mean(0).abs().cpu() < 0.15).all() and ((x.std(0).cpu() - 1).abs() < 0.15).all())
+    raw_differs = bool((m.abs() > 0.5).any() or ((sd - 1).abs() > 0.5).any())
+    if looks and raw_differs:
+        import warnings
+        warned.add(name)
+        warnings.warn(f"'{name}' looks standardized already (mean 0, std 1 in every dimension), but this model "
+                      f"standardizes raw values itself with its training data's statistics (mean {m[:3].tolist()}"
+                      f"{'...' if m.numel() > 3 else ''}, std {sd[:3].tolist()}{'...' if sd.numel() > 3 else ''}): "
+                      "give the values in the data's own units, or they are standardized twice",
+                      StandardizationWarning, stacklevel=4)
+
+
 def _without(plan: list[Any], off: set[str]) -> list[Any]:
     """The plan less the energy terms in `off` and every step only they need (all of it kept when
     every term is off: the total is then still a function of the inputs, zero)."""
@@ -256,6 +284,7 @@ class CompiledModel(nn.Module):
                     raise InputError(f"'{k}' is {var.domain}: its values must be 0 or 1")
             if k in self.standardization:
                 mean, std = self.standardization[k]
+                _warn_if_standardized(self, k, t, mean, std)
                 t = (t - mean.to(t.device)) / std.to(t.device)
             out[k] = t.to(device)
         return out

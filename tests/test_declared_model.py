@@ -328,6 +328,17 @@ def test_the_standardization_is_kept_in_the_checkpoint_and_applied_to_raw_inputs
     assert trained > 0.9 and again == trained
     mean, std = loaded.standardization["x"]
     torch.testing.assert_close(mean, raw.mean(0))
+    # values standardized by hand would be standardized twice: said (once), not silent (issue 25.6)
+    from ebmgraph.compiled import StandardizationWarning
+    by_hand = (raw - raw.mean(0)) / raw.std(0)
+    with pytest.warns(StandardizationWarning, match="'x' looks standardized already .* give the values in the "
+                                                     "data's own units"):
+        loaded.infer(["y"], x=by_hand)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", StandardizationWarning)
+        loaded.infer(["y"], x=by_hand)  # once per variable
+        ebmgraph.load_checkpoint(res.checkpoint).infer(["y"], x=raw)  # raw values: nothing to say
 
 
 def test_a_standardized_target_comes_back_in_data_units(tmp_path: Path) -> None:
