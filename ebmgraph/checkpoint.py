@@ -171,11 +171,14 @@ def load_into(model: CompiledModel, path: str | Path) -> CompiledModel:
     return model
 
 
-def load(path: str | Path, limits: Limits = DEFAULT, plugins: list[str] | tuple[str, ...] = ()) -> CompiledModel:
+def load(path: str | Path, limits: Limits = DEFAULT, plugins: list[str] | tuple[str, ...] = (),
+         params: dict[str, Any] | None = None) -> CompiledModel:
     """A compiled model rebuilt from a checkpoint's own source, with its weights. The source is
     checked (limits included) before any of the model is built. Parts registered from Python come
     from installed plugins (entry-point group ebmgraph.parts) or the modules named in `plugins`
-    (the checkpoint itself never names code to import)."""
+    (the checkpoint itself never names code to import). `params` sets the model's parameters over
+    the saved ones (a planner's horizon T: the weights are the same for any T); a parameter that
+    changes a weight's shape is an error naming it."""
     from .plugins import PluginError, import_modules
 
     try:
@@ -203,7 +206,7 @@ def load(path: str | Path, limits: Limits = DEFAULT, plugins: list[str] | tuple[
     try:
         from .elaborate import FROM_CHECKPOINT
         graph = loads(payload["source"], file=f"{FROM_CHECKPOINT}{Path(path).name}>", model=payload["model"],
-                      limits=limits, params=payload.get("params") or None)
+                      limits=limits, params={**(payload.get("params") or {}), **(params or {})} or None)
     except EbmError as exc:
         raise CheckpointError(f"checkpoint '{path}': its model does not check:\n{exc.render()}") from None
     return load_into(compile(graph), path)

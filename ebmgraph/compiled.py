@@ -446,15 +446,27 @@ class CompiledModel(nn.Module):
         self.weights[term] = float(weight)
 
     # ------------------------------------------------------------ inference (see inference/)
-    def free_energy(self, infer: Any = None, **given: Any) -> Any:
+    def free_energy(self, methods: Any = None, init: dict[str, Any] | None = None, infer: Any = None,
+                    **given: Any) -> Any:
         """F of the given variables with every other declared variable eliminated by its method;
-        `infer={"h": "sample"}` (or `{"z": ("minimize", {"steps": 50})}`) chooses one at call time."""
-        return inference.free_energy(self, given, infer=infer)
+        `methods={"h": "sample"}` (or `{"z": ("minimize", {"steps": 50})}`) chooses one at call time,
+        `init` starts a minimized or sampled unknown from given values. (`infer=` is the old name of
+        `methods=`.)"""
+        if infer is not None:
+            import warnings
+            if methods is not None:
+                raise InputError("give the call-time methods once: methods={...} (infer= is its old name)")
+            warnings.warn("free_energy(infer=...) is now free_energy(methods=...), the keyword infer() and "
+                          "sample() take too", DeprecationWarning, stacklevel=2)
+            methods = infer
+        return inference.free_energy(self, given, infer=methods, init=init)
 
     def infer(self, targets: list[str] | str, init: dict[str, Any] | None = None,
               methods: Any = None, **given: Any) -> Any:
         """argmin over `targets` of F(given, targets); latents not given are eliminated as declared
-        (or as `methods` chooses at call time). `init` starts chosen continuous unknowns from given values."""
+        (or as `methods` chooses at call time: for a target, minimize or enumerate with its options,
+        e.g. {"y": ("minimize", {"restarts": 8})}). `init` starts minimized or sampled unknowns
+        from given values."""
         names = [targets] if isinstance(targets, str) else list(targets)
         r = inference.infer(self, names, given, init, methods)
         for k in names:  # a standardized target comes back in the data's own units
@@ -463,9 +475,10 @@ class CompiledModel(nn.Module):
                 r.values[k] = r.values[k] * std.to(r.values[k].device) + mean.to(r.values[k].device)
         return r
 
-    def sample(self, var: str, n_steps: int | None = None, **given: Any) -> torch.Tensor:
-        """Samples of `var` from the Gibbs distribution exp(-beta E) given the other variables."""
-        return inference.sample_variable(self, var, given, n_steps)
+    def sample(self, var: str, n_steps: int | None = None, init: Any = None, **given: Any) -> torch.Tensor:
+        """Samples of `var` from the Gibbs distribution exp(-beta E) given the other variables, the
+        chains started at `init` when given (a Hopfield net's recall from a cue), else at random."""
+        return inference.sample_variable(self, var, given, n_steps, init=init)
 
 
 def _built(build: Any, cfg: Config, shapes: list[tuple[int, ...]], what: str, span: Span | None, file: str | None,

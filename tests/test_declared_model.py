@@ -407,14 +407,50 @@ def test_a_method_chosen_at_call_time_replaces_the_declared_one() -> None:
     m = ebmgraph.compile(ebmgraph.load(LIBRARY / "rbm.ebm", params={"nh": 6}))
     v = (torch.rand(4, 64) > 0.5).float()
     marginal = m.free_energy(v=v).free_energy  # declared: summed out in closed form
-    soft = m.free_energy(v=v, infer={"h": ("enumerate", {"soft": True})}).free_energy
-    hard = m.free_energy(v=v, infer={"h": "enumerate"}).free_energy
+    soft = m.free_energy(v=v, methods={"h": ("enumerate", {"soft": True})}).free_energy
+    hard = m.free_energy(v=v, methods={"h": "enumerate"}).free_energy
     torch.testing.assert_close(soft, marginal, atol=1e-4, rtol=0)  # the same sum over all 2^6 values
     assert bool((hard >= marginal - 1e-5).all()) and not torch.allclose(hard, marginal)
     for bad, needle in [({"h": "minimize"}, "gradient minimization needs reals"), ({"h": "nope"}, "unknown method"),
                         ({"h": ("sample", {"steps": 0})}, "must be an integer >= 1"), ({"v": "sample"}, "is given")]:
         with pytest.raises(ebmgraph.InputError, match=needle):
-            m.free_energy(v=v, infer=bad)
+            m.free_energy(v=v, methods=bad)
+    with pytest.warns(DeprecationWarning, match="now free_energy\\(methods=...\\)"):  # the old keyword still works
+        torch.testing.assert_close(m.free_energy(v=v, infer={"h": "enumerate"}).free_energy, hard)
+
+
+def test_call_time_control_is_one_keyword_with_one_rule(tmp_path: Path) -> None:
+    """Issue 25.5: methods= everywhere (a target's options too), init for a sampled variable,
+    load_checkpoint(params=...)."""
+    torch.manual_seed(0)
+    m = ebmgraph.compile(ebmgraph.loads("model M {\n  observed x : R[1]\n  latent y : R[1] infer minimize(steps = 5)\n\n"
+                                        "  fn f = mlp(1, 8, 1)\n  energy E = sq_dist(f(x), y)\n}\n"))
+    x = torch.zeros(3, 1)
+    r = m.infer(["y"], methods={"y": ("minimize", {"restarts": 4, "steps": 300})}, x=x)
+    # the target's own options, set at call time: past the declared 5 steps, to convergence
+    assert r.diagnostics["y"]["steps"] > 5 and bool(r.diagnostics["y"]["converged"].all())
+    torch.testing.assert_close(r.values["y"], m.fns["f"](x), atol=1e-3, rtol=0)
+    with pytest.raises(ebmgraph.InputError, match="a target is found by argmin, so its method is minimize or "
+                                                  "enumerate"):
+        m.infer(["y"], methods={"y": "sample"}, x=x)
+    # a Hopfield net's recall: the chains of the sampled pattern start at the cue
+    hop = ebmgraph.compile(ebmgraph.loads("model H {\n  observed c : R[1]\n  latent y : spins[8] infer sample(steps = 3, "
+                                          "beta = 50)\n\n  energy W = hopfield(y)\n  energy C = sq_dist(c, c)\n}\n"))
+    pattern = torch.tensor([[1.0, -1, 1, -1, 1, 1, -1, -1]])
+    with torch.no_grad():
+        hop.energy_terms["W"].weight.copy_(pattern.T @ pattern)
+    cue = pattern.clone()
+    cue[0, :2] *= -1  # two bits flipped
+    recalled = hop.sample("y", init=cue, c=torch.zeros(1, 1))
+    assert torch.equal(recalled, pattern)
+    res = hop.free_energy(c=torch.zeros(1, 1), init={"y": cue})
+    assert torch.isfinite(res.free_energy).all()
+    # a checkpoint's parameters set on load: the planner's horizon, the same weights
+    planner = ebmgraph.compile(ebmgraph.load(LIBRARY / "planner.ebm"))
+    path = ebmgraph.save(planner, tmp_path / "p.pt")
+    longer = ebmgraph.load_checkpoint(path, params={"T": 9})
+    assert len(longer.graph.instances) == 9
+    assert torch.equal(longer.fns["wm[0].pred"][0].weight, planner.fns["wm[0].pred"][0].weight)
 
 
 @pytest.mark.parametrize("src,needle", [

@@ -131,20 +131,23 @@ class _Problem:
         key: tuple[Any, ...] = (frozenset(self.vals), frozenset(self.targets))
         chosen = overridden(model, infer) if infer else None
         if chosen:
-            for name in chosen:
-                if name in self.vals or name in self.targets:
-                    raise InputError(f"infer for '{name}': it is {'given' if name in self.vals else 'a target'}, "
-                                     "so it is not eliminated; leave it out of infer")
+            for name, r in chosen.items():
+                if name in self.vals:
+                    raise InputError(f"methods for '{name}': it is given, so it is not eliminated; leave it out")
+                if name in self.targets and r.method not in ("minimize", "enumerate"):
+                    raise InputError(f"methods for '{name}': a target is found by argmin, so its method is minimize "
+                                     f"or enumerate (with their options), not {r.method}")
             key = (*key, repr(sorted((k, r.method, sorted(r.options.items())) for k, r in chosen.items())))
         split = model._splits.get(key)
         if split is None:
             split = model._splits[key] = _split(model, allowed - set(self.vals), self.targets, chosen)
         self.s: _Split = split
         self.init: dict[str, torch.Tensor] = {}
+        startable = [v.name for v in split.minimized + split.sampled]
         for k, t in (init or {}).items():
-            if k not in {v.name for v in split.minimized}:
-                raise InputError(f"init is for variables found by minimization; '{k}' is not one of "
-                                 f"{', '.join(v.name for v in split.minimized) or 'them (there are none)'}")
+            if k not in startable:
+                raise InputError(f"init starts a minimization or a sampler's chains; '{k}' is not one of "
+                                 f"{', '.join(startable) or 'them (there are none)'}")
             self.init[k] = model.check_inputs({k: t}, required=set(), allowed={k})[k]
 
     def opt(self, v: Variable, key: str) -> Any:
@@ -228,8 +231,11 @@ class _Problem:
         # the given values are the same in every evaluation below: what depends on them alone is computed once
         energy = self.energy_fn() if s.closed else model.hoisted(vals, set(self.vals))
         diagnostics: dict[str, dict[str, Any]] = {}
+        sampled_names = {v.name for v in s.sampled}
         for v in s.sampled:
-            vals[v.name], diagnostics[v.name] = draw(model, v, s.resolved[v.name], vals, energy, rows, self.device)
+            start = self._start(v.name, self.init[v.name], K, R, S) if v.name in self.init else None
+            vals[v.name], diagnostics[v.name] = draw(model, v, s.resolved[v.name], vals, energy, rows, self.device,
+                                                     init=start)
         # amortized latents: the encoder's proposal, used directly or as the start of a refinement
         proposals: dict[str, torch.Tensor] = {}
         refined: list[Variable] = []
@@ -251,7 +257,7 @@ class _Problem:
         fold = None
         energy_min = energy
         if minimized:
-            start = {k: self._start(k, t, K, R, S) for k, t in self.init.items()}
+            start = {k: self._start(k, t, K, R, S) for k, t in self.init.items() if k not in sampled_names}
             start.update({v.name: proposals[v.name] for v in refined})
             unroll = any(bool(resolved[v.name].options.get("unroll")) for v in minimized)
             if not s.closed and not unroll and not s.amortized:
@@ -313,11 +319,11 @@ class _Problem:
 
 # ------------------------------------------------------------------ public entry points
 def free_energy(model: CompiledModel, given: dict[str, Any], validate: bool = True,
-                infer: dict[str, Any] | None = None) -> Inference:
+                infer: dict[str, Any] | None = None, init: dict[str, Any] | None = None) -> Inference:
     """F(given) with every latent eliminated by its declared method, or by the method `infer`
     chooses for it at call time. `validate=False` is for callers (the trainers) whose tensors were
     checked already."""
-    return _Problem(model, given, [], validate=validate, infer=infer).run()
+    return _Problem(model, given, [], init, validate=validate, infer=infer).run()
 
 
 def infer(model: CompiledModel, targets: list[str], given: dict[str, Any],
