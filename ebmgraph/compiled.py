@@ -446,8 +446,7 @@ class CompiledModel(nn.Module):
         self.weights[term] = float(weight)
 
     # ------------------------------------------------------------ inference (see inference/)
-    def free_energy(self, methods: Any = None, init: dict[str, Any] | None = None, infer: Any = None,
-                    **given: Any) -> Any:
+    def free_energy(self, *, methods: Any = None, init: Any = None, infer: Any = None, **given: Any) -> Any:
         """F of the given variables with every other declared variable eliminated by its method;
         `methods={"h": "sample"}` (or `{"z": ("minimize", {"steps": 50})}`) chooses one at call time,
         `init` starts a minimized or sampled unknown from given values. (`infer=` is the old name of

@@ -233,9 +233,9 @@ class _Problem:
         diagnostics: dict[str, dict[str, Any]] = {}
         sampled_names = {v.name for v in s.sampled}
         for v in s.sampled:
-            start = self._start(v.name, self.init[v.name], K, R, S) if v.name in self.init else None
+            chain0 = self._start(v.name, self.init[v.name], K, R, S) if v.name in self.init else None
             vals[v.name], diagnostics[v.name] = draw(model, v, s.resolved[v.name], vals, energy, rows, self.device,
-                                                     init=start)
+                                                     init=chain0)
         # amortized latents: the encoder's proposal, used directly or as the start of a refinement
         proposals: dict[str, torch.Tensor] = {}
         refined: list[Variable] = []
