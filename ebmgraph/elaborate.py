@@ -784,16 +784,21 @@ class Elaborator:
                     raise _Bad
         opts = self.options(stmt_cfg.options, env, sc.file)
         self.check_part_options(spec.name, spec.options, opts, stmt_cfg.options, sc.file, "")
-        source = None
-        if stmt.fixed:
-            if not spec.trainable:
-                self.rep.error("E024", f"'{spec.name}' has no weights to fix", stmt.span, file=sc.file,
-                               hint=f"remove `fixed`: fn {stmt.name} = {spec.name}(...) has nothing to train")
-                raise _Bad
-            if stmt.source is not None and not sc.file.startswith(FROM_CHECKPOINT):
-                source = self.fixed_source(stmt, sc.file)  # (a checkpoint carries the weights themselves)
+        source = self.fixed(stmt, spec, sc.file, f"fn {stmt.name}")
         self.graph.fns[gname] = FnDef(gname, spec.name, args, opts, span=stmt.span, file=sc.file,
                                       fixed=stmt.fixed, source=source)
+
+    def fixed(self, stmt: d.FnDecl | d.EnergyDecl, spec: Any, file: str, what: str) -> str | None:
+        """`fixed` (and `from "..."`) on a part with weights: where the weights come from, if a file."""
+        if not stmt.fixed:
+            return None
+        if not spec.trainable:
+            self.rep.error("E024", f"'{spec.name}' has no weights to fix", stmt.span, file=file,
+                           hint=f"remove `fixed`: {what} = {spec.name}(...) has nothing to train")
+            raise _Bad
+        if stmt.source is None or file.startswith(FROM_CHECKPOINT):  # a checkpoint carries the weights themselves
+            return None
+        return self.fixed_source(stmt, file)
 
     def fixed_source(self, stmt: d.FnDecl | d.EnergyDecl, file: str) -> str:
         """`fixed from "atoms.npy"`: the array file beside the .ebm file, checked readable and of floats
@@ -951,14 +956,7 @@ class Elaborator:
                 raise _Bad
             opts = self.options(call.options, env, sc.file)
             self.check_part_options(f"'{call.func}'", spec.options, opts, call.options, sc.file, "energy ")
-            source = None
-            if stmt.fixed:
-                if not spec.trainable:
-                    self.rep.error("E024", f"'{spec.name}' has no weights to fix", stmt.span, file=sc.file,
-                                   hint=f"remove `fixed`: energy {key} = {spec.name}(...) has nothing to train")
-                    raise _Bad
-                if stmt.source is not None and not sc.file.startswith(FROM_CHECKPOINT):
-                    source = self.fixed_source(stmt, sc.file)
+            source = self.fixed(stmt, spec, sc.file, f"energy {key}")
             term = EnergyTerm(name, call.func, args, weight, opts, span=stmt.span, file=sc.file, fixed=stmt.fixed,
                               source=source)
         elif call.func in sc.fns or call.func in FUNCTIONS:
