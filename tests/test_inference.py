@@ -242,3 +242,17 @@ def test_init_begins_each_samples_first_restart_or_each_restart_given_its_own() 
     with pytest.raises(ebmgraph.InputError, match=r"init for 'y' has 5 samples; the batch has 200 \(or 600: one "
                                                   r"start per restart\)"):
         m.infer(["y"], init={"y": torch.zeros(5, 1)}, **given)
+
+
+def test_a_sampled_latent_beside_a_minimized_one_is_a_message_not_a_key_error() -> None:
+    """Issue 25.2 (in part): no raw KeyError('a[0]'); what is not built yet is said."""
+    m = ebmgraph.compile(ebmgraph.loads(
+        "model W(T = 2) {\n  observed s[0] : R[2]\n  observed goal : R[2]\n"
+        "  latent a[0..T - 1] : R[2] in box(-1, 1) infer minimize(steps = 5)\n  latent z : R[2] infer sample(steps = 5)\n\n"
+        "  fn f = linear(6, 2)\n  for t in 0..T - 1 {\n    s[t + 1] = sum(s[t], f(cat(s[t], a[t], z)))\n  }\n"
+        "  energy C = sq_dist(s[T], goal)\n  energy R = 0.1 * l2(z)\n}\n"))
+    given = {"s[0]": torch.zeros(3, 2), "goal": torch.ones(3, 2)}
+    with pytest.raises(ebmgraph.InputError, match="'z' is sampled beside minimized a\\[0\\], a\\[1\\]"):
+        m.free_energy(**given)
+    # z given: the actions are planned (by L-BFGS, whose flat view of a gradient through cat needed it contiguous)
+    assert torch.isfinite(m.free_energy(**given, z=torch.zeros(3, 2)).free_energy).all()

@@ -142,6 +142,11 @@ class _Problem:
         if split is None:
             split = model._splits[key] = _split(model, allowed - set(self.vals), self.targets, chosen)
         self.s: _Split = split
+        if split.sampled and (split.minimized or split.amortized):
+            both = ", ".join(v.name for v in (split.minimized + split.amortized)[:3])
+            raise InputError(f"'{split.sampled[0].name}' is sampled beside minimized {both}: drawing one from "
+                             "exp(-E) needs the others' values, and planning against draws (003 sec. 4.8) is not "
+                             "built yet; give the sampled variable's value, or infer it by minimize or marginal")
         self.init: dict[str, torch.Tensor] = {}
         startable = [v.name for v in split.minimized + split.sampled]
         for k, t in (init or {}).items():

@@ -263,7 +263,7 @@ def _stepper(key: tuple[Any, ...], names: list[str], params: dict[str, torch.Ten
                 e = evaluate().sum()
                 grads = torch.autograd.grad(e, ps)
             for p, g in zip(ps, grads, strict=True):
-                p.grad = g
+                p.grad = g.contiguous()  # LBFGS flattens with view(): a gradient through cat may be strided
             return e.detach()
 
         def lbfgs_step() -> None:
