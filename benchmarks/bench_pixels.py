@@ -44,10 +44,14 @@ STATE_AGENT = ROOT / "examples" / "agent" / "pendulum.toml"
 GENERATIVE = ROOT / "examples" / "agent" / "tworooms_generative.toml"
 
 
-def one(config: Path, seed: int, minutes: float, tasks: int, trajectories: int | None, reuse: bool) -> dict[str, Any]:
+def one(config: Path, seed: int, minutes: float, tasks: int, trajectories: int | None, reuse: bool,
+        small: bool = False) -> dict[str, Any]:
     """One training seed of one world model, in its own process (1 torch thread)."""
-    from ebmgraph.agent.pixel_agent import load_pixel_config, run_pixels
+    from ebmgraph.agent.pixel_agent import load_pixel_config, quick_pixels, run_pixels
     cfg = load_pixel_config(config)
+    if small:
+        cfg = quick_pixels(cfg)
+        tasks = min(tasks, cfg.tasks)
     data = cfg.data if trajectories is None else cfg.data.model_copy(update={"trajectories": trajectories})
     cfg = cfg.model_copy(update={
         "seed": seed, "tasks": tasks, "threads": 1, "resume": reuse, "data": data, "progress": False,
@@ -62,17 +66,18 @@ def one(config: Path, seed: int, minutes: float, tasks: int, trajectories: int |
             "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def state_agent(seed: int, tasks: int, reuse: bool) -> dict[str, Any]:
+def state_agent(seed: int, tasks: int, reuse: bool, small: bool = False) -> dict[str, Any]:
     """The state-based agent of examples/agent/pendulum.toml (its world model learned over the state
     vector, Mode-2 CEM, no actor), evaluated on the same held-out starts, in its own process."""
     import torch
     torch.set_num_threads(1)
-    from ebmgraph.agent import load_agent_config, run
+    from ebmgraph.agent import load_agent_config, quick, run
     out = ROOT / "runs" / f"bench_pixels_state_pendulum_s{seed}"
     done = out / "results.json"
     t0 = time.perf_counter()
     if not (reuse and done.exists()):
-        cfg = load_agent_config(STATE_AGENT).model_copy(update={
+        cfg = load_agent_config(STATE_AGENT)
+        cfg = (quick(cfg) if small else cfg).model_copy(update={
             "seed": seed, "eval_episodes": tasks, "actor": None, "out_dir": str(out), "resume": False,
             "progress": False, "threads": 1})
         run(cfg, log=lambda m: print(f"  [state agent seed {seed}] {m}", flush=True))
@@ -101,6 +106,7 @@ def main() -> None:
     ap.add_argument("--diagnose", action="store_true", help="also: the JEPA planner within one room, and how often "
                     "the coarse predictor crosses the wall")
     ap.add_argument("--env", choices=["tworooms", "pendulum"], default="tworooms")
+    ap.add_argument("--quick", action="store_true", help="tiny runs of the same script (the tests run it)")
     args = ap.parse_args()
     if args.env == "pendulum":
         pendulum(args)
@@ -163,8 +169,8 @@ def main() -> None:
 def pendulum(args: Any) -> None:
     tasks = 50 if args.tasks == 100 else args.tasks
     with ProcessPoolExecutor(args.workers) as pool:
-        futures = [pool.submit(one, PENDULUM, s, args.minutes, tasks, args.trajectories, args.reuse)
-                   for s in args.seeds] + [pool.submit(state_agent, s, tasks, args.reuse) for s in args.seeds]
+        futures = [pool.submit(one, PENDULUM, s, args.minutes, tasks, args.trajectories, args.reuse, args.quick)
+                   for s in args.seeds] + [pool.submit(state_agent, s, tasks, args.reuse, args.quick) for s in args.seeds]
         rows = [f.result() for f in futures]
     if args.out is not None:
         args.out.write_text(json.dumps(rows, indent=1))
@@ -197,7 +203,8 @@ def pendulum(args: Any) -> None:
     print(f"JEPA training: {statistics.mean(r['seconds'] for r in pix):.0f} s and "
           f"{statistics.mean(r['steps'] for r in pix):.0f} steps a seed; whole run "
           f"{statistics.mean(r['wall'] for r in pix):.0f} s a seed; peak memory {max(r['peak_mib'] for r in pix):.0f} MiB")
-    plot_returns(shown, ROOT / "docs" / "agent" / "pendulum_pixels.png", tasks, n)
+    if not args.quick:
+        plot_returns(shown, ROOT / "docs" / "agent" / "pendulum_pixels.png", tasks, n)
 
 
 def plot_returns(shown: list[tuple[str, list[float]]], path: Path, tasks: int, seeds: int) -> None:
