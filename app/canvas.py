@@ -29,6 +29,7 @@ STYLE = {
     "observed": {"borderRadius": "50%", "background": "#cccccc", "border": "2px solid #333"},
     "computed": {"borderRadius": "50%", "background": "#cccccc", "border": "2px solid #333"},
     "latent": {"borderRadius": "50%", "background": "#ffffff", "border": "2px solid #333"},
+    "noise": {"borderRadius": "50%", "background": "#ffffff", "border": "2px dashed #333"},
     "function": {"borderRadius": "12px", "background": "#ffffff", "border": "2px solid #333"},
     "energy": {"borderRadius": "2px", "background": "#e06666", "border": "2px solid #990000"},
     "submodel": {"borderRadius": "12px", "background": "#f4f4f4", "border": "2px dashed #555"},
@@ -44,7 +45,7 @@ def size_of(n: CanvasNode) -> tuple[int, int]:
     lines = label_of(n).split("\n")
     text_w = max(len(x) for x in lines) * FONT_PX * 0.62 + 20
     h = len(lines) * LINE_PX + 16
-    if n.kind in ("observed", "latent", "computed"):
+    if n.kind in ("observed", "latent", "noise", "computed"):
         d = int(max(64, text_w, h))
         return d, d
     return int(max(90, text_w)), int(max(44, h))
@@ -316,8 +317,8 @@ def handle(new: StreamlitFlowState) -> bool:
     for nid, n in new_nodes.items():
         if nid in known_nodes and nid in cg.nodes:
             first = str(n.data.get("content", "")).split("\n")[0].strip()
-            if first and first != cg.nodes[nid].label and cg.nodes[nid].kind in ("observed", "latent", "computed",
-                                                                                    "energy"):
+            if first and first != cg.nodes[nid].label and cg.nodes[nid].kind in ("observed", "latent", "noise",
+                                                                                    "computed", "energy"):
                 ops.append({"op": "rename", "node": nid, "name": first})
     if new.selected_id and new.selected_id != ss.selected:
         ss.selected = new.selected_id

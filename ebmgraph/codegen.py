@@ -81,6 +81,12 @@ def generate(plan: list[Step], fns: Any, ets: Any, weights: dict[str, float], en
             batch = "_batch(vals)"
             body.append(f"_p = {m}()")
             body.append(f"{out(name)} = _p.expand({batch}, *_p.shape)")
+        elif kind == "noise":
+            ident = f"n{len(bound)}"
+            bound[("noise", key)] = ident
+            from .compiled import draw_noise
+            env[ident] = lambda rows, key=key: draw_noise(key, rows, device())
+            body.append(f"{out(name)} = vals[{name!r}] if {name!r} in vals else {ident}(_batch(vals))")
         elif kind == "one_hot":
             body.append(f"{out(name)} = _one_hot({a}.long(), {int(key)}).to(_dtype())")
         else:

@@ -67,6 +67,15 @@ class Parts(nn.ModuleDict):
             owner.__dict__.pop("_terms_on_cache", None)
 
 
+def draw_noise(key: tuple[Any, ...], rows: int, device: Any) -> torch.Tensor:
+    """One draw per row of a noise variable: key = (name, distribution, options, shape)."""
+    _, dist, options, shape = key
+    o = dict(options)
+    if dist == "normal":
+        return o["mean"] + o["std"] * torch.randn(rows, *shape, device=device)
+    return o["low"] + (o["high"] - o["low"]) * torch.rand(rows, *shape, device=device)
+
+
 class StandardizationWarning(UserWarning):
     """Values given to a model that standardizes them itself look standardized already."""
 
@@ -174,6 +183,11 @@ class CompiledModel(nn.Module):
                 out.append(alt or a)
             return tuple(out)
 
+        # noise first: drawn afresh at every evaluation (one draw per row), unless the caller gives it
+        self.noises: dict[str, Variable] = {v.name: v for v in graph.variables if v.role == "noise"}
+        for v in self.noises.values():
+            assert v.noise is not None
+            plan.append(("noise", (v.name, v.noise[0], v.noise[1], tuple(v.domain.shape)), (), v.name))
         for o in graph.topological():
             if isinstance(o, Application):
                 if not o.args:  # a `param`: one tensor, the same for every sample
@@ -192,7 +206,8 @@ class CompiledModel(nn.Module):
                         p.requires_grad_(False)
                 plan.append(("energy", _key(o.name), inputs(node_key(o), o.args), o.name))
         self._plan = plan
-        self.inputs: dict[str, Variable] = {v.name: v for v in graph.variables if not v.computed}
+        self.inputs: dict[str, Variable] = {v.name: v for v in graph.variables if not v.computed
+                                            and v.role != "noise"}
         self.latent_names = [v.name for v in graph.latents()]
         self._warm: dict[str, torch.Tensor] = {}
         self.last_sample_report: dict[str, Any] = {}  # the settling report of the last `sample` call
@@ -233,7 +248,7 @@ class CompiledModel(nn.Module):
                      allowed: set[str] | None = None) -> dict[str, torch.Tensor]:
         """Tensors for the given variables, after checking names, shapes, dtypes, values."""
         required = set(self.inputs) if required is None else required
-        allowed = set(self.inputs) if allowed is None else allowed
+        allowed = (set(self.inputs) if allowed is None else allowed) | set(self.noises)  # noise may be given
         extra = [k for k in values if k not in allowed]
         if extra:
             k = extra[0]
@@ -250,7 +265,7 @@ class CompiledModel(nn.Module):
         batch: tuple[str, int] | None = None
         device = self._device()
         for k, v in values.items():
-            var = self.inputs[k]
+            var = self.inputs[k] if k in self.inputs else self.noises[k]
             try:
                 t = v if isinstance(v, torch.Tensor) else torch.as_tensor(v)
             except (TypeError, ValueError, RuntimeError) as exc:
@@ -349,7 +364,11 @@ class CompiledModel(nn.Module):
         return Energies(total, terms, vals)
 
     def _step(self, kind: str, key: Any, args: tuple[str, ...], vals: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The rarer steps: a `param` repeated for every sample, a categorical made one-hot."""
+        """The rarer steps: a `param` repeated for every sample, a categorical made one-hot, noise."""
+        if kind == "noise":
+            if key[0] in vals:
+                return vals[key[0]]
+            return draw_noise(key, next(iter(vals.values())).shape[0] if vals else 1, self._device())
         if kind == "param":
             value = self.fns[key]()
             batch = next(iter(vals.values())).shape[0] if vals else 1

@@ -173,11 +173,13 @@ class Index(Decl):
 @dataclass(eq=False, kw_only=True)
 class VarDecl(Stmt):
     kind: Literal["var"] = "var"
-    role: Literal["observed", "latent"]
+    role: Literal["observed", "latent", "noise"]
     name: str
     index: Index | None = None
     domain: Domain
     infer: InferSpec | None = None
+    dist: str | None = None  # noise: its distribution (normal, uniform) ...
+    dist_options: list[Option] = field(default_factory=list)  # ... and its options (std = 0.1)
 
 
 @dataclass(eq=False, kw_only=True)

@@ -50,6 +50,7 @@ CODES: dict[str, tuple[str, str]] = {
     "E060": ("unknown_method", "inference methods come from the method table"),
     "E061": ("bad_option", "an option exists and has a value of its type"),
     "E062": ("not_inferred", "an `infer` statement names a latent"),
+    "E063": ("bad_noise", "noise is real, drawn from a known distribution with numeric options"),
     "W001": ("collapse_latent", "a latent as large as its target needs a regularizer (003 Fig. 10b)"),
     "W002": ("collapse_embedding", "a joint embedding needs an information-maximizing term (003 Fig. 10d)"),
     "W003": ("collapse_autoencoder", "an auto-encoder's code must be smaller than its input (003 Fig. 10c)"),

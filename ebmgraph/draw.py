@@ -1,8 +1,8 @@
 """Graph IR -> Graphviz in the symbols of Fig. 18 (003 appendix): DOT, SVG, PNG.
 
 filled circle = observed variable (and outputs of deterministic functions), hollow circle =
-latent, rounded box with arrows = deterministic function, red box with undirected links =
-energy term. Sub-model instances are labelled clusters (or one folded box); unrolled loops run
+latent, dashed circle = noise (drawn afresh at every evaluation), rounded box with arrows =
+deterministic function, red box with undirected links = energy term. Sub-model instances are labelled clusters (or one folded box); unrolled loops run
 left to right (or fold to one box with their range). Output is deterministic, so DOT can be compared as text.
 """
 
@@ -31,6 +31,10 @@ def _var_attrs(v: Variable) -> dict[str, str]:
         attrs.update(label="", width="0.15", style="filled", fillcolor="gray40", color="gray40")
     elif v.role == "latent":
         attrs.update(label=v.name, style="solid", fillcolor="white")
+    elif v.role == "noise":  # a source of randomness, drawn afresh each evaluation: a dashed circle
+        dist = v.noise[0] if v.noise else "?"
+        attrs.update(label=f"{v.name}\\n~ {dist}", style="dashed", fillcolor="white")
+        attrs["tooltip"] += f"  (noise ~ {dist}, drawn at every evaluation)"
     else:
         attrs.update(label=v.name, style="filled", fillcolor=OBSERVED_FILL)
     if v.role == "latent" and v.infer is not None:

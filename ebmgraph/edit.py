@@ -25,7 +25,7 @@ REFUSING = {"cycle", "shape_mismatch", "duplicate", "unknown_variable", "unknown
 RULES = {"cycle": "cycle through deterministic functions", "shape_mismatch": "shape mismatch",
          "arity": "too many inputs"}
 PRIORITY = ["cycle", "shape_mismatch", "duplicate", "unknown_variable", "unknown_part", "arity", "syntax"]
-NodeKind = Literal["observed", "latent", "computed", "function", "energy", "submodel"]
+NodeKind = Literal["observed", "latent", "noise", "computed", "function", "energy", "submodel"]
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
 
 

@@ -705,11 +705,42 @@ class Elaborator:
             inf = self.infer(stmt.infer, env, sc.file) if stmt.infer else None
         except _Bad:
             inf = None  # reported; the variable itself is still declared
+        noise = self.noise(stmt, dom, env, sc.file) if stmt.role == "noise" else None
         for key in self.decl_keys(stmt, env, sc.file):
             if key in ports:
                 continue  # bound to the parent's variable
-            self.graph.add(Variable(sc.names[key], stmt.role, dom, inf, span=stmt.span, file=sc.file),
+            self.graph.add(Variable(sc.names[key], stmt.role, dom, inf, span=stmt.span, file=sc.file, noise=noise),
                            sc.prefix.rstrip("."))
+
+    def noise(self, stmt: d.VarDecl, dom: Domain, env: dict[str, Any], file: str) -> tuple[str, tuple[Any, ...]]:
+        """`noise eps : R[d] ~ normal(std = 0.5)`: a real variable drawn afresh at every evaluation."""
+        if dom.kind != "real" or dom.box is not None or dom.sphere is not None:
+            self.rep.error("E063", f"noise '{stmt.name}' must be real and unconstrained, got {dom}", stmt.span,
+                           file=file, hint=f"noise {stmt.name} : R[...] ~ normal (a uniform draw has low and high)")
+            raise _Bad
+        dist = stmt.dist or ""
+        if dist not in NOISES:
+            self.rep.error("E063", f"unknown noise distribution '{dist}'", stmt.span, file=file,
+                           hint=did_you_mean(dist, NOISES) or "the distributions are " + ", ".join(
+                               f"{k}({', '.join(f'{o} = {v:g}' for o, v in opts.items())})" for k, opts in NOISES.items()))
+            raise _Bad
+        opts = dict(NOISES[dist])
+        for o in stmt.dist_options:
+            if o.key not in opts:
+                self.rep.error("E063", f"{dist} noise has no option '{o.key}'", o.span, file=file,
+                               hint=did_you_mean(o.key, opts) or f"its options are {', '.join(opts)}")
+                raise _Bad
+            value = self.eval(o.value, env, file)
+            if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+                self.rep.error("E063", f"option '{o.key}' of {dist} noise must be a number, got {value!r}", o.span,
+                               file=file)
+                raise _Bad
+            opts[o.key] = float(value)
+        if dist == "normal" and opts["std"] <= 0 or dist == "uniform" and opts["high"] <= opts["low"]:
+            self.rep.error("E063", f"{dist} noise '{stmt.name}' needs " + ("std > 0" if dist == "normal" else
+                           "low < high"), stmt.span, file=file)
+            raise _Bad
+        return dist, tuple(sorted(opts.items()))
 
     def resolve(self, sc: _Scope, ref: d.VarRef, env: dict[str, Any]) -> str:
         idx = [self.index(i, env, sc.file) for i in ref.indices]
@@ -1170,6 +1201,9 @@ def loop_bound(e: d.Expr, params: dict[str, Any]) -> Any:
         return Elaborator(Reporter("<bound>", "")).eval(e, params, "<bound>")
     except _Bad:
         return None
+
+
+NOISES: dict[str, dict[str, float]] = {"normal": {"mean": 0.0, "std": 1.0}, "uniform": {"low": 0.0, "high": 1.0}}
 
 
 def _roots(fdecl: d.FileDecl) -> list[str]:

@@ -80,13 +80,15 @@ class Infer:
 @dataclass
 class Variable:
     name: str
-    role: Literal["observed", "latent"]
+    role: Literal["observed", "latent", "noise"]
     domain: Domain
     infer: Infer | None = None
     computed: bool = False  # the output of a deterministic function
     anonymous: bool = False  # the output of a nested call, named by the elaborator
     span: Span | None = None
     file: str | None = None
+    # noise: (distribution, options), drawn afresh at every evaluation unless given
+    noise: tuple[str, tuple[tuple[str, float], ...]] | None = None
 
     kind = "variable"
 
@@ -465,7 +467,7 @@ class Graph:
         nodes: list[tuple[Any, ...]] = []
         for o in self.nodes:
             if isinstance(o, Variable):
-                nodes.append(("var", o.name, o.role, str(o.domain), o.infer, o.computed))
+                nodes.append(("var", o.name, o.role, str(o.domain), o.infer, o.computed, o.noise))
             elif isinstance(o, Application):
                 nodes.append(("app", o.name, o.fn, tuple(o.args), o.output))
             else:

@@ -90,6 +90,8 @@ def statement(s: Any, depth: int) -> list[str]:
         if s.index is not None:
             idx = f"[{expr(s.index.lo)}" + (f"..{expr(s.index.hi)}" if s.index.hi is not None else "") + "]"
         text = f"{s.role} {s.name}{idx} : {domain(s.domain)}"
+        if s.dist is not None:
+            text += f" ~ {s.dist}" + (f"({', '.join(option(o) for o in s.dist_options)})" if s.dist_options else "")
         if s.infer is not None:
             text += f" infer {infer_spec(s.infer)}"
     elif isinstance(s, d.FnDecl):

@@ -18,7 +18,7 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, Un
 from . import decls as d
 from .diagnostics import Reporter, Span, did_you_mean
 
-KEYWORDS = ["import", "model", "observed", "latent", "fn", "fresh", "energy", "regularize", "for", "in",
+KEYWORDS = ["import", "model", "observed", "latent", "noise", "fn", "fresh", "energy", "regularize", "for", "in",
             "use", "shares", "infer", "param", "true", "false", "fixed", "from"]
 MAX_SOURCE_CHARS = 5_000_000
 MAX_NESTING = 200
@@ -103,6 +103,11 @@ class _Build(Transformer[Any, Any]):
         role, name, index, domain = c
         return d.VarDecl(role=str(role),  # type: ignore[arg-type]
                          name=str(name), index=index, domain=domain, span=_span(meta))
+
+    def noise_decl(self, meta: Any, c: list[Any]) -> d.VarDecl:
+        _, name, index, domain, dist, opts = c
+        return d.VarDecl(role="noise", name=str(name), index=index, domain=domain, dist=str(dist),
+                         dist_options=list(opts or []), span=_span(meta))
 
     def index_one(self, meta: Any, c: list[Any]) -> d.Index:
         return d.Index(lo=c[0], span=_span(meta))
