@@ -34,7 +34,8 @@ def _inputs(m: ebmgraph.CompiledModel, batch: int = 3) -> dict[str, torch.Tensor
 def test_generated_code_equals_the_plan_step_by_step(path) -> None:  # type: ignore[no-untyped-def]
     torch.manual_seed(0)
     m = ebmgraph.compile(ebmgraph.load(path))
-    vals = m.check_inputs(_inputs(m))
+    noise = {n: torch.randn(3, *v.domain.shape) for n, v in m.noises.items()}  # given: the same draw both ways
+    vals = m.check_inputs({**_inputs(m), **noise} if noise else _inputs(m))
     a, b = m.evaluate(vals), m.interpret(vals)
     assert torch.equal(a.total, b.total)
     assert a.terms.keys() == b.terms.keys() and all(torch.equal(a.terms[k], b.terms[k]) for k in a.terms)
@@ -46,7 +47,7 @@ def test_generated_code_equals_the_plan_step_by_step(path) -> None:  # type: ign
         assert torch.equal(m.evaluate(part, after).total, m.interpret(part, after).total)
     tree = ast.parse(m.source())
     names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-    allowed = re.compile(r"^(v|f|t|e)\d+$|^(_w|_W|_p|_batch|_flat|_one_hot|_dtype|_device|torch|vals|values|total|dict)$")
+    allowed = re.compile(r"^(v|f|t|e|n)\d+$|^(_w|_W|_p|_batch|_flat|_one_hot|_dtype|_device|torch|vals|values|total|dict)$")
     assert all(allowed.match(n) for n in names), names - {n for n in names if allowed.match(n)}
 
 
