@@ -197,6 +197,23 @@ def routes(cg: CanvasGraph, pos: dict[str, Point]) -> dict[tuple[str, str], list
                 break
         if best[1]:  # none when Graphviz's route is no better (nodes dragged onto each other)
             found[(tail, head)] = best[1]
+    for a, b in bad:  # where Graphviz found no clear way (it can give up routing round crowded rows):
+        src = (boxes[a][0] + boxes[a][2], boxes[a][1] + boxes[a][3] / 2)  # over or under the nodes between
+        dst = (boxes[b][0], boxes[b][1] + boxes[b][3] / 2)
+        now = found.get((a, b), [])
+        if _hits([src, *now, dst], boxes, (a, b)) == 0:
+            continue
+        lo, hi = min(src[0], dst[0]), max(src[0], dst[0])
+        between = [bx for n, bx in boxes.items() if n not in (a, b) and bx[0] < hi and bx[0] + bx[2] > lo]
+        if not between:
+            continue
+        for y in (min(bx[1] for bx in between) - 24, max(bx[1] + bx[3] for bx in between) + 24):
+            for edge in (16.0, 0.1 * (hi - lo), 0.25 * (hi - lo)):  # steeply up or down first, then along
+                joints = [(lo + edge, y), (hi - edge, y)]
+                if _hits([src, *joints, dst], boxes, (a, b)) < _hits([src, *now, dst], boxes, (a, b)):
+                    now = joints
+        if now:
+            found[(a, b)] = now
     return found
 
 
