@@ -219,7 +219,7 @@ def test_a_pendulum_config_that_does_not_fit_the_environment_is_refused(tmp_path
     bad.write_text(text.replace('planners = ["flat", "true_flat", "random"]', 'planners = ["flat", "true_hierarchical"]'))
     r = CliRunner().invoke(app, ["agent", str(bad), "--quick", "--out", str(tmp_path / "o")])
     assert r.exit_code == 1 and "true_hierarchical" in r.stderr and "true_flat" in r.stderr
-    bad.write_text(text.replace("c = 3, ds = 16", "c = 2, ds = 16"))
+    bad.write_text(text.replace("c = 3, ds = 3", "c = 2, ds = 3"))
     r = CliRunner().invoke(app, ["agent", str(bad), "--quick", "--out", str(tmp_path / "o2")])
     assert r.exit_code == 1 and "set c = 3" in r.stderr, r.output
 
