@@ -104,8 +104,10 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="reuse runs/bench_pixels_* when their settings are the same")
     ap.add_argument("--out", type=Path, default=None, help="write the rows as JSON here")
     ap.add_argument("--diagnose", action="store_true", help="also: the JEPA planner within one room, and how often "
-                    "the coarse predictor crosses the wall")
+                    "the coarse predictor crosses the wall (pendulum: the probe per target, the distance to the goal "
+                    "by angle)")
     ap.add_argument("--env", choices=["tworooms", "pendulum"], default="tworooms")
+    ap.add_argument("--diagnose-only", action="store_true", help="pendulum: only the diagnosis of the saved runs")
     ap.add_argument("--quick", action="store_true", help="tiny runs of the same script (the tests run it)")
     args = ap.parse_args()
     if args.env == "pendulum":
@@ -166,7 +168,22 @@ def main() -> None:
               f"{mean_se([d['tunnel'] for d in diags], 100):>14} %")
 
 
+def print_pendulum_diagnosis(seeds: list[int], workers: int) -> None:
+    with ProcessPoolExecutor(workers) as pool:
+        diags = list(pool.map(diagnose_pendulum, seeds))
+    print()
+    print(f"diagnosis of the pendulum's representation ({len(seeds)} runs; observations no training saw)")
+    for i, name in enumerate(("cos th", "sin th", "th' / 8")):
+        print(f"{'probe R^2 of ' + name:56} {mean_se([d['r2'][i] for d in diags], 1, 3):>16}")
+    for j, label in enumerate(DISTANCE_BINS):
+        print(f"{'distance to the goal representation, |th| in ' + label:56} "
+              f"{mean_se([d['distance'][j] for d in diags], 1, 2):>16}")
+
+
 def pendulum(args: Any) -> None:
+    if args.diagnose_only:
+        print_pendulum_diagnosis(args.seeds, args.workers)
+        return
     tasks = 50 if args.tasks == 100 else args.tasks
     with ProcessPoolExecutor(args.workers) as pool:
         futures = [pool.submit(one, PENDULUM, s, args.minutes, tasks, args.trajectories, args.reuse, args.quick)
@@ -205,6 +222,44 @@ def pendulum(args: Any) -> None:
           f"{statistics.mean(r['wall'] for r in pix):.0f} s a seed; peak memory {max(r['peak_mib'] for r in pix):.0f} MiB")
     if not args.quick:
         plot_returns(shown, ROOT / "docs" / "agent" / "pendulum_pixels.png", tasks, n)
+    if args.diagnose:
+        print_pendulum_diagnosis([r["seed"] for r in pix], args.workers)
+
+
+DISTANCE_BINS = ("[0, 0.3)", "[0.3, 1)", "[1, 2)", "[2, pi]")
+
+
+def diagnose_pendulum(seed: int) -> dict[str, Any]:
+    """For a pendulum run of the benchmark: the probe's R^2 per target, and the mean squared distance
+    from an observation's representation to the goal image's, by how far the pendulum is from upright."""
+    import numpy as np
+    import torch
+    from sklearn.linear_model import Ridge
+    from sklearn.metrics import r2_score
+
+    from ebmgraph.agent import pixels
+    from ebmgraph.agent.pixel_agent import load_pixel_config, load_run, suite_of
+    torch.set_num_threads(1)
+    cfg = load_pixel_config(PENDULUM).model_copy(update={
+        "out_dir": str(ROOT / "runs" / f"bench_pixels_pendulum_pixels_s{seed}")})
+    worlds, _ = load_run(cfg)
+    encode = worlds["learned"].encode
+    suite = suite_of(cfg)
+    with np.load(Path(cfg.out_dir) / "data.npz", allow_pickle=False) as z:
+        data = {k: z[k] for k in z.files if k != "key"}
+    held = suite.collect(400, 2, seed + 20_000, 1)
+
+    def rep(obs: Any) -> Any:
+        return encode(torch.tensor(obs, dtype=torch.float32)).numpy()
+    fit_x, fit_y = rep(suite.first_obs(data)), suite.targets(data)
+    x, y = rep(suite.first_obs(held)), suite.targets(held)
+    pred = Ridge(1e-6).fit(fit_x, fit_y).predict(x)
+    goal = rep(pixels.goal_image()[None])
+    dist = ((x - goal) ** 2).sum(1)
+    th = np.abs(np.arctan2(y[:, 1], y[:, 0]))
+    edges = (0.0, 0.3, 1.0, 2.0, np.pi + 1e-9)
+    return {"r2": [float(r2_score(y[:, i], pred[:, i])) for i in range(3)],
+            "distance": [float(dist[(th >= lo) & (th < hi)].mean()) for lo, hi in zip(edges[:-1], edges[1:], strict=True)]}
 
 
 def plot_returns(shown: list[tuple[str, list[float]]], path: Path, tasks: int, seeds: int) -> None:
