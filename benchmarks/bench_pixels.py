@@ -108,7 +108,7 @@ def main() -> None:
                     "by angle)")
     ap.add_argument("--env", choices=["tworooms", "pendulum"], default="tworooms")
     ap.add_argument("--diagnose-only", action="store_true", help="pendulum: only the diagnosis of the saved runs")
-    ap.add_argument("--quick", action="store_true", help="tiny runs of the same script (the tests run it)")
+    ap.add_argument("--quick", action="store_true", help="tiny runs of the same script, to see that it runs")
     args = ap.parse_args()
     if args.env == "pendulum":
         pendulum(args)

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from .compiled import CompiledModel, compile
-from .decls import FileDecl, UseDecl, walk_statements
+from .decls import FileDecl, models_used
 from .diagnostics import EbmError
 from .files import write_atomic
 from .frontend import loads
@@ -37,15 +37,8 @@ def bundle_source(graph: Graph) -> str:
             if m.name not in seen:
                 seen.add(m.name)
                 models.append(m)
-    by_name = {m.name: m for m in models}
-    needed, todo = set(), [graph.name]  # the models the graph's model uses, directly or not
-    while todo:
-        n = todo.pop()
-        if n in needed or n not in by_name:
-            continue
-        needed.add(n)
-        todo.extend(s.model for s in walk_statements(by_name[n].body) if isinstance(s, UseDecl))
-    main = by_name[graph.name]
+    needed = models_used(models, graph.name)
+    main = next(m for m in models if m.name == graph.name)
     models = [m for m in models if m.name != graph.name and m.name in needed] + [main]
     return dumps_file(FileDecl(models=models))
 

@@ -84,7 +84,6 @@ def generate(plan: list[Step], fns: Any, ets: Any, weights: dict[str, float], en
         elif kind == "noise":
             ident = f"n{len(bound)}"
             bound[("noise", key)] = ident
-            from .compiled import draw_noise
             env[ident] = lambda rows, key=key: draw_noise(key, rows, device())
             body.append(f"{out(name)} = vals[{name!r}] if {name!r} in vals else {ident}(_batch(vals))")
         elif kind == "one_hot":
@@ -120,6 +119,15 @@ def generate(plan: list[Step], fns: Any, ets: Any, weights: dict[str, float], en
     code = compile(src, "<ebmgraph plan>", "exec")
     exec(code, env)  # noqa: S102 - our own generated text (see the module docstring)
     return env["_run"], src
+
+
+def draw_noise(key: tuple[Any, ...], rows: int, device: Any) -> Any:
+    """One draw per row of a noise variable: key = (name, distribution, options, shape)."""
+    _, dist, options, shape = key
+    o = dict(options)
+    if dist == "normal":
+        return o["mean"] + o["std"] * torch.randn(rows, *shape, device=device)
+    return o["low"] + (o["high"] - o["low"]) * torch.rand(rows, *shape, device=device)
 
 
 def _batch(vals: dict[str, Any]) -> int:

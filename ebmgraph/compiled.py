@@ -18,7 +18,7 @@ from torch import nn
 
 from . import inference
 from .catalogue import ENERGIES, FUNCTIONS, Config
-from .codegen import generate
+from .codegen import _batch, draw_noise, generate
 from .diagnostics import EbmError, InputError, Span
 from .graph import Application, EnergyTerm, Graph, Variable
 from .graph import key as node_key
@@ -65,15 +65,6 @@ class Parts(nn.ModuleDict):
         if owner is not None:
             owner._generated.clear()  # the generated code bound the old module
             owner.__dict__.pop("_terms_on_cache", None)
-
-
-def draw_noise(key: tuple[Any, ...], rows: int, device: Any) -> torch.Tensor:
-    """One draw per row of a noise variable: key = (name, distribution, options, shape)."""
-    _, dist, options, shape = key
-    o = dict(options)
-    if dist == "normal":
-        return o["mean"] + o["std"] * torch.randn(rows, *shape, device=device)
-    return o["low"] + (o["high"] - o["low"]) * torch.rand(rows, *shape, device=device)
 
 
 class StandardizationWarning(UserWarning):
@@ -366,13 +357,10 @@ class CompiledModel(nn.Module):
     def _step(self, kind: str, key: Any, args: tuple[str, ...], vals: dict[str, torch.Tensor]) -> torch.Tensor:
         """The rarer steps: a `param` repeated for every sample, a categorical made one-hot, noise."""
         if kind == "noise":
-            if key[0] in vals:
-                return vals[key[0]]
-            return draw_noise(key, next(iter(vals.values())).shape[0] if vals else 1, self._device())
+            return vals[key[0]] if key[0] in vals else draw_noise(key, _batch(vals), self._device())
         if kind == "param":
             value = self.fns[key]()
-            batch = next(iter(vals.values())).shape[0] if vals else 1
-            return value.expand(batch, *value.shape)
+            return value.expand(_batch(vals), *value.shape)
         return nn.functional.one_hot(vals[args[0]].long(), key).to(torch.get_default_dtype())
 
     def plan_without(self, terms: set[str]) -> list[Any]:

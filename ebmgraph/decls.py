@@ -317,3 +317,17 @@ def walk_statements(body: list[Any]) -> list[Any]:
         if isinstance(stmt, ForLoop):
             out.extend(walk_statements(stmt.body))
     return out
+
+
+def models_used(models: list[ModelDecl], start: str) -> set[str]:
+    """`start` and every model of `models` it uses, directly or through others (by `use`)."""
+    by_name = {m.name: m for m in models}
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        n = todo.pop()
+        if n in seen or n not in by_name:
+            continue
+        seen.add(n)
+        todo.extend(s.model for s in walk_statements(by_name[n].body) if isinstance(s, UseDecl))
+    return seen

@@ -275,10 +275,9 @@ class Elaborator:
             self.rep.error("E012", "the file declares no model", Span(1, 1), file=file,
                            hint="start with: model M { observed x : R[2] ... }")
             return None
-        roots = _roots(fdecl) if model is None and len(fdecl.models) > 1 else []
-        if len(roots) == 1:  # one model uses (directly or not) every other: it is the one meant
-            model = roots[0]
-        elif model is None and len(fdecl.models) > 1:
+        if model is None and len(fdecl.models) > 1:  # one model that uses every other is the one meant
+            model = _the_root(fdecl)
+        if model is None and len(fdecl.models) > 1:
             names = [m.name for m in fdecl.models]
             self.rep.error("E012", f"{file} declares {len(names)} models ({', '.join(names)}); say which one",
                            fdecl.models[1].span, file=file, hint=f"load(path, model=\"{names[-1]}\") in Python, "
@@ -1206,23 +1205,14 @@ def loop_bound(e: d.Expr, params: dict[str, Any]) -> Any:
 NOISES: dict[str, dict[str, float]] = {"normal": {"mean": 0.0, "std": 1.0}, "uniform": {"low": 0.0, "high": 1.0}}
 
 
-def _roots(fdecl: d.FileDecl) -> list[str]:
-    """The models of a file that no other model of it uses; the only one, when it reaches every
-    other, is the model a file of several means (a JEPA file with its Encoder, a bundled checkpoint)."""
-    names = [m.name for m in fdecl.models]
-    uses = {m.name: {s.model for s in d.walk_statements(m.body) if isinstance(s, d.UseDecl) and s.model in names}
-            for m in fdecl.models}
-    used = set().union(*uses.values())
-    roots = [n for n in names if n not in used]
-    if len(roots) != 1:
-        return roots
-    seen, todo = set(), [roots[0]]
-    while todo:
-        n = todo.pop()
-        if n not in seen:
-            seen.add(n)
-            todo.extend(uses[n])
-    return roots if seen == set(names) else roots + sorted(set(names) - seen)
+def _the_root(fdecl: d.FileDecl) -> str | None:
+    """The model of a file of several that uses, directly or not, every other (a JEPA file with its
+    Encoder, a bundled checkpoint): the one meant when none is named. None when there is no such one."""
+    names = {m.name for m in fdecl.models}
+    for m in fdecl.models:
+        if d.models_used(fdecl.models, m.name) == names:
+            return m.name
+    return None
 
 
 def _with_plugins(suggestion: str | None, otherwise: str | None = None) -> str:

@@ -162,14 +162,9 @@ def _check_file(text: str, file: str, roots: list[Path] | None, limits: Limits, 
     fdecl = parse(text, file, rep)
     if rep.has_errors and not fdecl.repaired:
         return rep.sorted()
-    if not fdecl.models or model is not None:
-        graph = elaborate(fdecl, file, rep, model, roots, limits, params)
-        if graph is not None:
-            check(graph, rep, complete=not rep.has_errors)
-            _at_use_sites(graph, rep, roots, limits)
-        return rep.sorted()
-    for m in fdecl.models:
-        graph = elaborate(fdecl, file, rep, m.name, roots, limits, params)
+    names = [m.name for m in fdecl.models] if model is None and fdecl.models else [model]
+    for name in names:
+        graph = elaborate(fdecl, file, rep, name, roots, limits, params)
         if graph is not None:
             check(graph, rep, complete=not rep.has_errors)
             _at_use_sites(graph, rep, roots, limits)

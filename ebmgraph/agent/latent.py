@@ -219,11 +219,10 @@ def _run(world: World, tasks: list[Any], search: Search, hierarchical: bool, set
         x = np.stack([states[i] if by_state else obs[i] for i in rows])
         return world.encode(torch.tensor(x, dtype=torch.float64 if by_state else torch.float32))
 
-    goal_x = [setup.goal_state(e, t) if by_state else setup.goal_image(e, t) for e, t in zip(envs, tasks, strict=True)]
+    goal_states = [np.asarray(setup.goal_state(e, t), float) for e, t in zip(envs, tasks, strict=True)]
+    goal_x = goal_states if by_state else [setup.goal_image(e, t) for e, t in zip(envs, tasks, strict=True)]
     goals = world.encode(torch.tensor(np.stack(goal_x), dtype=torch.float64 if by_state else torch.float32))
-    eps = [Episode(states[i].copy(), np.asarray(setup.goal_state(envs[i], t), float), [states[i].copy()], [],
-                   False, 0)
-           for i, t in enumerate(tasks)]
+    eps = [Episode(states[i].copy(), goal_states[i], [states[i].copy()], [], False, 0) for i in range(len(tasks))]
     agent = Agent(world, search, hierarchical)
     agent.reset(len(tasks))
     live = list(range(len(tasks)))

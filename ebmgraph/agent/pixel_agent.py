@@ -59,9 +59,6 @@ class PlanningConfig(_Strict):
     best: bool = True  # the upper level keeps its best drawn plan, not the elites' mean
 
 
-ENVS = ("ebmgraph/TwoRooms-v0", "ebmgraph/PendulumPixels-v0")
-
-
 class PixelAgentConfig(_Strict):
     kind: Literal["pixels"]
     env: Literal["ebmgraph/TwoRooms-v0", "ebmgraph/PendulumPixels-v0"] = "ebmgraph/TwoRooms-v0"
@@ -90,10 +87,6 @@ class PixelAgentConfig(_Strict):
             raise ValueError("true_hierarchical is Two Rooms' (its true world jumps K steps on a held action); "
                              "Pendulum's true world plans flat: list true_flat")
         return self
-
-    @property
-    def pendulum(self) -> bool:
-        return self.env == "ebmgraph/PendulumPixels-v0"
 
 
 def is_pixel_config(path: str | Path) -> bool:
@@ -545,6 +538,6 @@ def run_task(cfg: PixelAgentConfig, index: int, kind: str, world: dict[str, Any]
     return out.episodes[0]
 
 
-__all__ = ["ENVS", "PLANNER_KINDS", "PixelAgentConfig", "PixelResult", "PlannerScore", "is_pixel_config", "load_run",
+__all__ = ["PLANNER_KINDS", "PixelAgentConfig", "PixelResult", "PlannerScore", "is_pixel_config", "load_run",
            "run_task", "task_figure",
            "load_pixel_config", "quick_pixels", "run_pixels"]

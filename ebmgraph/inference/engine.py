@@ -236,7 +236,6 @@ class _Problem:
         # the given values are the same in every evaluation below: what depends on them alone is computed once
         energy = self.energy_fn() if s.closed else model.hoisted(vals, set(self.vals))
         diagnostics: dict[str, dict[str, Any]] = {}
-        sampled_names = {v.name for v in s.sampled}
         for v in s.sampled:
             chain0 = self._start(v.name, self.init[v.name], K, R, S) if v.name in self.init else None
             vals[v.name], diagnostics[v.name] = draw(model, v, s.resolved[v.name], vals, energy, rows, self.device,
@@ -262,7 +261,7 @@ class _Problem:
         fold = None
         energy_min = energy
         if minimized:
-            start = {k: self._start(k, t, K, R, S) for k, t in self.init.items() if k not in sampled_names}
+            start = {k: self._start(k, t, K, R, S) for k, t in self.init.items()}
             start.update({v.name: proposals[v.name] for v in refined})
             unroll = any(bool(resolved[v.name].options.get("unroll")) for v in minimized)
             if not s.closed and not unroll and not s.amortized:
