@@ -130,7 +130,9 @@ def main() -> None:
     print(f"Two Rooms from pixels: success on {args.tasks} held-out tasks, mean ± standard error over {n} training "
           f"seeds ({args.minutes:g} min of training each, 1 thread)")
     print(f"{'planner':48} {'success %':>14} {'model steps/action':>19} {'ms/action':>10}")
-    table = [("hierarchical JEPA planner", jepa, "hierarchical"), ("flat JEPA planner", jepa, "flat"),
+    table = [("hierarchical JEPA planner", jepa, "hierarchical"),
+             ("hierarchical, macro actions through Step", jepa, "hierarchical_macro"),
+             ("flat JEPA planner", jepa, "flat"),
              ("hierarchical, true state (upper reference)", jepa, "true_hierarchical"),
              ("flat, true state (upper reference)", jepa, "true_flat"), ("random actions", jepa, "random"),
              ("hierarchical, generative world model", gen, "hierarchical"),

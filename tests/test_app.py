@@ -395,9 +395,10 @@ def test_the_planning_panel_shows_a_pixel_agents_run_and_a_held_out_task(
     assert not at.exception, at.exception
     report = json.loads((tmp_path / "app_tworooms" / "report.json").read_text())
     table = at.table[0].value
-    assert list(table["planner"]) == ["flat JEPA planner", "hierarchical JEPA planner", "flat, over the true state",
-                                      "hierarchical, over the true state", "random actions"]
-    assert list(table["tasks"]) == [2] * 5  # the quick run's two held-out tasks
+    assert list(table["planner"]) == ["flat JEPA planner", "hierarchical JEPA planner",
+                                      "hierarchical, macro actions through the lower predictor",
+                                      "flat, over the true state", "hierarchical, over the true state", "random actions"]
+    assert list(table["tasks"]) == [2] * 6  # the quick run's two held-out tasks
     assert any(f"trained {report['probe_r2']['trained']:.3f}" in c.value for c in at.caption)
     radio = at.radio(key="plan_source")
     radio.set_value(next(o for o in radio.options if o.startswith("quick run"))).run()

@@ -80,6 +80,7 @@ def show_scores(res: dict[str, Any]) -> None:
 
 
 PIXEL_NAMES = {"flat": "flat JEPA planner", "hierarchical": "hierarchical JEPA planner",
+               "hierarchical_macro": "hierarchical, macro actions through the lower predictor",
                "true_flat": "flat, over the true state", "true_hierarchical": "hierarchical, over the true state",
                "random": "random actions"}
 

@@ -66,6 +66,19 @@ def _actions(model: Any, file: str) -> list[str]:
     return sorted(names, key=lambda n: int(n[2:-1]))
 
 
+def _first_jump_state(upper: Any, U: int) -> str:
+    """The upper model's state after its first jump: the output (`inst[i].s_next`) of the chained
+    instance that ends it, whether a jump is one coarse step (Upper: j[0]) or K lower ones (Macro:
+    f[K - 1]); the chain's length over the U abstract actions is the steps per jump."""
+    import re
+    chain = sorted((int(m.group(2)), v.name) for v in upper.graph.variables
+                   if (m := re.fullmatch(r"(\w+)\[(\d+)\]\.s_next", v.name)))
+    if not chain or len(chain) % U:
+        raise AgentError(f"the planner's upper level must chain U = {U} jumps (or U * K steps) of instances "
+                         f"whose output is s_next; it chains {len(chain)}")
+    return chain[len(chain) // U - 1][1]
+
+
 def learned_world(jepa: Any, lower: Any, upper: Any | None, K: int) -> World:
     """The world of a trained JEPA (pixel_jepa.ebm's PixelJEPA): its encoder e[0], and the planner
     file's Lower (and Upper) with the JEPA's trained predictors (Step's pred, Jump's jump)."""
@@ -85,10 +98,11 @@ def learned_world(jepa: Any, lower: Any, upper: Any | None, K: int) -> World:
         uacts = _actions(upper, "the planner's Upper")
         up, U = _energy_fn(upper, uacts), len(uacts)
 
+        after = _first_jump_state(upper, U)
+
         def first(s: Any, A: Any) -> Any:
             with torch.no_grad():
-                known = upper.partial({"s[0]": s, "goal": s, **{a: A for a in uacts}})
-                return known["s[1]"] if "s[1]" in known else known["j[0].s_next"]
+                return upper.partial({"s[0]": s, "goal": s, **{a: A for a in uacts}})[after]
     return World(encode, _energy_fn(lower, acts), up, first, T=len(acts), U=U, K=K,
                  da=int(lower.graph.var(acts[0]).domain.shape[-1]), box=(float(box[0]), float(box[1])))
 

@@ -32,7 +32,7 @@ from pydantic import Field, model_validator
 from .base import AgentError
 from .config import CemConfig, _Strict
 
-PLANNER_KINDS = ("flat", "hierarchical", "true_flat", "true_hierarchical", "random")
+PLANNER_KINDS = ("flat", "hierarchical", "hierarchical_macro", "true_flat", "true_hierarchical", "random")
 
 
 class ExploreConfig(_Strict):
@@ -51,7 +51,7 @@ class JepaConfig(_Strict):
 
 
 class PlanningConfig(_Strict):
-    file: str = "library/agent/pixel_planner.ebm"  # models Lower (and Upper for the hierarchy)
+    file: str = "library/agent/pixel_planner.ebm"  # models Lower (Upper, Macro for the hierarchies)
     params: dict[str, int | float] = {}  # Lower's T, Upper's U
     lower: CemConfig = CemConfig(samples=128, elites=12, iterations=3)
     upper: CemConfig = CemConfig(samples=128, elites=12, iterations=4)
@@ -67,8 +67,8 @@ class PixelAgentConfig(_Strict):
     data: ExploreConfig = ExploreConfig()
     world_model: JepaConfig = JepaConfig()
     planner: PlanningConfig = PlanningConfig()
-    planners: list[Literal["flat", "hierarchical", "true_flat", "true_hierarchical", "random"]] = [
-        "flat", "hierarchical", "random"]
+    planners: list[Literal["flat", "hierarchical", "hierarchical_macro", "true_flat", "true_hierarchical",
+                           "random"]] = ["flat", "hierarchical", "random"]
     tasks: int = Field(100, ge=1)  # held-out tasks evaluated
     episode_steps: int = Field(200, ge=1)
     threads: int | None = Field(None, ge=1)
@@ -127,6 +127,9 @@ def _fingerprint(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+_LEVELS = ("Lower", "Upper", "Macro")  # the planner file's models
+
+
 def _params(cfg: PixelAgentConfig) -> tuple[dict[str, Any], int, int]:
     """The world model's parameters and its T and K; a parameter neither file declares is a located
     error (the planner's are checked against its Lower and Upper), not dropped."""
@@ -134,8 +137,8 @@ def _params(cfg: PixelAgentConfig) -> tuple[dict[str, Any], int, int]:
     from .base import declared
     checks = (("world_model", cfg.world_model.params, declared(cfg.world_model.file, cfg.world_model.model),
                cfg.world_model.model),
-              ("planner", cfg.planner.params, declared(cfg.planner.file, "Lower") | declared(cfg.planner.file, "Upper"),
-               "Lower or Upper"))
+              ("planner", cfg.planner.params, set().union(*(declared(cfg.planner.file, m) for m in _LEVELS)),
+               " or ".join(_LEVELS)))
     for table, given, have, what in checks:
         unknown = sorted(set(given) - have)
         if unknown:
@@ -281,7 +284,19 @@ def worlds(cfg: PixelAgentConfig, jepa: Any, K: int) -> dict[str, Any]:
     if learned.da != suite_of(cfg).da:
         raise AgentError(f"the planner's actions are {learned.da}-dimensional; {cfg.env} takes "
                          f"{suite_of(cfg).da}: set da = {suite_of(cfg).da} in planner.params")
-    return {"learned": learned, "true": suite_of(cfg).true_world(learned.T, learned.U, K)}
+    out = {"learned": learned, "true": suite_of(cfg).true_world(learned.T, learned.U, K)}
+    if "hierarchical_macro" in cfg.planners:  # the upper level through the lower predictor (Macro)
+        out["macro"] = learned_world(jepa, lower, compiled(p.file, p.params, "Macro", K=K), K)
+    return out
+
+
+def world_of(kind: str) -> str:
+    """Which of worlds()' worlds a planner kind plans in."""
+    return "true" if kind.startswith("true") else "macro" if kind == "hierarchical_macro" else "learned"
+
+
+def is_hierarchical(kind: str) -> bool:
+    return "hierarchical" in kind
 
 
 @dataclass
@@ -377,8 +392,7 @@ def run_pixels(cfg: PixelAgentConfig, log: Callable[[str], None] = print) -> Pix
         if kind == "random":
             outcomes[kind] = random_outcome(suite, tasks, cfg.seed, cfg.episode_steps)
         else:
-            world = w["true" if kind.startswith("true") else "learned"]
-            outcomes[kind] = evaluate(world, tasks, search, hierarchical=kind.endswith("hierarchical"),
+            outcomes[kind] = evaluate(w[world_of(kind)], tasks, search, hierarchical=is_hierarchical(kind),
                                       setup=setup, limit=cfg.episode_steps)
         o = outcomes[kind]
         what = (f"{100 * o.success:.0f}% of {len(tasks)} held-out tasks" if suite.metric == "success"
@@ -484,7 +498,7 @@ def task_figure(ep: Any, kind: str, to_state: Any, env: str = "ebmgraph/TwoRooms
     m.imshow(tr.walls(), cmap="Greys", vmin=0, vmax=2, extent=(0, tr.SIZE, tr.SIZE, 0))
     path_xy = np.array(ep.path)
     m.plot(path_xy[:, 0], path_xy[:, 1], "-", color="C0", lw=1.5, label="path")
-    if ep.subgoals and kind.endswith("hierarchical"):
+    if ep.subgoals and is_hierarchical(kind):
         sub = np.array(ep.subgoals)
         sub = sub * tr.SIZE if kind.startswith("true") else to_state.predict(sub)
         m.scatter(sub[:, 0], sub[:, 1], s=6, color="C1", label="subgoals" + ("" if kind.startswith("true") else " (probe)"))
@@ -531,9 +545,8 @@ def run_task(cfg: PixelAgentConfig, index: int, kind: str, world: dict[str, Any]
         return random_outcome(suite, task, cfg.seed, cfg.episode_steps, first=index).episodes[0]
     w = world or load_run(cfg)[0]
     p = cfg.planner
-    out = evaluate(w["true" if kind.startswith("true") else "learned"], task,
-                   Search(lower=p.lower, upper=p.upper, subgoal=p.subgoal, best=p.best),
-                   hierarchical=kind.endswith("hierarchical"), setup=suite.setup(), limit=cfg.episode_steps,
+    out = evaluate(w[world_of(kind)], task, Search(lower=p.lower, upper=p.upper, subgoal=p.subgoal, best=p.best),
+                   hierarchical=is_hierarchical(kind), setup=suite.setup(), limit=cfg.episode_steps,
                    progress=progress)
     return out.episodes[0]
 
