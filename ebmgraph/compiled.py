@@ -197,6 +197,11 @@ class CompiledModel(nn.Module):
                         p.requires_grad_(False)
                 plan.append(("energy", _key(o.name), inputs(node_key(o), o.args), o.name))
         self._plan = plan
+        # noise drawn several times per sample (`draws = n`): (n, reduce, the noise names); an
+        # evaluation's energy is the mean (or max) over the draws
+        many = [v for v in self.noises.values() if v.draws > 1]
+        self.draws: tuple[int, str, frozenset[str]] | None = (
+            (many[0].draws, many[0].reduce, frozenset(v.name for v in many)) if many else None)
         self.inputs: dict[str, Variable] = {v.name: v for v in graph.variables if not v.computed
                                             and v.role != "noise"}
         self.latent_names = [v.name for v in graph.latents()]
@@ -262,6 +267,9 @@ class CompiledModel(nn.Module):
             except (TypeError, ValueError, RuntimeError) as exc:
                 raise InputError(f"'{k}' must be a tensor or an array of numbers, got {type(v).__name__}: {exc}") from None
             want = var.domain.shape
+            if self.draws is not None and k in self.draws[2] and t.dim() == len(want) + 2 \
+                    and tuple(t.shape[1:]) == (self.draws[0], *want):
+                want = (self.draws[0], *want)  # every draw of each sample given: (batch, draws, ...)
             if tuple(t.shape[1:]) != want or t.dim() != len(want) + 1:
                 raise InputError(f"'{k}' must have shape (batch, {', '.join(map(str, want))}) for {var.domain}, "
                                  f"got {tuple(t.shape)}" + ("; add a batch dimension with .unsqueeze(0)"
@@ -316,8 +324,45 @@ class CompiledModel(nn.Module):
                          energies=kind != "values", device=self._device, values_out=kind != "total")
         if self.backend is not None:
             fn = torch.compile(fn, backend=self.backend, dynamic=True)
+        if self.draws is not None and kind != "values":
+            fn = self._over_draws(fn)
         self._generated[(id(plan), kind, off)] = (plan, fn)  # the plan is kept, so its id is not reused
         return fn
+
+    def _over_draws(self, fn: Any) -> Any:
+        """An evaluation over `draws = n` of the noise: each sample's row repeated n times, the noise
+        drawn for every row (or given as (batch, n, ...), as inference does to hold one set of draws
+        through a minimization), and each sample's energies reduced over its draws: their mean (the
+        expected energy), or the worst draw's (reduce = max). The values are the first draw's, or the
+        worst's."""
+        assert self.draws is not None
+        n, how, names = self.draws
+        dims = {k: len(self.noises[k].domain.shape) for k in names}
+        limit = self.graph.limits.max_rows
+
+        def run(values: dict[str, torch.Tensor]) -> Any:
+            if all(k in values and values[k].dim() == dims[k] + 1 for k in names):
+                return fn(values)  # one draw per sample, given
+            rows = _batch(values)
+            if rows * n > limit:
+                raise InputError(f"{rows} samples x {n} draws of the noise is {rows * n} rows; the limit is max_rows "
+                                 f"= {limit}: use a smaller batch or fewer draws")
+            flat = {k: (v.reshape(rows * n, *v.shape[2:]) if k in names and v.dim() == dims[k] + 2
+                        else v.repeat_interleave(n, 0)) for k, v in values.items()}
+            total, terms, vals = fn(flat)
+            per = total.reshape(rows, n)
+            if how == "mean":
+                pick = torch.arange(rows, device=per.device) * n
+                total = per.mean(1)
+                terms = {k: t.reshape(rows, n).mean(1) for k, t in terms.items()}
+            else:
+                total, worst = per.max(1)
+                pick = torch.arange(rows, device=per.device) * n + worst
+                terms = {k: t[pick] for k, t in terms.items()}
+            if vals is not None:
+                vals = {k: (v[pick] if v.dim() and v.shape[0] == rows * n else v) for k, v in vals.items()}
+            return total, terms, vals
+        return run
 
     def source(self, plan: list[Any] | None = None) -> str:
         """The Python code an evaluation runs (for reading, as torch.fx's GraphModule.code)."""

@@ -33,8 +33,11 @@ def _var_attrs(v: Variable) -> dict[str, str]:
         attrs.update(label=v.name, style="solid", fillcolor="white")
     elif v.role == "noise":  # a source of randomness, drawn afresh each evaluation: a dashed circle
         dist = v.noise[0] if v.noise else "?"
-        attrs.update(label=f"{v.name}\\n~ {dist}", style="dashed", fillcolor="white")
-        attrs["tooltip"] += f"  (noise ~ {dist}, drawn at every evaluation)"
+        times = f" x{v.draws}" + (", worst" if v.reduce == "max" else "") if v.draws > 1 else ""
+        attrs.update(label=f"{v.name}\\n~ {dist}{times}", style="dashed", fillcolor="white")
+        attrs["tooltip"] += (f"  (noise ~ {dist}, drawn at every evaluation" + (
+            f", {v.draws} draws a sample: the energy is their " + ("worst" if v.reduce == "max" else "mean")
+            if v.draws > 1 else "") + ")")
     else:
         attrs.update(label=v.name, style="filled", fillcolor=OBSERVED_FILL)
     if v.role == "latent" and v.infer is not None:

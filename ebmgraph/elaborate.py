@@ -704,15 +704,18 @@ class Elaborator:
             inf = self.infer(stmt.infer, env, sc.file) if stmt.infer else None
         except _Bad:
             inf = None  # reported; the variable itself is still declared
-        noise = self.noise(stmt, dom, env, sc.file) if stmt.role == "noise" else None
+        noise, draws, reduce = self.noise(stmt, dom, env, sc.file) if stmt.role == "noise" else (None, 1, "mean")
         for key in self.decl_keys(stmt, env, sc.file):
             if key in ports:
                 continue  # bound to the parent's variable
-            self.graph.add(Variable(sc.names[key], stmt.role, dom, inf, span=stmt.span, file=sc.file, noise=noise),
-                           sc.prefix.rstrip("."))
+            self.graph.add(Variable(sc.names[key], stmt.role, dom, inf, span=stmt.span, file=sc.file, noise=noise,
+                                    draws=draws, reduce=reduce), sc.prefix.rstrip("."))
 
-    def noise(self, stmt: d.VarDecl, dom: Domain, env: dict[str, Any], file: str) -> tuple[str, tuple[Any, ...]]:
-        """`noise eps : R[d] ~ normal(std = 0.5)`: a real variable drawn afresh at every evaluation."""
+    def noise(self, stmt: d.VarDecl, dom: Domain, env: dict[str, Any], file: str
+              ) -> tuple[tuple[str, tuple[Any, ...]], int, Any]:
+        """`noise eps : R[d] ~ normal(std = 0.5)`: a real variable drawn afresh at every evaluation;
+        `draws = n` draws it n times per sample and the energy is their mean (`reduce = max`: the
+        worst draw), the expected cost a planner minimizes against sampled latents (003 sec. 4.8)."""
         if dom.kind != "real" or dom.box is not None or dom.sphere is not None:
             self.rep.error("E063", f"noise '{stmt.name}' must be real and unconstrained, got {dom}", stmt.span,
                            file=file, hint=f"noise {stmt.name} : R[...] ~ normal (a uniform draw has low and high)")
@@ -724,10 +727,28 @@ class Elaborator:
                                f"{k}({', '.join(f'{o} = {v:g}' for o, v in opts.items())})" for k, opts in NOISES.items()))
             raise _Bad
         opts = dict(NOISES[dist])
+        draws, reduce = 1, "mean"
         for o in stmt.dist_options:
+            if o.key == "reduce":
+                how = o.value.id if isinstance(o.value, d.Name) and o.value.id not in env else self.eval(o.value, env, file)
+                if how not in ("mean", "max"):
+                    self.rep.error("E063", f"reduce of noise '{stmt.name}' must be mean (the expected energy over "
+                                   f"the draws) or max (the worst draw), got {how!r}", o.span, file=file)
+                    raise _Bad
+                reduce = how
+                continue
+            if o.key == "draws":
+                n = self.eval(o.value, env, file)
+                if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= self.limits.max_rows:
+                    self.rep.error("E063", f"draws of noise '{stmt.name}' must be a whole number from 1 to "
+                                   f"{self.limits.max_rows}, got {n!r}", o.span, file=file)
+                    raise _Bad
+                draws = n
+                continue
             if o.key not in opts:
+                known = [*opts, "draws", "reduce"]
                 self.rep.error("E063", f"{dist} noise has no option '{o.key}'", o.span, file=file,
-                               hint=did_you_mean(o.key, opts) or f"its options are {', '.join(opts)}")
+                               hint=did_you_mean(o.key, known) or f"its options are {', '.join(known)}")
                 raise _Bad
             value = self.eval(o.value, env, file)
             if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
@@ -739,7 +760,17 @@ class Elaborator:
             self.rep.error("E063", f"{dist} noise '{stmt.name}' needs " + ("std > 0" if dist == "normal" else
                            "low < high"), stmt.span, file=file)
             raise _Bad
-        return dist, tuple(sorted(opts.items()))
+        if draws > 1 or reduce != "mean":
+            assert self.graph is not None
+            other = next((v for v in self.graph.variables if v.role == "noise" and (v.draws > 1 or v.reduce != "mean")
+                          and (v.draws, v.reduce) != (draws, reduce)), None)
+            if other is not None:
+                self.rep.error("E063", f"noise '{stmt.name}' is drawn {draws} times (reduce = {reduce}) but "
+                               f"'{other.name}' {other.draws} times (reduce = {other.reduce})", stmt.span, file=file,
+                               hint="the draws of a model are joint (one expectation over all its noise): give every "
+                                    "noise the same draws and reduce")
+                raise _Bad
+        return (dist, tuple(sorted(opts.items()))), draws, reduce
 
     def resolve(self, sc: _Scope, ref: d.VarRef, env: dict[str, Any]) -> str:
         idx = [self.index(i, env, sc.file) for i in ref.indices]

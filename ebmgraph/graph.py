@@ -89,6 +89,9 @@ class Variable:
     file: str | None = None
     # noise: (distribution, options), drawn afresh at every evaluation unless given
     noise: tuple[str, tuple[tuple[str, float], ...]] | None = None
+    # noise: the draws per sample an evaluation reduces over (the expectation, or the worst of them)
+    draws: int = 1
+    reduce: Literal["mean", "max"] = "mean"
 
     kind = "variable"
 
@@ -467,7 +470,7 @@ class Graph:
         nodes: list[tuple[Any, ...]] = []
         for o in self.nodes:
             if isinstance(o, Variable):
-                nodes.append(("var", o.name, o.role, str(o.domain), o.infer, o.computed, o.noise))
+                nodes.append(("var", o.name, o.role, str(o.domain), o.infer, o.computed, o.noise, o.draws, o.reduce))
             elif isinstance(o, Application):
                 nodes.append(("app", o.name, o.fn, tuple(o.args), o.output))
             else:

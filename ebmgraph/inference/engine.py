@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..catalogue import ENERGIES, Config
+from ..codegen import draw_noise
 from ..diagnostics import InputError
 from ..graph import Variable
 from .amortized import Amortized, proposal_name
@@ -144,9 +145,16 @@ class _Problem:
         self.s: _Split = split
         if split.sampled and (split.minimized or split.amortized):
             both = ", ".join(v.name for v in (split.minimized + split.amortized)[:3])
-            raise InputError(f"'{split.sampled[0].name}' is sampled beside minimized {both}: drawing one from "
-                             "exp(-E) needs the others' values, and planning against draws (003 sec. 4.8) is not "
-                             "built yet; give the sampled variable's value, or infer it by minimize or marginal")
+            z = split.sampled[0]
+            raise InputError(f"'{z.name}' is sampled beside minimized {both}: a draw from exp(-E) needs the others' "
+                             "values, which are being minimized; to minimize against draws of it (003 sec. 4.8), "
+                             f"declare it as noise with its draws, e.g. noise {z.name} : {z.domain} ~ normal(draws = 16) "
+                             "(the expected energy; reduce = max: the worst draw), give its value, or infer it by "
+                             "minimize or marginal")
+        if model.draws is not None and (split.closed or split.amortized):
+            raise InputError(f"the noise drawn {model.draws[0]} times per sample cannot be combined with "
+                             + ("a latent summed out in closed form" if split.closed else "an amortized latent")
+                             + "; give the noise's value, or declare draws = 1")
         self.init: dict[str, torch.Tensor] = {}
         startable = [v.name for v in split.minimized + split.sampled]
         for k, t in (init or {}).items():
@@ -235,6 +243,16 @@ class _Problem:
         rows = self.batch * K * R * S
         # the given values are the same in every evaluation below: what depends on them alone is computed once
         energy = self.energy_fn() if s.closed else model.hoisted(vals, set(self.vals))
+        if model.draws is not None:
+            # noise drawn n times per row, once for the whole inference (common random numbers): the
+            # minimized unknowns meet one expectation, not a new one at every step
+            n, _, names = model.draws
+            for name in sorted(names - set(vals)):
+                v = model.noises[name]
+                assert v.noise is not None
+                key = (name, v.noise[0], v.noise[1], tuple(v.domain.shape))
+                vals[name] = draw_noise(key, rows * n, self.device).reshape(rows, n, *v.domain.shape)
+            energy = model.total_energy
         diagnostics: dict[str, dict[str, Any]] = {}
         for v in s.sampled:
             chain0 = self._start(v.name, self.init[v.name], K, R, S) if v.name in self.init else None
@@ -264,7 +282,7 @@ class _Problem:
             start = {k: self._start(k, t, K, R, S) for k, t in self.init.items()}
             start.update({v.name: proposals[v.name] for v in refined})
             unroll = any(bool(resolved[v.name].options.get("unroll")) for v in minimized)
-            if not s.closed and not unroll and not s.amortized:
+            if not s.closed and not unroll and not s.amortized and model.draws is None:
                 # the functions the unknowns do not reach (e.g. the encoders) run once, with gradients;
                 # the minimization and the final evaluation start from their outputs
                 before, fold = model.split_plan(frozenset(v.name for v in minimized))
