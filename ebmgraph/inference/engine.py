@@ -242,7 +242,8 @@ class _Problem:
         vals, K, R, S, log_q = self.expand()
         rows = self.batch * K * R * S
         # the given values are the same in every evaluation below: what depends on them alone is computed once
-        energy = self.energy_fn() if s.closed else model.hoisted(vals, set(self.vals))
+        energy = (self.energy_fn() if s.closed else model.total_energy if model.draws is not None
+                  else model.hoisted(vals, set(self.vals)))
         if model.draws is not None:
             # noise drawn n times per row, once for the whole inference (common random numbers): the
             # minimized unknowns meet one expectation, not a new one at every step
@@ -252,7 +253,6 @@ class _Problem:
                 assert v.noise is not None
                 key = (name, v.noise[0], v.noise[1], tuple(v.domain.shape))
                 vals[name] = draw_noise(key, rows * n, self.device).reshape(rows, n, *v.domain.shape)
-            energy = model.total_energy
         diagnostics: dict[str, dict[str, Any]] = {}
         for v in s.sampled:
             chain0 = self._start(v.name, self.init[v.name], K, R, S) if v.name in self.init else None
