@@ -60,7 +60,7 @@ def test_the_vae_trains_by_its_energy_with_fresh_noise_each_step(tmp_path) -> No
 
 def test_noise_prints_draws_and_checks() -> None:
     text = (LIBRARY / "vae.ebm").read_text()
-    assert "  noise eps : R[dz] ~ normal\n" in text and ebmgraph.dumps(ebmgraph.loads(text)) == text
+    assert "  noise eps : R[dz] ~ normal(draws = draws)\n" in text and ebmgraph.dumps(ebmgraph.loads(text)) == text
     src = "model M {\n  observed x : R[2]\n  noise u : R[2] ~ uniform(low = -1, high = 1)\n\n  energy E = sq_dist(x, u)\n}\n"
     g = ebmgraph.loads(src)
     assert ebmgraph.dumps(g) == src and g.var("u").noise == ("uniform", (("high", 1.0), ("low", -1.0)))
