@@ -51,8 +51,9 @@ def infer_shapes(g: Graph, rep: Reporter) -> None:
         espec = ENERGIES[term.energy]
         shapes = [g.var(a).domain.shape if i in espec.discrete_args else _as_real(g, rep, g.var(a), term, term.energy)
                   for i, a in enumerate(term.args)]
+        cats = tuple(g.var(a).domain.k if g.var(a).domain.kind == "categorical" else None for a in term.args)
         try:
-            espec.shape_rule(shapes, Config((), dict(term.options)))
+            espec.shape_rule(shapes, Config((), dict(term.options), cats))
         except ShapeError as exc:
             rep.error("E042", f"shape mismatch in energy '{term.name}': {exc}", term.span, file=term.file,
                       notes=["inputs: " + ", ".join(describe(g, a) for a in term.args), *g.used_from(term)])

@@ -1,5 +1,7 @@
 """Mutation fuzzing through the whole pipeline: `loads` -> `compile` -> one `free_energy`, each case in
-a forked worker under a memory limit (RLIMIT_AS) and a time limit. A case passes when it either
+a forked worker under a memory limit (RLIMIT_AS) and a time limit. The cases are mutants of every
+file of library/ and library/agent/ (one of the file's models, its imports resolved beside it), and
+before them, a categorical variable fed to every argument of every energy of the catalogue. A case passes when it either
 works or stops with a located diagnostic (EbmError) or a named InputError; anything else (another
 exception, a crash, a hang past the limit, memory exhaustion) is a finding.
 
@@ -21,6 +23,7 @@ import signal
 import sys
 import traceback
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 LIBRARY = Path(__file__).resolve().parent.parent / "library"
@@ -61,8 +64,9 @@ def mutate(text: str, rng: random.Random) -> str:
     return text
 
 
-def run_case(text: str) -> str:
-    """'ok', 'located', 'input' or 'FINDING: <exception>' for one mutated file."""
+def run_case(text: str, file: str = "<mutant>", model: str | None = None) -> str:
+    """'ok', 'located', 'input' or 'FINDING: <exception>' for one mutated file (`file`: where its
+    imports are resolved from; `model`: which of its models)."""
     import warnings
 
     import torch
@@ -71,7 +75,7 @@ def run_case(text: str) -> str:
     warnings.simplefilter("ignore")
     torch.set_num_threads(1)
     try:
-        g = ebmgraph.loads(text, file="<mutant>")
+        g = ebmgraph.loads(text, file=file, model=model)
         m = ebmgraph.compile(g)
         given = {}
         for name, v in m.inputs.items():
@@ -94,13 +98,13 @@ def run_case(text: str) -> str:
         return f"FINDING: {type(exc).__name__}: {str(exc)[:160]} @ {Path(tb.filename).name}:{tb.lineno}"
 
 
-def _worker(text: str, mem_gib: float, timeout: float, conn: object) -> None:
+def _worker(text: str, mem_gib: float, timeout: float, conn: object, file: str, model: str | None) -> None:
     limit = int(mem_gib * 2**30)
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(TimeoutError("hang")))
     signal.alarm(int(timeout))
     try:
-        out = run_case(text)
+        out = run_case(text, file, model)
     except MemoryError:
         out = "FINDING: MemoryError (memory limit)"
     except TimeoutError:
@@ -125,11 +129,12 @@ def _context() -> mp.context.ForkServerContext:
     return _CTX
 
 
-def guarded(text: str, mem_gib: float = 6.0, timeout: float = 10.0) -> str:
+def guarded(text: str, mem_gib: float = 6.0, timeout: float = 10.0, file: str = "<mutant>",
+            model: str | None = None) -> str:
     """Run one case in a fresh worker process under the limits."""
     ctx = _context()
     parent, child = ctx.Pipe(duplex=False)
-    p = ctx.Process(target=_worker, args=(text, mem_gib, timeout, child))
+    p = ctx.Process(target=_worker, args=(text, mem_gib, timeout, child, file, model))
     p.start()
     p.join(timeout + 5)
     if p.is_alive():
@@ -141,20 +146,50 @@ def guarded(text: str, mem_gib: float = 6.0, timeout: float = 10.0) -> str:
     return f"FINDING: crashed (exit {p.exitcode})"
 
 
-def cases(n: int, seed: int) -> list[tuple[str, str]]:
-    rng = random.Random(seed)
-    files = sorted(LIBRARY.glob("*.ebm"))
-    texts = {f.name: f.read_text() for f in files}
+MODEL = re.compile(r"(?m)^model\s+([A-Za-z_][A-Za-z0-9_]*)")
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str  # what it is a mutant of (the file and model), or the categorical probe
+    text: str
+    file: str = "<mutant>"  # where its imports are resolved from
+    model: str | None = None
+
+
+def categorical_cases() -> list[Case]:
+    """A categorical variable y : {3} fed to each argument of each energy of the catalogue, the other
+    arguments real vectors R[3]: each works or is a located error (issue 26.3)."""
+    from ebmgraph.catalogue import ENERGIES
     out = []
-    for _ in range(n):
-        name = rng.choice(files).name
-        out.append((name, mutate(texts[name], rng)))
+    for name, spec in sorted(ENERGIES.items()):
+        n = spec.arity or max(spec.min_args, 1)
+        for pos in range(n):
+            args = ", ".join("y" if i == pos else f"r{i}" for i in range(n))
+            reals = "".join(f"  observed r{i} : R[3]\n" for i in range(n) if i != pos)
+            out.append(Case(f"categorical into {name}, argument {pos + 1}",
+                            f"model M {{\n  observed y : {{3}}\n{reals}  energy E = {name}({args})\n}}\n"))
     return out
 
 
-def _one(args: tuple[str, str, float, float]) -> tuple[str, str, str]:
-    name, text, mem, timeout = args
-    return name, text, guarded(text, mem, timeout)
+def cases(n: int, seed: int) -> list[Case]:
+    """The categorical probes, then n mutants of library/ and library/agent/ files."""
+    rng = random.Random(seed)
+    files = sorted(LIBRARY.glob("*.ebm")) + sorted((LIBRARY / "agent").glob("*.ebm"))
+    texts = {f: f.read_text() for f in files}
+    out = categorical_cases()
+    for _ in range(n):
+        f = rng.choice(files)
+        models = MODEL.findall(texts[f])
+        model = rng.choice(models) if len(models) > 1 else None
+        out.append(Case(f"{f.relative_to(LIBRARY)}" + (f" ({model})" if model else ""), mutate(texts[f], rng),
+                        str(f), model))
+    return out
+
+
+def _one(args: tuple[Case, float, float]) -> tuple[Case, str]:
+    case, mem, timeout = args
+    return case, guarded(case.text, mem, timeout, case.file, case.model)
 
 
 def main() -> int:
@@ -167,25 +202,25 @@ def main() -> int:
     ap.add_argument("--show", type=int, default=5, help="mutants printed per finding")
     args = ap.parse_args()
     import ebmgraph  # noqa: F401  (loaded once, shared by the forked workers)
-    todo = [(n, t, args.mem_gib, args.timeout) for n, t in cases(args.cases, args.seed)]
+    todo = [(c, args.mem_gib, args.timeout) for c in cases(args.cases, args.seed)]
     counts: Counter[str] = Counter()
     findings: dict[str, list[tuple[str, str]]] = {}
     from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(args.jobs) as pool:
-        for i, (name, text, out) in enumerate(pool.map(_one, todo), 1):
-            key = out if out.startswith("FINDING") else out
-            counts[key.split(" @")[0] if key.startswith("FINDING") else key] += 1
+        for i, (case, out) in enumerate(pool.map(_one, todo), 1):
+            counts[out.split(" @")[0] if out.startswith("FINDING") else out] += 1
             if out.startswith("FINDING"):
-                findings.setdefault(out, []).append((name, text))
+                findings.setdefault(out, []).append((case.name, case.text))
             if i % 250 == 0:
                 print(f"{i} cases: {dict(counts)}", file=sys.stderr, flush=True)
-    print(f"{args.cases} mutants (seed {args.seed}, {args.mem_gib:g} GiB, {args.timeout:g} s per case):")
+    print(f"{len(todo)} cases: {len(todo) - args.cases} categorical probes and {args.cases} mutants (seed "
+          f"{args.seed}, {args.mem_gib:g} GiB, {args.timeout:g} s per case):")
     for k, v in sorted(counts.items()):
         print(f"  {v:6d}  {k}")
     for f, where in sorted(findings.items()):
         print(f"\n{f} ({len(where)}x)")
         for name, text in where[: args.show]:
-            print(f"--- mutant of {name}\n{text}")
+            print(f"--- {name}\n{text}")
     return 1 if findings else 0
 
 

@@ -32,10 +32,13 @@ pytestmark = pytest.mark.filterwarnings("ignore::ebmgraph.inference.ConvergenceW
 # ------------------------------------------------------------------ mutation fuzzing, whole pipeline
 def test_mutants_through_compile_and_free_energy_give_only_located_errors() -> None:
     # each mutant in a forked process under a 6 GiB memory limit and a 10 s hang detector
-    outcomes = [(name, text, guarded(text, 6.0, 10.0)) for name, text in cases(120, seed=20261201)]
-    findings = [(name, out, text) for name, text, out in outcomes if out.startswith("FINDING")]
+    outcomes = [(c, guarded(c.text, 6.0, 10.0, c.file, c.model)) for c in cases(120, seed=20261201)]
+    findings = [(c.name, out, c.text) for c, out in outcomes if out.startswith("FINDING")]
     assert not findings, findings[:3]
-    assert {out for _, _, out in outcomes} >= {"ok", "located"}
+    assert {out for _, out in outcomes} >= {"ok", "located"}
+    assert any(c.model and c.file.endswith(".ebm") and "/agent/" in c.file for c, _ in outcomes)  # agent files too
+    probes = [out for c, out in outcomes if c.name.startswith("categorical into")]
+    assert len(probes) >= 12 and {"ok", "located"} <= set(probes)  # bias(y) works, sq_dist(y, r) is located
 
 
 # ------------------------------------------------------------------ resource bombs: refused, located
@@ -399,3 +402,33 @@ def test_functions_are_found_by_the_names_users_see() -> None:
     m = ebmgraph.compile(ebmgraph.load(LIBRARY / "hjepa.ebm"))
     assert "lo.enc_x" in m.fns and m.fns["lo.enc_x"] is m.fns["lo__enc_x"]
     assert m.parameter_count("lo.enc_x") == sum(p.numel() for p in m.fns["lo.enc_x"].parameters())
+
+
+# ------------------------------------------------------------------ issue 26.3: categorical into energies
+@pytest.mark.parametrize("energy", ["bias", "hopfield"])
+def test_a_categorical_variable_enters_bias_and_hopfield_as_its_one_hot_vector(energy: str) -> None:
+    m = ebmgraph.compile(ebmgraph.loads(f"model M {{\n  observed y : {{3}}\n  energy E = {energy}(y)\n}}\n"))
+    with torch.no_grad():
+        for p in m.parameters():
+            p.copy_(torch.arange(p.numel(), dtype=p.dtype).reshape(p.shape) + 1)
+    e = m.energy(y=torch.tensor([0, 1, 2])).total
+    one_hot = torch.eye(3)
+    if energy == "bias":  # -b . one_hot(y)
+        want = -(one_hot @ torch.tensor([1.0, 2.0, 3.0]))
+    else:  # -y^T W y, W symmetric with a zero diagonal: a one-hot state has no pair, so 0
+        sym = m.energy_terms["E"].symmetric().detach()
+        want = -torch.einsum("bi,ij,bj->b", one_hot, sym, one_hot)
+        assert float(sym.abs().sum()) > 0 and float(want.abs().max()) == 0.0
+    torch.testing.assert_close(e, want)
+
+
+def test_cross_entropy_logits_must_have_one_entry_per_category() -> None:
+    src = ("model M {\n  observed x : R[2]\n  observed y : {3}\n  fn f = linear(2, 1)\n"
+           "  energy E = cross_entropy(f(x), y)\n}\n")
+    with pytest.raises(ebmgraph.EbmError) as exc:
+        ebmgraph.loads(src)
+    d = exc.value.diagnostics[0]
+    assert (d.code, d.line) == ("E042", 5)
+    assert "logits have 1 entries but the categorical target has 3 categories" in d.message
+    m = ebmgraph.compile(ebmgraph.loads(src.replace("linear(2, 1)", "linear(2, 3)")))
+    assert m.free_energy(x=torch.zeros(2, 2), y=torch.tensor([2, 0])).energy.shape == (2,)

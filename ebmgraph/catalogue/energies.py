@@ -56,6 +56,10 @@ def _ce_shape(shapes: list[Shape], cfg: Config) -> None:
     if len(logits) != 1 or target != ():
         raise ShapeError(f"cross_entropy takes logits R[k] and a categorical {{k}}, got {fmt_shape(logits)} and "
                          f"{fmt_shape(target)}")
+    k = cfg.categories[1] if len(cfg.categories) > 1 else None
+    if k is not None and logits[0] != k:
+        raise ShapeError(f"cross_entropy's logits have {logits[0]} entries but the categorical target has {k} "
+                         f"categories: give the logits {k} (e.g. linear(..., {k}))")
 
 
 register_energy(EnergySpec(
