@@ -45,9 +45,14 @@ typecheck: $(STAMP)
 test: $(STAMP) sysdeps lint typecheck
 	$(BIN)/pytest
 
-# The composer on the default model with the digits loaded; Ctrl-C stops it.
+# The composer on the default model with the digits loaded; Ctrl-C stops it. It serves this machine
+# only (127.0.0.1); `make app HOST=0.0.0.0` serves the network, with a warning: the app has no login,
+# so anyone who can reach it can edit and save the file, train and upload (see README.md).
+# `=`, not `?=`: a HOST in the environment (some shells export one) never widens it
+HOST = 127.0.0.1
+PORT = 8501
 app: $(STAMP) graphviz
-	$(BIN)/streamlit run app/app.py --browser.gatherUsageStats false --server.address 127.0.0.1 -- $(DEFAULT_MODEL)
+	$(BIN)/python -m ebmgraph.app_launch $(DEFAULT_MODEL) --host $(HOST) --port $(PORT)
 
 # the seeds reproduced: each script trains a library model from its config and runs its peer alongside;
 # the rows and figures go to docs/reproductions/, the table to docs/reproductions.md

@@ -1,5 +1,8 @@
 """The ebmgraph composer: `.ebm` text and a canvas on one graph, the Fig. 18 drawing, an inspector,
-inference and training panels, and the agent's Planning panel.  Run: streamlit run app/app.py -- [MODEL.ebm]
+inference and training panels, and the agent's Planning panel.  Run: `make app`, or
+`python -m ebmgraph.app_launch [MODEL.ebm] [--host H] [--port P]`: it serves 127.0.0.1 unless --host says
+otherwise (with a warning). A bare `streamlit run app/app.py` serves every interface unless given
+`--server.address 127.0.0.1`.
 
 This file is the page; the panels are modules of app/panels, the session keys are declared in
 app/state.py, and the figures come from ebmgraph.plots."""

@@ -436,3 +436,93 @@ def test_the_planning_panel_writes_a_mean_with_its_standard_error() -> None:
     from app.panels.planning import plus_minus
     assert plus_minus({"mean": -153.26, "stderr": 12.04, "returns": [0.0, 1.0]}) == "-153.3 ± 12.0"
     assert plus_minus({"mean": 4.0, "stderr": float("nan"), "returns": [4.0]}) == "4.0"  # one start: no spread
+
+
+# ---------------------------------------------------------------- serving: this machine only, unless asked
+def _make_app_command(port: int) -> list[str]:
+    """The command `make app PORT=<port>` runs: the Makefile's own recipe and defaults, expanded."""
+    import re
+    import shlex
+    import sys
+    from pathlib import Path
+    make = (ROOT / "Makefile").read_text()
+    values = dict(re.findall(r"^([A-Z_]+)\s*\??=\s*(\S*)\s*$", make, flags=re.M))
+    values.update(BIN=str(Path(sys.executable).parent), PORT=str(port))  # `make app PORT=<port>`
+    recipe = re.search(r"^app:.*\n\t(.+)$", make, flags=re.M)
+    assert recipe, "the Makefile has no app target"
+    return shlex.split(re.sub(r"\$\((\w+)\)", lambda m: values[m.group(1)], recipe.group(1)))
+
+
+def _listening(port: int) -> list[str]:
+    """The local addresses (hex, as /proc/net/tcp{,6} write them) of the sockets listening on `port`."""
+    from pathlib import Path
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            addr, hex_port = fields[1].split(":")
+            if int(hex_port, 16) == port and fields[3] == "0A":  # 0A: LISTEN
+                found.append(addr)
+    return found
+
+
+def test_make_app_serves_this_machine_only(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`make app` (its recipe, on a free port, headless) listens on 127.0.0.1 alone: not 0.0.0.0, not ::."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = (tmp_path / "streamlit.log").open("wb")
+    proc = subprocess.Popen(_make_app_command(port) + ["--", "--server.headless", "true",
+                                                       "--server.fileWatcherType", "none"],
+                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300  # only so that a server that never answers ends the test
+        while True:
+            assert proc.poll() is None, (tmp_path / "streamlit.log").read_text()
+            try:
+                if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=5).read() == b"ok":
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, (tmp_path / "streamlit.log").read_text()
+                time.sleep(0.5)
+        bound = _listening(port)
+        assert bound, f"nothing listens on port {port}"
+        # 127.0.0.1 is 0100007F in /proc/net/tcp (and ::ffff:127.0.0.1 in tcp6); 0.0.0.0 or :: would be zeros
+        assert all(a in ("0100007F", "0000000000000000FFFF00000100007F") for a in bound), bound
+        assert "WARNING" not in (tmp_path / "streamlit.log").read_text()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def test_serving_the_network_is_asked_for_and_warned_about() -> None:
+    from ebmgraph.app_launch import command
+    cmd, warn = command(["library/jepa.ebm"])
+    assert cmd[cmd.index("--server.address") + 1] == "127.0.0.1" and warn is None  # the default
+    assert cmd[-2:] == ["--", "library/jepa.ebm"]
+    for host in ("127.0.0.1", "localhost", "::1", "127.0.0.2"):
+        assert command(["--host", host])[1] is None, host
+    for host in ("0.0.0.0", "::", "192.168.1.20", "my-machine.example.org", ""):
+        cmd, warn = command(["library/jepa.ebm", "--host", host, "--port", "8600"])
+        assert cmd[cmd.index("--server.address") + 1] == host and cmd[cmd.index("--server.port") + 1] == "8600"
+        assert warn is not None and "WARNING" in warn, host
+        for risk in ("edit and save the opened file (library/jepa.ebm)", "start training runs", "upload files"):
+            assert risk in warn, (host, warn)
+    assert "every network interface" in (command(["--host", "0.0.0.0"])[1] or "")
+    cmd, _ = command(["m.ebm", "--", "--server.headless", "true"])  # Streamlit's own options pass through
+    assert cmd[-4:] == ["--server.headless", "true", "--", "m.ebm"]
+    with pytest.raises(SystemExit):  # the address is --host's alone: it cannot be widened past the warning
+        command(["m.ebm", "--", "--server.address", "0.0.0.0"])
+    with pytest.raises(SystemExit):
+        command(["m.ebm", "--", "--server.address=0.0.0.0"])
