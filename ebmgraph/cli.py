@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import math
 import sys
 import typing
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from .diagnostics import Diagnostic, EbmError
-from .files import OutputError, check_writable, write_atomic
+from .files import OutputError, check_writable, read_bounded, write_atomic
 from .frontend import check_file, decode, load
 from .limits import DEFAULT as DEFAULT_LIMITS
 from .limits import NAMES as LIMIT_NAMES
@@ -53,6 +54,11 @@ def with_limits(command: Callable[..., None]) -> Callable[..., None]:
     def run(*args: Any, **kwargs: Any) -> None:
         _import_plugins(kwargs.pop("plugins", None) or [], kwargs.get("file") or (kwargs.get("files") or [None])[0])
         given = {n: kwargs.pop(n) for n in LIMIT_NAMES if n in kwargs}
+        for n, v in given.items():
+            if v is not None and not (math.isfinite(v) and v > 0 and (n == "max_sample_mb" or v == int(v))):
+                typer.echo(f"error: {Limits.flag(n)} must be a positive {'number' if n == 'max_sample_mb' else 'whole number'}"
+                           f", got {v:g}", err=True)
+                raise typer.Exit(2)
         kwargs["limits"] = DEFAULT_LIMITS.with_(**{n: (v if n == "max_sample_mb" else int(v))
                                                    for n, v in given.items() if v is not None})
         if wants_params:
@@ -96,7 +102,7 @@ def _parse_params(items: list[str]) -> dict[str, int | float]:
 
 def _read(path: Path) -> str:
     try:
-        return decode(path.read_bytes(), str(path))
+        return decode(read_bounded(path), str(path))
     except OSError as exc:
         d = Diagnostic("error", "E004", f"cannot read '{path}': {exc.strerror or exc}", str(path))
         raise EbmError([d]) from None

@@ -14,6 +14,7 @@ from typing import Any
 from . import decls as d
 from .catalogue import ENERGIES, FUNCTIONS, REGULARIZERS
 from .diagnostics import Reporter, Span, did_you_mean
+from .files import read_bounded
 from .graph import Application, Domain, EnergyTerm, FnDef, Graph, Infer, Regularizer, Variable
 from .inference.method import METHODS
 from .limits import DEFAULT, Limits
@@ -121,9 +122,10 @@ class Elaborator:
                 continue
             if key not in self.files:
                 try:
-                    text = path.read_text(encoding="utf-8")
+                    text = read_bounded(path).decode("utf-8")
                 except (OSError, UnicodeDecodeError) as exc:
-                    self.rep.error("E051", f"cannot read imported file '{imp.path}': {exc}", imp.span, file=file)
+                    why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                    self.rep.error("E051", f"cannot read imported file '{imp.path}': {why}", imp.span, file=file)
                     continue
                 self.rep.add_source(key, text)
                 before = len(self.rep.diagnostics)

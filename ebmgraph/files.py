@@ -16,6 +16,25 @@ class OutputError(OSError):
     """A file could not be written: the message names the file, the reason and what to do."""
 
 
+MAX_INPUT_BYTES = 20_000_000  # a .ebm file or a config: 5,000,000 characters of up to 4 bytes
+
+
+def read_bounded(path: str | Path, limit: int = MAX_INPUT_BYTES) -> bytes:
+    """A user's file, read only when it is a regular file of at most `limit` bytes: a device
+    (/dev/zero), a pipe or a huge file is an OSError saying so, before anything is read."""
+    p = Path(path)
+    st = p.stat()
+    if not stat.S_ISREG(st.st_mode):
+        raise OSError(errno.EINVAL, "not a regular file (a folder, a device or a pipe)")
+    if st.st_size > limit:
+        raise OSError(errno.EFBIG, f"the file is {st.st_size:,} bytes; the limit is {limit:,}")
+    with p.open("rb") as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, f"the file is over {limit:,} bytes")
+    return data
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -13,6 +13,7 @@ from .check import check
 from .decls import FileDecl
 from .diagnostics import Diagnostic, EbmError, Reporter, Span
 from .elaborate import elaborate
+from .files import read_bounded
 from .graph import Graph
 from .limits import DEFAULT, Limits
 from .plugins import load_entry_points
@@ -186,7 +187,7 @@ def load(path: str | Path, *, model: str | None = None, roots: list[Path] | None
     """Graph of a model in a `.ebm` file; `model` names it when the file declares several."""
     p = Path(path)
     try:
-        data = p.read_bytes()
+        data = read_bounded(p)
     except OSError as exc:
         rep = Reporter(str(path), "")
         rep.error("E004", f"cannot read '{path}': {exc.strerror or exc}", Span(1, 1),

@@ -5,6 +5,7 @@ training config, or `ebmgraph.load(path, limits=Limits(...))`."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -18,6 +19,15 @@ class Limits:
     max_draws: int = 100_000  # Monte Carlo samples, restarts, contrastive samples per sample, buffers
     max_nodes: int = 50_000  # nodes of one elaborated model (after unrolling loops and inlining uses)
     max_work: int = 100_000  # evaluations of functions and energies one inference call makes (~10 s here)
+    max_train_steps: int = 10_000_000  # optimizer steps of one training run (max_steps, or epochs x batches)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v <= 0:
+                raise ValueError(f"the limit {f.name} must be a positive number, got {v!r}")
+            if f.type in ("int", int) and v != int(v):
+                raise ValueError(f"the limit {f.name} must be a whole number, got {v!r}")
 
     def with_(self, **changes: Any) -> Limits:
         """A copy with some limits changed (None leaves one as it is)."""

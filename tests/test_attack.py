@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import uuid
@@ -432,3 +433,80 @@ def test_cross_entropy_logits_must_have_one_entry_per_category() -> None:
     assert "logits have 1 entries but the categorical target has 3 categories" in d.message
     m = ebmgraph.compile(ebmgraph.loads(src.replace("linear(2, 1)", "linear(2, 3)")))
     assert m.free_energy(x=torch.zeros(2, 2), y=torch.tensor([2, 0])).energy.shape == (2,)
+
+
+# ------------------------------------------------------------------ issue 26.4-5: every count and file a user gives
+@pytest.mark.parametrize("flag,value,needle", [
+    ("--max-params", "nan", "--max-params must be a positive whole number, got nan"),
+    ("--max-work", "-5", "--max-work must be a positive whole number, got -5"),
+    ("--max-rows", "2.5", "--max-rows must be a positive whole number, got 2.5"),
+    ("--max-sample-mb", "inf", "--max-sample-mb must be a positive number, got inf"),
+    ("--max-train-steps", "0", "--max-train-steps must be a positive whole number, got 0")])
+def test_every_limit_flag_takes_positive_finite_numbers_only(flag: str, value: str, needle: str) -> None:
+    r = runner.invoke(app, ["check", str(LIBRARY / "pca.ebm"), flag, value])
+    assert r.exit_code == 2 and needle in r.output and "Traceback" not in r.output
+    with pytest.raises(ValueError, match="must be a positive number"):
+        Limits(max_work=-5)
+
+
+def test_devices_and_pipes_are_refused_before_they_are_read(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text(_toml(_train_cfg(tmp_path)))
+    for args in (["check", "/dev/zero"], ["train", "/dev/zero", "--config", str(tmp_path / "c.toml")],
+                 ["train", str(LIBRARY / "energy_net.ebm"), "--config", "/dev/zero"]):
+        r = runner.invoke(app, args)  # /dev/zero never ends: reading it first would hang here
+        assert r.exit_code != 0 and "not a regular file" in r.output and "Traceback" not in r.output, args
+        assert r.output.count("not a regular file") == 1  # one located line
+    with pytest.raises(ebmgraph.EbmError, match=r"E004.*not a regular file"):
+        ebmgraph.load("/dev/zero")
+
+
+def test_npy_headers_are_checked_before_the_data_is_read(tmp_path: Path) -> None:
+    from numpy.lib import format as npformat
+    with (tmp_path / "huge.npy").open("wb") as fh:  # a header promising 10^12 rows, 64 bytes of data
+        npformat.write_array_header_1_0(fh, {"descr": "<f4", "fortran_order": False, "shape": (10**12, 2)})
+        fh.write(b"\0" * 64)
+    np.save(tmp_path / "complex.npy", np.ones((300, 2), complex))
+    np.savez(tmp_path / "complex.npz", data=np.ones((300, 2), complex))
+    for name, needle in [("huge.npy", "its header promises shape (1000000000000, 2) (8,000,000,000,000 bytes) but "
+                                      "it holds 64"),
+                         ("complex.npy", "holds complex numbers; give real numbers"),
+                         ("complex.npz", "member 'data' holds complex numbers")]:
+        cfg = _train_cfg(tmp_path)
+        cfg["data"] = {"source": str(tmp_path / name), "map": {"x": "data[:, 0:1]", "y": "data[:, 1:2]"}}
+        m = ebmgraph.compile(ebmgraph.load(LIBRARY / "energy_net.ebm"))
+        with pytest.raises(DataError, match=re.escape(needle)):
+            ebmgraph.train(m, cfg)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("line,where,needle", [
+    ("max_steps = 9223372036854775807", 1, "max_steps = 9223372036854775807 asks for more optimizer steps than the "
+                                           "limit max_train_steps = 10000000"),
+    ("epochs = 100000000000", 1, "epochs = 100000000000 asks for more epochs"),
+    ("threads = 100000", 1, "'threads': Input should be less than or equal to 256"),
+    ("seed = 1180591620717411303424", 1, "'seed': Input should be less than 9223372036854775808"),
+    ("n_samples = 10000000000", 10, "data.n_samples = 10000000000 asks for more generated rows than the limit max_rows")])
+def test_counts_in_a_config_go_through_the_limits(tmp_path: Path, line: str, where: int, needle: str) -> None:
+    text = _toml(_train_cfg(tmp_path)).replace("epochs = 2\n", "")
+    text = (line + "\n" + text) if where == 1 else text.replace("n_samples = 256", line)
+    (tmp_path / "c.toml").write_text(text)
+    r = runner.invoke(app, ["train", str(LIBRARY / "energy_net.ebm"), "--config", str(tmp_path / "c.toml")])
+    assert r.exit_code == 1 and needle in r.output and "Traceback" not in r.output, r.output
+    assert f"c.toml:{text.splitlines().index(line) + 1}:1: error" in r.output  # at the line that says it
+    assert not (tmp_path / "run").exists()
+
+
+def test_infer_repeats_past_max_rows_are_refused_before_any_allocation(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text('batch_size = 64\n[data]\nsource = "moons"\nmap = { x = "data[:, 0:1]" }\n')
+    r = runner.invoke(app, ["infer", str(LIBRARY / "energy_net.ebm"), "--config", str(tmp_path / "c.toml"),
+                            "--target", "y", "--repeats", "1000000000", "--out", str(tmp_path / "o")])
+    assert r.exit_code != 0 and "1000 rows x 1000000000 repeats" in r.output and "max_rows" in r.output
+    assert "Traceback" not in r.output and not (tmp_path / "o" / "infer.npz").exists()
+
+
+def test_an_out_dir_that_is_a_device_is_a_message(tmp_path: Path) -> None:
+    cfg = _train_cfg(tmp_path)
+    cfg["out_dir"] = "/dev/null"
+    (tmp_path / "c.toml").write_text(_toml(cfg))
+    r = runner.invoke(app, ["train", str(LIBRARY / "energy_net.ebm"), "--config", str(tmp_path / "c.toml")])
+    assert r.exit_code == 1 and "out_dir '/dev/null' is a device, a pipe or a socket, not a folder" in r.output

@@ -111,7 +111,7 @@ class AgentConfig(_Strict):
     # file is then not trained
     world_model_kind: Literal["learned", "true"] = "learned"
     cem: CemConfig = CemConfig()
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**63)  # torch's and numpy's generators take up to 64 bits
     random_steps: int = Field(1000, ge=1)  # transitions collected at random first
     # each random action is held this many steps (temporally correlated exploration, as colored-noise
     # CEM and TD-MPC's warm-up do): a car in a valley needs pushes longer than one step to leave it
@@ -137,7 +137,7 @@ class AgentConfig(_Strict):
     keep: Literal["last", "best"] = "last"
     out_dir: str = "runs/agent"
     resume: bool = True  # a run of the same config found in out_dir goes on from its last saved round
-    threads: int | None = Field(None, ge=1)
+    threads: int | None = Field(None, ge=1, le=256)
     progress: bool = True
 
     @field_validator("planner_kind")

@@ -62,7 +62,7 @@ class PlanningConfig(_Strict):
 class PixelAgentConfig(_Strict):
     kind: Literal["pixels"]
     env: Literal["ebmgraph/TwoRooms-v0", "ebmgraph/PendulumPixels-v0"] = "ebmgraph/TwoRooms-v0"
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**63)  # torch's and numpy's generators take up to 64 bits
     out_dir: str = "runs/agent_tworooms"
     data: ExploreConfig = ExploreConfig()
     world_model: JepaConfig = JepaConfig()
@@ -71,7 +71,7 @@ class PixelAgentConfig(_Strict):
                            "random"]] = ["flat", "hierarchical", "random"]
     tasks: int = Field(100, ge=1)  # held-out tasks evaluated
     episode_steps: int = Field(200, ge=1)
-    threads: int | None = Field(None, ge=1)
+    threads: int | None = Field(None, ge=1, le=256)
     resume: bool = True  # reuse the run's data and trained world model when its settings are the same
     progress: bool = True  # the training's progress bar
 

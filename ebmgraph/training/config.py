@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ..catalogue.regularizers import REGULARIZERS
 from ..diagnostics import Diagnostic, EbmError, did_you_mean
+from ..files import read_bounded
 from ..limits import Limits
 from .losses import LOSSES
 
@@ -166,6 +167,7 @@ class LimitsConfig(_Strict):
     max_draws: int | None = Field(None, ge=1)
     max_nodes: int | None = Field(None, ge=1)
     max_work: int | None = Field(None, ge=1)
+    max_train_steps: int | None = Field(None, ge=1)
 
     def apply(self, base: Limits) -> Limits:
         return base.with_(**self.model_dump())
@@ -181,11 +183,11 @@ class TrainConfig(_Strict):
     batch_size: int = Field(128, ge=1)
     epochs: int = Field(10, ge=1)
     max_steps: int | None = Field(None, ge=1)
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**63)  # torch's and numpy's generators take up to 64 bits
     out_dir: str = "runs/run"
     checkpoint_every: int = Field(100, ge=1)  # steps between checkpoints ...
     checkpoint_seconds: float = Field(60.0, gt=0)  # ... or seconds, whichever comes first; always at the end
-    threads: int | None = Field(None, ge=1)  # torch's intra-op threads; None: `ebm train` uses 1 on a machine
+    threads: int | None = Field(None, ge=1, le=256)  # torch's intra-op threads; None: `ebm train` uses 1 on a machine
     # of <= 4 cores (loop.set_threads), ebmgraph.train leaves torch's setting as the caller made it
     device: str = "cpu"  # "cpu", "cuda", "cuda:1", ...: where the model and its batches live
     monitor: list[str] = []  # representations watched for collapse (default: the regularizers' variables)
@@ -322,9 +324,10 @@ def parse_toml(text: str, file: str, schema: type[M], overrides: dict[str, Any] 
 def read_config_text(path: str | Path) -> str:
     """A config file's text; one that cannot be read is a C000 error naming it."""
     try:
-        return Path(path).read_text(encoding="utf-8")
+        return read_bounded(path).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise EbmError([Diagnostic("error", "C000", f"cannot read config '{path}': {exc}", str(path))]) from None
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise EbmError([Diagnostic("error", "C000", f"cannot read config '{path}': {why}", str(path))]) from None
 
 
 def load_config(path: str | Path) -> TrainConfig:

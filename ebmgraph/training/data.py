@@ -75,10 +75,58 @@ def _make(src: str, cfg: DataConfig, seed: int) -> dict[str, np.ndarray]:
     return {"data": x.astype(np.float32), "target": np.asarray(t)}
 
 
+def _npy_header(fh: Any, size: int, what: str) -> None:
+    """An .npy array's header read and checked before its data is: a numeric dtype (no objects, no
+    complex numbers, whose imaginary part training would drop), and as many bytes as the shape
+    promises (a header claiming 10^12 rows is refused, not allocated)."""
+    from numpy.lib import format as npformat
+    try:
+        version = npformat.read_magic(fh)
+        shape, _, dtype = (npformat.read_array_header_1_0(fh) if version == (1, 0) else
+                           npformat.read_array_header_2_0(fh) if version == (2, 0) else
+                           npformat._read_array_header(fh, version))  # noqa: SLF001 - numpy's own reader, 3.0
+    except ValueError as exc:
+        raise DataError(f"{what} is not a valid .npy array: {exc}") from None
+    if dtype.hasobject or dtype.kind not in "biuf":
+        kind = "complex numbers" if dtype.kind == "c" else f"dtype {dtype}"
+        raise DataError(f"{what} holds {kind}; give real numbers (float or integer), e.g. np.real(a) or a.astype(float)")
+    need = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    have = size - fh.tell()
+    if need > have:
+        raise DataError(f"{what} is damaged or truncated: its header promises shape {tuple(shape)} ({need:,} bytes) "
+                        f"but it holds {have:,}")
+
+
+def _checked_npy(path: Path) -> None:
+    with path.open("rb") as fh:
+        _npy_header(fh, path.stat().st_size, f"'{path}'")
+
+
+def _checked_npz(path: Path) -> None:
+    import zipfile
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if info.filename.endswith(".npy"):
+                    with zf.open(info) as fh:
+                        _npy_header(fh, info.file_size, f"'{path}' member '{info.filename[:-4]}'")
+    except zipfile.BadZipFile as exc:
+        raise DataError(f"cannot read '{path}': {exc}") from None
+
+
 def _read_file(src: str) -> dict[str, np.ndarray]:
     path = Path(src)
     if not path.exists():
         raise DataError(f"data source '{src}' is neither a file nor one of {', '.join(SKLEARN_SETS)}")
+    if not path.is_file():
+        raise DataError(f"data source '{src}' is not a regular file (a folder, a device or a pipe)")
+    try:
+        if path.suffix == ".npy":
+            _checked_npy(path)
+        elif path.suffix == ".npz":
+            _checked_npz(path)
+    except OSError as exc:
+        raise DataError(f"cannot read '{src}': {exc.strerror or exc}") from None
     try:
         if path.suffix == ".npy":
             return {"data": np.load(path, allow_pickle=False)}

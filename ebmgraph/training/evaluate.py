@@ -21,6 +21,7 @@ from ..checkpoint import load_into
 from ..compiled import CompiledModel
 from ..files import OutputError, write_atomic
 from ..inference.method import ConvergenceWarning
+from ..limits import Limits
 from .config import TrainConfig
 from .data import held_out, init_from_data, make_dataset, subset
 from .loop import mean_free_energy
@@ -117,6 +118,11 @@ def infer_config(model: CompiledModel, cfg: TrainConfig, targets: list[str], rep
         raise ValueError(f"repeats must be at least 1, got {repeats}")
     data = make_dataset(model, cfg.data, cfg.seed)
     rows = _split(cfg, len(data))[1]
+    limit = cfg.limits.apply(model.graph.limits).max_rows
+    if len(rows) * repeats > limit:
+        raise ValueError(f"{len(rows)} rows x {repeats} repeats are {len(rows) * repeats:,} solutions, more than the "
+                         f"limit max_rows = {limit:,}: fewer repeats, or raise it ({Limits.flag('max_rows')} or "
+                         "[limits] max_rows = ...)")
     for t in targets:
         if t in data.tensors and not start:
             raise ValueError(f"'{t}' is given by the data (data.map); infer a variable the data does not give, or "

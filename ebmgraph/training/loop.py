@@ -201,6 +201,15 @@ def check_config(model: CompiledModel, cfg: TrainConfig, text: str | None = None
                                   "\"<variable>\": the variable whose contrastive samples are made",
                                   "inputs: " + ", ".join(inputs)))
     lim = cfg.limits.apply(model.graph.limits)
+    counts = [(("max_steps",), cfg.max_steps, "max_train_steps", "optimizer steps"),
+              (("epochs",), cfg.epochs, "max_train_steps", "epochs (each at least one optimizer step)"),
+              (("data", "n_samples"), cfg.data.n_samples if cfg.data else None, "max_rows", "generated rows")]
+    for where, value, bound, what in counts:
+        if value is not None and value > getattr(lim, bound):
+            diags.append(_config_diag(text, file, where, f"{'.'.join(where)} = {value} asks for more {what} than "
+                                      f"the limit {bound} = {getattr(lim, bound)}",
+                                      f"lower it, or raise the limit: [limits] {bound} = ... (or "
+                                      f"{Limits.flag(bound)} on the command line)"))
     s = cfg.sampler
     if s is not None:
         for key, bound in (("n", "max_draws"), ("steps", "max_steps"), ("buffer_size", "max_draws")):
@@ -546,7 +555,8 @@ def train(model: CompiledModel, config: TrainConfig | dict[str, Any], data: Data
     out = Path(cfg.out_dir)
     ckpt, metrics_path = out / CHECKPOINT, out / METRICS
     if out.exists() and not out.is_dir():
-        raise OutputError(f"out_dir '{out}' is a file, not a folder; choose another out_dir")
+        raise OutputError(f"out_dir '{out}' is {'a file' if out.is_file() else 'a device, a pipe or a socket'}, not a "
+                          "folder; choose another out_dir")
     if out.exists() and any(out.iterdir()) and not resume:
         raise FileExistsError(f"'{out}' already holds a run; pass resume=True (ebm train --resume) to continue "
                               "it, or choose another out_dir: nothing there is overwritten")
@@ -606,6 +616,11 @@ def train(model: CompiledModel, config: TrainConfig | dict[str, Any], data: Data
         return start, start + (end - start) // world * world
 
     total = cfg.max_steps or steps_per_epoch * cfg.epochs
+    limit = cfg.limits.apply(model.graph.limits).max_train_steps
+    if total > limit:
+        raise _config_error(cfg, ("epochs",), f"{cfg.epochs} epochs of {steps_per_epoch} batches are {total} optimizer "
+                            f"steps, more than the limit max_train_steps = {limit}",
+                            hint="fewer epochs or a larger batch_size, or raise the limit: [limits] max_train_steps = ...")
     monitor = cfg.monitor or sorted({v for r in trainer.regularizers for v in r.on
                                      if REGULARIZERS[r.kind].info_maximizing})
     params = [p for group in trainer.opt.param_groups for p in group["params"]]
