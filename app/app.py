@@ -77,8 +77,11 @@ def check() -> tuple[str, str, Any, list[Any], float]:
         ss.last_good_program = program
     models = program.models if program is not None else []
     # the canvas composes the file's last model; with several, it is named (load() would ask which)
-    graph, diags = analyze(text, name, model=models[-1].name if len(models) > 1 else None, partial=True,
-                           program=program)
+    try:
+        graph, diags = analyze(text, name, model=models[-1].name if len(models) > 1 else None, partial=True,
+                               program=program)
+    except EbmError as exc:  # a text the parser refuses whole (too large, nested too deep): its errors, listed
+        graph, diags = None, exc.diagnostics
     if graph is not None and not graph.missing:
         ss.last_good_graph = graph
     ss.checked = (text, name, graph, diags, 1000 * (time.perf_counter() - t0))

@@ -28,6 +28,7 @@ STATE: dict[str, tuple[Callable[[], Any], str]] = {
     "canvas_ops": (list, "canvas edits as data (a hook for tests and scripts)"),
     "notice": (lambda: None, "(kind, message, text it was given for): kept until the next action"),
     "upload_arrays": (lambda: None, "arrays of an uploaded data file"),
+    "data_upload": (lambda: None, "(file id, error message or None) of the data file last read (read once)"),
     "model_cache": (lambda: (None, None), "(text, compiled model): compiled once per text"),
     "history": (list, "the metric rows of the last training run"),
     "train_message": (lambda: None, "(kind, message) of the last training run: finished, stopped, failed"),

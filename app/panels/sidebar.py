@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
-from ebmgraph.diagnostics import EbmError
 from ebmgraph.files import OutputError, write_atomic
-from ebmgraph.frontend import decode
-from ebmgraph.training.config import DataConfig
-from ebmgraph.training.data import DataError, load_arrays
 
+from .. import uploads
 from ..canvas import apply_ops
 from ..data import DATASETS
 from ..forms import option_fields
@@ -28,11 +24,15 @@ def layout_json(pos: dict[str, tuple[float, float]]) -> str:
                                                            sorted(pos.items())}}, indent=1)
 
 
-def read_layout(text: str) -> None:
-    data = json.loads(text)
-    if not isinstance(data, dict) or data.get("ebmgraph_layout") != 1 or not isinstance(data.get("positions"), dict):
-        raise ValueError("expected {\"ebmgraph_layout\": 1, \"positions\": {node: [x, y]}}")
-    st.session_state.positions = {str(k): (float(v[0]), float(v[1])) for k, v in data["positions"].items()}
+def read_layout(data: bytes | str, name: str = "the layout") -> None:
+    """Take the canvas positions of a layout file (uploads.UploadError, a ValueError, when it is not one)."""
+    st.session_state.positions = uploads.read_layout(data, name)
+
+
+def unreadable(name: str, exc: BaseException) -> str:
+    """The message for an upload that failed in a way uploads.py did not foresee: said on the page, never
+    a traceback (a bug to report, but the user's text and data are kept)."""
+    return f"cannot read {name}: {type(exc).__name__}: {exc}"
 
 
 def opened(text: str, name: str, path: Path | None) -> None:
@@ -55,18 +55,21 @@ def files() -> None:
         opened(text, pick, None)  # a template: Save never writes into the library
         sidecar = LIBRARY / f"{pick}.layout.json"
         if sidecar.exists():
-            read_layout(sidecar.read_text())
+            read_layout(sidecar.read_bytes(), sidecar.name)
         notify("success", f"opened library/{pick}", text)
         st.rerun()
     up = st.sidebar.file_uploader("Open a .ebm file", type=["ebm"], key="upload_ebm")
     if up is not None and ss.uploaded_id != up.file_id:
         ss.uploaded_id = up.file_id
+        # a file refused is said above the editor; the text being edited stays as it was
         try:
-            text = decode(up.getvalue(), up.name)
+            text = uploads.read_ebm(up.getvalue(), up.name)
             opened(text, up.name, None)
             notify("success", f"opened {up.name}", text)
-        except EbmError as exc:
-            notify("error", exc.render(), ss.editor)
+        except uploads.UploadError as exc:
+            notify("error", str(exc), ss.editor)
+        except Exception as exc:  # noqa: BLE001 - whatever it is, a message on the page, not a traceback
+            notify("error", unreadable(up.name, exc), ss.editor)
         st.rerun()
     name = shown_name()
     if ss.file_path and name == ss.file_name:
@@ -88,10 +91,12 @@ def files() -> None:
     if lay is not None and ss.layout_id != lay.file_id:
         ss.layout_id = lay.file_id
         try:
-            read_layout(lay.getvalue().decode("utf-8"))
+            read_layout(lay.getvalue(), lay.name)
             notify("success", f"layout {lay.name} applied", ss.editor)
-        except (UnicodeDecodeError, ValueError) as exc:
-            notify("error", f"{lay.name} is not a layout file: {exc}", ss.editor)
+        except uploads.UploadError as exc:
+            notify("error", str(exc), ss.editor)
+        except Exception as exc:  # noqa: BLE001 - whatever it is, a message on the page, not a traceback
+            notify("error", unreadable(lay.name, exc), ss.editor)
         ss.layout_version += 1
         st.rerun()
     if st.sidebar.button("Reset layout", key="reset_layout", help="lay every canvas node out again"):
@@ -199,16 +204,25 @@ def data() -> None:
     choice = st.sidebar.selectbox("Dataset", DATASETS + ["upload"], key="dataset")
     if choice == "upload":
         data_up = st.sidebar.file_uploader("Array (.npy or .csv)", type=["npy", "csv"], key="upload_data")
-        if data_up is not None:
+        if data_up is None:
+            ss.upload_arrays = ss.data_upload = None  # the file was removed: so is its data
+        elif ss.data_upload is None or ss.data_upload[0] != data_up.file_id:
+            # read once per file, from memory (nothing is written to disk); a file refused leaves no data
+            # behind, so nothing runs on the arrays of an earlier one
+            error = None
             try:
-                suffix = ".npy" if data_up.name.endswith(".npy") else ".csv"
-                with tempfile.NamedTemporaryFile(suffix=suffix, delete=False) as fh:
-                    fh.write(data_up.getvalue())
-                ss.upload_arrays = load_arrays(DataConfig(source=fh.name, map={}))
-                if ss.upload_arrays["data"].ndim == 1:
-                    ss.upload_arrays["data"] = ss.upload_arrays["data"][:, None]
-            except DataError as exc:
-                st.sidebar.error(str(exc))
+                ss.upload_arrays = uploads.read_data(data_up.getvalue(), data_up.name)
+            except uploads.UploadError as exc:
+                ss.upload_arrays, error = None, str(exc)
+            except Exception as exc:  # noqa: BLE001 - whatever it is, a message on the page, not a traceback
+                ss.upload_arrays, error = None, unreadable(data_up.name, exc)
+            ss.data_upload = (data_up.file_id, error)
+        if ss.data_upload is not None and ss.data_upload[1] is not None:
+            st.sidebar.error(ss.data_upload[1])
+        elif ss.upload_arrays is not None:
+            shape = ss.upload_arrays["data"].shape
+            st.sidebar.caption(f"{data_up.name if data_up else 'uploaded'}: {shape[0]} rows of "
+                               f"{' x '.join(map(str, shape[1:]))} values")
 
 
 def show() -> None:
