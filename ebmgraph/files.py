@@ -62,6 +62,26 @@ def describe(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def _remove_stale(path: Path) -> None:
+    """The temporary files of earlier writes of `path` whose process is gone (killed mid-write, e.g.
+    by kill -9): `.NAME.PID.xxxx.tmp`, removed once the path has been written again."""
+    prefix = f".{path.name}."
+    for tmp in path.parent.glob(f"{prefix}*.tmp"):
+        pid = tmp.name[len(prefix):].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
 def write_atomic(path: str | Path, data: bytes | str | Callable[[BinaryIO], None]) -> Path:
     """Write `data` (bytes, text, or a function writing to a binary file) to `path` atomically:
     into a temporary file in the same folder, then `os.replace`. An existing file keeps its mode;
@@ -70,7 +90,7 @@ def write_atomic(path: str | Path, data: bytes | str | Callable[[BinaryIO], None
     check_writable(path)
     mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o666 & ~_umask()
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     except OSError as exc:
         raise OutputError(f"cannot write '{path}': {describe(exc)}") from None
     try:
@@ -81,6 +101,7 @@ def write_atomic(path: str | Path, data: bytes | str | Callable[[BinaryIO], None
                 fh.write(data.encode("utf-8") if isinstance(data, str) else data)
         os.chmod(tmp, mode)
         os.replace(tmp, path)
+        _remove_stale(path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError):

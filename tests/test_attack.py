@@ -510,3 +510,31 @@ def test_an_out_dir_that_is_a_device_is_a_message(tmp_path: Path) -> None:
     (tmp_path / "c.toml").write_text(_toml(cfg))
     r = runner.invoke(app, ["train", str(LIBRARY / "energy_net.ebm"), "--config", str(tmp_path / "c.toml")])
     assert r.exit_code == 1 and "out_dir '/dev/null' is a device, a pipe or a socket, not a folder" in r.output
+
+
+# ------------------------------------------------------------------ issue 26.5: the agent and atomic writes
+def test_a_nan_goal_is_refused_with_the_config_and_a_failed_agent_leaves_no_empty_out_dir(tmp_path: Path) -> None:
+    from ebmgraph.agent import load_agent_config
+    bad = tmp_path / "bad.toml"
+    bad.write_text(f'env = "Pendulum-v1"\ngoal = [nan, 0.0, 0.0]\nout_dir = "{tmp_path / "run"}"\n')
+    with pytest.raises(ebmgraph.EbmError) as caught:
+        load_agent_config(bad)  # before any training: the config itself is refused
+    assert "bad.toml:2:1: error[C001]: 'goal.0': Input should be a finite number" in caught.value.render()
+    bad.write_text(f'env = "NoSuchEnv-v0"\ngoal = [1.0, 0.0, 0.0]\nout_dir = "{tmp_path / "run"}"\n')
+    r = runner.invoke(app, ["agent", str(bad), "--quick"])
+    assert r.exit_code != 0 and "NoSuchEnv-v0" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_temporary_file_of_a_killed_write_is_removed_by_the_next_write(tmp_path: Path) -> None:
+    from ebmgraph.files import write_atomic
+    dead = subprocess.Popen(["true"])  # a process that has ended: its pid names no process now
+    dead.wait()
+    target = tmp_path / "agent_state.pt"
+    stale = tmp_path / f".agent_state.pt.{dead.pid}.k1ll.tmp"  # what kill -9 mid-write leaves: 0 bytes
+    stale.write_bytes(b"")
+    live = tmp_path / f".agent_state.pt.{os.getppid()}.busy.tmp"  # a write still going on in a live process
+    live.write_bytes(b"")
+    write_atomic(target, b"state")
+    assert target.read_bytes() == b"state" and not stale.exists() and live.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [live.name, "agent_state.pt"]

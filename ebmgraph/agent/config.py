@@ -13,7 +13,7 @@ from .base import ROOT, declared
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # a NaN goal is refused with the config
 
 
 class CemConfig(_Strict):

@@ -198,7 +198,18 @@ def run(cfg: AgentConfig, log: Callable[[str], None] = print) -> AgentResult:
     from ..training.loop import set_threads
     set_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    Path(cfg.out_dir).mkdir(parents=True, exist_ok=True)
+    out = Path(cfg.out_dir)
+    made = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _run(cfg, log)
+    except BaseException:
+        if made and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # a run that failed before writing anything leaves no empty folder behind
+        raise
+
+
+def _run(cfg: AgentConfig, log: Callable[[str], None]) -> AgentResult:
     parts = build(cfg)
     state = Run(cfg, parts)
     done = state.restore(log)
