@@ -188,7 +188,7 @@ class CompiledModel(nn.Module):
             elif isinstance(o, EnergyTerm):
                 self.energy_terms[o.name] = _built(
                     ENERGIES[o.energy].build, Config((), dict(o.options), tuple(cats.get(a) for a in o.args)),
-                    [shapes[a] + (cats[a],) if a in cats and i not in ENERGIES[o.energy].discrete_args else shapes[a]
+                    [shapes[a] + (cats[a] or 1,) if a in cats and i not in ENERGIES[o.energy].discrete_args else shapes[a]
                      for i, a in enumerate(o.args)], f"energy '{o.name}' = {o.energy}", o.span, o.file, graph)
                 self.weights[o.name] = o.weight
                 if o.fixed:  # `fixed`: given weights (or the initial ones), never trained

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from . import decls as d
 from .catalogue import ENERGIES, FUNCTIONS, REGULARIZERS
@@ -706,7 +706,10 @@ class Elaborator:
             inf = self.infer(stmt.infer, env, sc.file) if stmt.infer else None
         except _Bad:
             inf = None  # reported; the variable itself is still declared
-        noise, draws, reduce = self.noise(stmt, dom, env, sc.file) if stmt.role == "noise" else (None, 1, "mean")
+        reduce: Literal["mean", "max"] = "mean"
+        noise, draws = None, 1
+        if stmt.role == "noise":
+            noise, draws, reduce = self.noise(stmt, dom, env, sc.file)
         for key in self.decl_keys(stmt, env, sc.file):
             if key in ports:
                 continue  # bound to the parent's variable
@@ -714,7 +717,7 @@ class Elaborator:
                                     draws=draws, reduce=reduce), sc.prefix.rstrip("."))
 
     def noise(self, stmt: d.VarDecl, dom: Domain, env: dict[str, Any], file: str
-              ) -> tuple[tuple[str, tuple[Any, ...]], int, Any]:
+              ) -> tuple[tuple[str, tuple[Any, ...]], int, Literal["mean", "max"]]:
         """`noise eps : R[d] ~ normal(std = 0.5)`: a real variable drawn afresh at every evaluation;
         `draws = n` draws it n times per sample and the energy is their mean (`reduce = max`: the
         worst draw), the expected cost a planner minimizes against sampled latents (003 sec. 4.8)."""
@@ -729,7 +732,9 @@ class Elaborator:
                                f"{k}({', '.join(f'{o} = {v:g}' for o, v in opts.items())})" for k, opts in NOISES.items()))
             raise _Bad
         opts = dict(NOISES[dist])
-        draws, reduce = 1, "mean"
+        draws = 1
+        reduce: Literal["mean", "max"] = "mean"
+        how: Any
         for o in stmt.dist_options:
             if o.key == "reduce":
                 how = o.value.id if isinstance(o.value, d.Name) and o.value.id not in env else self.eval(o.value, env, file)
@@ -737,7 +742,7 @@ class Elaborator:
                     self.rep.error("E063", f"reduce of noise '{stmt.name}' must be mean (the expected energy over "
                                    f"the draws) or max (the worst draw), got {how!r}", o.span, file=file)
                     raise _Bad
-                reduce = how
+                reduce = "max" if how == "max" else "mean"
                 continue
             if o.key == "draws":
                 n = self.eval(o.value, env, file)

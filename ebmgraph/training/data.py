@@ -82,9 +82,10 @@ def _npy_header(fh: Any, size: int, what: str) -> None:
     from numpy.lib import format as npformat
     try:
         version = npformat.read_magic(fh)
-        shape, _, dtype = (npformat.read_array_header_1_0(fh) if version == (1, 0) else
-                           npformat.read_array_header_2_0(fh) if version == (2, 0) else
-                           npformat._read_array_header(fh, version))  # noqa: SLF001 - numpy's own reader, 3.0
+        if version not in ((1, 0), (2, 0)):
+            raise ValueError(f"version {version} of the .npy format; save it with numpy.save (1.0 or 2.0)")
+        read = npformat.read_array_header_1_0 if version == (1, 0) else npformat.read_array_header_2_0
+        shape, _, dtype = read(fh)
     except ValueError as exc:
         raise DataError(f"{what} is not a valid .npy array: {exc}") from None
     if dtype.hasobject or dtype.kind not in "biuf":
