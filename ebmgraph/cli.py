@@ -484,6 +484,13 @@ def main() -> None:
         print("interrupted (Ctrl-C); files written so far are complete, a training run continues with --resume",
               file=sys.stderr)
         sys.exit(130)
+    except MemoryError:  # what the limits' estimates did not foresee: one line, not a traceback
+        print("error: out of memory: lower the batch size, the model's sizes or the rows asked for (the limits "
+              "--max-sample-mb and --max-rows bound what is estimated before any work)", file=sys.stderr)
+        sys.exit(1)
+    except OSError as exc:
+        print(f"error: {exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

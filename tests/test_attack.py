@@ -21,6 +21,7 @@ import ebmgraph
 from ebmgraph.checkpoint import CheckpointError
 from ebmgraph.cli import app
 from ebmgraph.limits import DEFAULT, Limits
+from ebmgraph.limits import NAMES as LIMIT_NAMES
 from ebmgraph.training import DataError, TrainingStopped
 
 from .conftest import LIBRARY
@@ -437,6 +438,7 @@ def test_cross_entropy_logits_must_have_one_entry_per_category() -> None:
 
 # ------------------------------------------------------------------ issue 26.4-5: every count and file a user gives
 @pytest.mark.parametrize("flag,value,needle", [
+    *[(Limits.flag(n), "nan", f"{Limits.flag(n)} must be a positive") for n in LIMIT_NAMES],
     ("--max-params", "nan", "--max-params must be a positive whole number, got nan"),
     ("--max-work", "-5", "--max-work must be a positive whole number, got -5"),
     ("--max-rows", "2.5", "--max-rows must be a positive whole number, got 2.5"),
@@ -538,3 +540,33 @@ def test_the_temporary_file_of_a_killed_write_is_removed_by_the_next_write(tmp_p
     write_atomic(target, b"state")
     assert target.read_bytes() == b"state" and not stale.exists() and live.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == [live.name, "agent_state.pt"]
+
+
+def test_memory_and_os_errors_past_every_check_are_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    import ebmgraph.cli as cli
+    for exc, needle in [(MemoryError(), "error: out of memory: lower the batch size"),
+                        (OSError(28, "No space left on device", "/tmp/x"), "error: /tmp/x: No space left on device")]:
+        def boom(exc: BaseException = exc) -> None:
+            raise exc
+        monkeypatch.setattr(cli, "app", boom)
+        with pytest.raises(SystemExit) as out:
+            cli.main()
+        assert out.value.code == 1
+        err = capsys.readouterr().err
+        assert err.strip() == err.strip().splitlines()[0] and needle in err
+
+
+@pytest.mark.parametrize("command", ["train", "eval", "infer"])
+def test_every_data_command_refuses_a_lying_npy_header_in_one_line(tmp_path: Path, command: str) -> None:
+    from numpy.lib import format as npformat
+    with (tmp_path / "huge.npy").open("wb") as fh:
+        npformat.write_array_header_2_0(fh, {"descr": "<f4", "fortran_order": False, "shape": (10**12, 2)})
+        fh.write(b"\0" * 64)
+    (tmp_path / "c.toml").write_text(f'out_dir = "{tmp_path / "run"}"\nprogress = false\n[data]\n'
+                                     f'source = "{tmp_path / "huge.npy"}"\nmap = {{ x = "data[:, 0:1]" }}\n')
+    extra = {"train": [], "eval": ["--out", str(tmp_path / "e")], "infer": ["--target", "y", "--out", str(tmp_path / "i")]}
+    r = runner.invoke(app, [command, str(LIBRARY / "energy_net.ebm"), "--config", str(tmp_path / "c.toml"),
+                            *extra[command]])
+    assert r.exit_code == 1 and "its header promises shape (1000000000000, 2)" in r.output, r.output
+    assert "Traceback" not in r.output and len([ln for ln in r.output.splitlines() if ln.strip()]) == 1
