@@ -9,24 +9,13 @@ import sys
 
 import numpy as np
 import torch
+from _batches import batches
 
 torch.set_num_threads(1)
 torch.manual_seed(0)
 kind, data = sys.argv[1], np.load(sys.argv[2]).astype(np.float32)
 tr, te, epochs = np.load(sys.argv[3]), np.load(sys.argv[4]), int(sys.argv[5])
 x_tr, x_te = torch.as_tensor(data[tr]), torch.as_tensor(data[te])
-
-
-def batches(n: int, size: int) -> list[torch.Tensor]:
-    """Every row once per epoch; a remainder under half a batch joins the last (as ebm train does)."""
-    order = torch.randperm(n)
-    full, rest = divmod(n, size)
-    cuts = [order[i * size:(i + 1) * size] for i in range(full)]
-    if rest and rest < size / 2 and cuts:
-        cuts[-1] = torch.cat([cuts[-1], order[full * size:]])
-    elif rest:
-        cuts.append(order[full * size:])
-    return cuts
 
 
 if kind == "kmeans":

@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import torch
+from _batches import batches
 
 torch.set_num_threads(1)
 data = np.load(sys.argv[1]).astype(np.float32)
@@ -31,18 +32,6 @@ def F(x: torch.Tensor) -> torch.Tensor:
     z = mu + torch.exp(0.5 * lv) * torch.randn_like(mu)
     kl = 0.5 * (mu.pow(2) + lv.exp() - 1 - lv).sum(1)
     return 0.5 * (x - dec(z)).pow(2).sum(1) + kl
-
-
-def batches(n: int, size: int) -> list[torch.Tensor]:
-    """Every row once per epoch; a remainder under half a batch joins the last (as ebm train does)."""
-    order = torch.randperm(n)
-    full, rest = divmod(n, size)
-    cuts = [order[i * size:(i + 1) * size] for i in range(full)]
-    if rest and rest < size / 2 and cuts:
-        cuts[-1] = torch.cat([cuts[-1], order[full * size:]])
-    elif rest:
-        cuts.append(order[full * size:])
-    return cuts
 
 
 opt = torch.optim.Adam(params, lr=1e-3)
