@@ -491,6 +491,10 @@ class Graph:
             if isinstance(o, Variable):
                 tag = "computed" if o.computed else o.role
                 inf = f"  infer {o.infer.method}" if o.infer else ""
+                if o.noise is not None:
+                    opts = ", ".join(f"{k} = {v:g}" for k, v in o.noise[1])
+                    inf = f"  ~ {o.noise[0]}({opts})" + (f", {o.draws} draws a sample, energy their {o.reduce}"
+                                                          if o.draws > 1 else "")
                 lines.append(f"  {tag:9} {o.name:24} {o.domain}{inf}")
             elif isinstance(o, Application):
                 lines.append(f"  {'apply':9} {o.output:24} = {o.fn}({', '.join(o.args)})")

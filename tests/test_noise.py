@@ -106,6 +106,8 @@ def test_the_energy_over_draws_is_the_mean_or_the_worst_of_the_hand_written_cost
     m = _planner()
     assert m.draws is not None and m.draws[:2] == (16, "mean")
     assert "z[0]\\n~ normal x16" in to_dot(m.graph)  # the diagram says how often it is drawn
+    assert "z[0]                     R[2]  ~ normal(mean = 0, std = 1), 16 draws a sample, energy their mean" \
+        in str(m.graph)  # and so does ebm show
     B, n = 5, 16
     s0, goal, a = torch.randn(B, 3), torch.randn(B, 3), torch.rand(B, 3, 2) * 2 - 1
     z = torch.randn(B, n, 3, 2)
