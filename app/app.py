@@ -20,7 +20,7 @@ if str(ROOT) not in sys.path[:1]:
 
 import streamlit as st  # noqa: E402
 
-from app import canvas, state  # noqa: E402
+from app import canvas, disk, state  # noqa: E402
 from app.panels import drawing, editor, inference, inspector, planning, sidebar, training  # noqa: E402
 from ebmgraph.diagnostics import EbmError  # noqa: E402
 from ebmgraph.frontend import analyze  # noqa: E402
@@ -76,12 +76,18 @@ def check() -> tuple[str, str, Any, list[Any], float]:
     if program is not None:
         ss.last_good_program = program
     models = program.models if program is not None else []
-    # the canvas composes the file's last model; with several, it is named (load() would ask which)
+    # the canvas composes the file's last model; with several, it is named (load() would ask which).
+    # Its imports resolve beside the opened file (its folder, when it has one): the text is analyzed as
+    # that folder's file, and its own messages go by its name
+    file = str(Path(ss.file_dir) / name) if ss.file_dir else name
     try:
-        graph, diags = analyze(text, name, model=models[-1].name if len(models) > 1 else None, partial=True,
+        graph, diags = analyze(text, file, model=models[-1].name if len(models) > 1 else None, partial=True,
                                program=program)
     except EbmError as exc:  # a text the parser refuses whole (too large, nested too deep): its errors, listed
         graph, diags = None, exc.diagnostics
+    for x in diags:  # in place: the graph's `missing` names these very diagnostics
+        if x.file == file:
+            x.file = name
     if graph is not None and not graph.missing:
         ss.last_good_graph = graph
     ss.checked = (text, name, graph, diags, 1000 * (time.perf_counter() - t0))
@@ -134,8 +140,11 @@ def main() -> None:
     first = "editor" not in st.session_state
     state.init(path)
     ss = st.session_state
+    if first:
+        ss.file_dir = str(path.parent)  # the text's imports resolve beside it
     if first and own:
         ss.file_path = str(path)
+        disk.remember(path)  # Save refuses to overwrite a change made to it elsewhere
     check()  # what was typed or set is the text before the sidebar offers it for download
     sidebar.show()
     st.title("ebmgraph composer")

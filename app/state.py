@@ -132,3 +132,17 @@ def notify(kind: str, message: str, text: str | None = None) -> None:
 def set_text(text: str) -> None:
     """Replace the editor's text on the next run (the code editor is given it anew)."""
     st.session_state.pending_text = text
+
+
+# the opened file on disk (app/disk.py): Save refuses to overwrite a change made elsewhere
+STATE.update({
+    "file_dir": (lambda: None, "the folder the text's imports resolve beside (the opened file's); None: an upload"),
+    "file_sig": (lambda: None, "(path, sha256, mtime ns, size) of the opened file as this session loaded or saved it"),
+    "file_conflict": (lambda: None, "'save' (Save refused: the file changed on disk) or 'disk' (changed while open)"),
+    "file_diff": (lambda: None, "the unified diff of the text here against the file on disk, when asked"),
+})
+WIDGETS.update({
+    "file_reload": "reload the opened file from disk", "file_diff_go": "show the diff against the disk",
+    "file_overwrite": "overwrite the file changed on disk", "save_as_path": "save as: the path",
+    "save_as_confirm": "save as: overwrite an existing file", "save_as_go": "save as: write it",
+})

@@ -8,9 +8,9 @@ from typing import Any
 
 import streamlit as st
 
-from ebmgraph.files import OutputError, write_atomic
+from ebmgraph.files import OutputError
 
-from .. import uploads
+from .. import disk, uploads
 from ..canvas import apply_ops
 from ..data import DATASETS
 from ..forms import option_fields
@@ -35,24 +35,153 @@ def unreadable(name: str, exc: BaseException) -> str:
     return f"cannot read {name}: {type(exc).__name__}: {exc}"
 
 
-def opened(text: str, name: str, path: Path | None) -> None:
-    """The text of a newly opened file: its name, its model, where Save writes."""
+def opened(text: str, name: str, path: Path | None, folder: Path | None = None) -> None:
+    """The text of a newly opened file: its name, its model, where Save writes (`path`, whose content
+    this session then remembers) and the folder its imports resolve beside (the path's, or `folder`
+    for a file Save does not write; None for an upload, which has none)."""
     ss = st.session_state
     set_text(text)
     ss.file_name = name
     ss.file_model = model_name(text)
     ss.file_path = str(path) if path is not None else None
+    ss.file_dir = str(path.parent) if path is not None else str(folder) if folder is not None else None
+    ss.file_conflict = ss.file_diff = None
+    ss.checked = None  # checked again, its imports beside its folder
+    if path is not None:
+        disk.remember(path)
     ss.positions = {}
+
+
+def library_names() -> list[str]:
+    """Every library model, in its folders too, by its path under library/ (e.g. agent/planner.ebm)."""
+    return sorted(p.relative_to(LIBRARY).as_posix() for p in LIBRARY.rglob("*.ebm") if p.is_file())
+
+
+def conflict() -> None:
+    """The opened file changed on disk since this session loaded or saved it (noticed on a rerun, by a
+    stat and then its hash, or by Save): a warning, and the choice to reload it, see the difference or
+    overwrite it. Nothing is written until Overwrite is pressed."""
+    ss = st.session_state
+    now = disk.state(full=ss.file_conflict is not None)  # once seen changed, by its hash (as Save saw it)
+    if now == "same":  # the disk has (again) what this session had: nothing to choose
+        ss.file_conflict = ss.file_diff = None
+        return
+    ss.file_conflict = ss.file_conflict or "disk"
+    path = ss.file_path
+    what = "was deleted" if now == "deleted" else "was changed on disk"
+    done = " Save did not write it." if ss.file_conflict == "save" else ""
+    st.sidebar.warning(f"{path} {what} since this session opened or saved it.{done} Reload it from disk, "
+                       "look at the difference, or overwrite it with the text here.")
+    if now != "deleted" and st.sidebar.button("Reload from disk", key="file_reload",
+                                              help="replace the text here with the file's (an edit here is lost)"):
+        try:
+            text = disk.disk_text(path)
+        except (OSError, UnicodeDecodeError) as exc:
+            notify("error", f"cannot reload {path}: {exc}", ss.editor)
+        else:  # the same file: its canvas positions are kept
+            set_text(text)
+            ss.file_model = model_name(text)
+            disk.remember(path, text.encode("utf-8"))
+            ss.file_conflict = ss.file_diff = None
+            notify("success", f"reloaded {path} from disk", text)
+        st.rerun()
+    if now != "deleted" and st.sidebar.button("Show diff", key="file_diff_go",
+                                              help="the difference from the text here to the file on disk"):
+        ss.file_diff = disk.diff(ss.editor, path)
+    if st.sidebar.button("Overwrite", key="file_overwrite", help=f"write the text here to {path} anyway"):
+        save(path)
+        st.rerun()
+    if ss.file_diff is not None:
+        st.sidebar.code(ss.file_diff, language="diff")
+
+
+def save(path: str) -> None:
+    """Write the text to `path` (the opened file), remembering it; a failure is a message."""
+    ss = st.session_state
+    try:
+        disk.write(path, ss.editor)
+        ss.file_conflict = ss.file_diff = None
+        notify("success", f"saved {path}", ss.editor)
+    except OutputError as exc:
+        notify("error", str(exc), ss.editor)
+
+
+def save_as() -> None:
+    """Save as…: the text to a new file (a path relative to the working directory), which Save then
+    writes. An existing file is overwritten only when that is ticked."""
+    ss = st.session_state
+    box = st.sidebar.expander("Save as…", expanded=not ss.file_path)
+    where = box.text_input("Path (relative to the working directory)", key="save_as_path",
+                           placeholder=f"models/{shown_name()}")
+    sure = box.checkbox("Overwrite it if it exists", key="save_as_confirm")
+    if not box.button("Save as", key="save_as_go"):
+        return
+    raw = where.strip()
+    path = Path(raw).expanduser() if raw else None
+    if path is not None and not path.is_absolute():
+        path = Path.cwd() / path
+    if path is None or path.suffix != ".ebm":
+        notify("error", f"give a path ending in .ebm to save {shown_name()} as", ss.editor)
+    elif path.is_dir():
+        notify("error", f"{path} is a folder: give a file name ending in .ebm", ss.editor)
+    elif path.exists() and not sure:
+        notify("error", f"{path} exists: nothing was written; tick 'Overwrite it if it exists' to replace it",
+               ss.editor)
+    else:
+        try:
+            disk.write(path, ss.editor)
+        except OutputError as exc:
+            notify("error", str(exc), ss.editor)
+        else:
+            ss.file_path, ss.file_name, ss.file_dir = str(path), path.name, str(path.parent)
+            ss.file_model = model_name(ss.editor)
+            ss.file_conflict = ss.file_diff = ss.checked = None  # checked again: imports beside its new folder
+            notify("success", f"saved {path}; Save writes it from now on", ss.editor)
+    st.rerun()
+
+
+def imports_without_folder() -> None:
+    """An uploaded file has no folder: an import it names can only come from library/ (or the working
+    directory), never silently: where each one found was taken from is said (one not found is the
+    elaborator's located error E051)."""
+    ss = st.session_state
+    if ss.file_dir is not None or ss.checked is None or "import" not in ss.checked[0]:
+        return
+    from ebmgraph.diagnostics import EbmError, Reporter
+    from ebmgraph.elaborate import Elaborator
+    from ebmgraph.syntax import parse
+    text, name = ss.checked[0], ss.checked[1]
+    try:
+        program = parse(text, name)
+    except EbmError:
+        return
+    where = Elaborator(Reporter(name, text))  # the very resolution the check used
+    found = [where.resolve_import(imp, name) for imp in program.imports]
+    here = [_shown_path(p) for p in found if p is not None]
+    if here:
+        st.sidebar.warning(f"{ss.file_name} was uploaded, so it has no folder to import beside: its imports were "
+                           f"taken from {', '.join(here)}. Open it from its folder (Save as, or the command line) "
+                           "to import the files beside it.")
+
+
+def _shown_path(path: str | Path) -> str:
+    p = Path(path)
+    for root in (LIBRARY.parent, Path.cwd()):
+        if p.is_relative_to(root):
+            return p.relative_to(root).as_posix()
+    return str(p)
 
 
 def files() -> None:
     ss = st.session_state
     st.sidebar.header("Files")
-    names = sorted(p.name for p in LIBRARY.glob("*.ebm"))
+    names = library_names()
     pick = st.sidebar.selectbox("Library model (template)", names, index=names.index("jepa.ebm"), key="library_pick")
     if st.sidebar.button("Open", key="open_library"):
         text = (LIBRARY / pick).read_text()
-        opened(text, pick, None)  # a template: Save never writes into the library
+        # a template: Save never writes into the library; its imports resolve beside it (agent/planner.ebm's
+        # world_model.ebm is agent/world_model.ebm, not library/world_model.ebm)
+        opened(text, Path(pick).name, None, (LIBRARY / pick).parent)
         sidecar = LIBRARY / f"{pick}.layout.json"
         if sidecar.exists():
             read_layout(sidecar.read_bytes(), sidecar.name)
@@ -73,13 +202,17 @@ def files() -> None:
         st.rerun()
     name = shown_name()
     if ss.file_path and name == ss.file_name:
-        if st.sidebar.button(f"Save {name}", key="save_file", help=f"writes {ss.file_path} (atomically, keeping its mode)"):
-            try:
-                write_atomic(ss.file_path, ss.editor)
-                notify("success", f"saved {ss.file_path}", ss.editor)
-            except OutputError as exc:
-                notify("error", str(exc), ss.editor)
+        if st.sidebar.button(f"Save {name}", key="save_file", help=f"writes {ss.file_path} (atomically, keeping its "
+                             "mode), unless it changed on disk since this session opened or saved it"):
+            if disk.state(full=True) == "same":
+                save(ss.file_path)
+            else:  # changed elsewhere (an editor, another tab): nothing written, the choice is offered
+                ss.file_conflict, ss.file_diff = "save", None
             st.rerun()
+    if ss.file_path:
+        conflict()
+    save_as()
+    imports_without_folder()
     st.sidebar.download_button(f"Download {name}", ss.editor, file_name=name, key="download_ebm")
     # canvas positions live beside the model, keyed by node name, in a sidecar the compiler never reads
     # a node drag reruns the canvas alone, not this sidebar: the file is written when clicked, from the
@@ -110,14 +243,14 @@ def files() -> None:
         if st.sidebar.button("Open sub-model", key="open_submodel"):
             model = graph.instances[inst]
             path = next((p for p, f in graph.imported.items() if any(m.name == model for m in f.models)), None)
-            ss.back_to = (ss.editor, ss.file_name, ss.file_model, ss.file_path)
+            ss.back_to = (ss.editor, ss.file_name, ss.file_model, ss.file_path, ss.file_dir)
             if path is not None:
                 text = Path(path).read_text(encoding="utf-8")
-                opened(text, Path(path).name, None)
+                opened(text, Path(path).name, None, Path(path).parent)
             notify("success", f"opened {model}; 'Back' returns to the text you were editing", ss.pending_text or ss.editor)
             st.rerun()
     if ss.back_to and st.sidebar.button("Back", key="back"):
-        text, ss.file_name, ss.file_model, ss.file_path = ss.back_to
+        text, ss.file_name, ss.file_model, ss.file_path, ss.file_dir = ss.back_to
         ss.back_to = None
         set_text(text)
         st.rerun()
