@@ -244,6 +244,7 @@ def test_a_pendulum_config_that_does_not_fit_the_environment_is_refused(tmp_path
     bad.write_text(text.replace("c = 3, ds = 3", "c = 2, ds = 3"))
     r = CliRunner().invoke(app, ["agent", str(bad), "--quick", "--out", str(tmp_path / "o2")])
     assert r.exit_code == 1 and "set c = 3" in r.stderr, r.output
+    assert not (tmp_path / "o").exists() and not (tmp_path / "o2").exists()  # no empty run folder left
 
 
 def test_a_planner_sized_unlike_the_trained_world_model_is_a_message(tmp_path: Path) -> None:

@@ -361,7 +361,6 @@ def run_pixels(cfg: PixelAgentConfig, log: Callable[[str], None] = print) -> Pix
     from .suites import random_outcome
     set_threads(cfg.threads)
     out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     suite = suite_of(cfg)
     params, T, K = _params(cfg)
     torch.manual_seed(cfg.seed)
@@ -377,6 +376,7 @@ def run_pixels(cfg: PixelAgentConfig, log: Callable[[str], None] = print) -> Pix
                          f"R{list(jepa.graph.var('a[0]').domain.shape)}: set c = {suite.channels} and "
                          f"da = {suite.da} in world_model.params")
     untrained = copy.deepcopy(jepa)
+    out.mkdir(parents=True, exist_ok=True)  # after the checks: a refused config leaves no empty folder
     data = collect(cfg, out, T, log)
     secs, steps = train_world_model(cfg, jepa, data, out, T, log)
     scores_probe, to_state = probe(cfg, jepa, untrained, data)
