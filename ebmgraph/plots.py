@@ -105,11 +105,9 @@ def training_curves(history: list[dict[str, float]], keys: list[str] | None = No
     fig, axes = plt.subplots(1, 2 if col_keys else 1, figsize=(11 if col_keys else 6.5, 3.8), squeeze=False)
     ax = axes[0][0]
     shown: list[float] = []
-    for k in loss_keys:
-        pts = [(h["step"], h[k]) for h in history if k in h and math.isfinite(h[k])]
-        if pts:
-            ax.plot(*zip(*pts, strict=True), label=k, lw=1)
-            shown.extend(y for _, y in pts)
+    for label, pts in _distinct(history, loss_keys):
+        ax.plot(*zip(*pts, strict=True), label=label, lw=1)
+        shown.extend(y for _, y in pts)
     steps = [h["step"] for h in history]
     ax.set_xlim(min(steps) - 0.5, max(steps) + 0.5)
     lim = robust_limits(shown)
@@ -130,6 +128,24 @@ def training_curves(history: list[dict[str, float]], keys: list[str] | None = No
         ax2.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def _distinct(history: list[dict[str, float]], keys: list[str]) -> list[tuple[str, list[tuple[float, float]]]]:
+    """One curve per distinct series: keys whose values agree at every step (the loss of a model with
+    one energy term and that term, say) are drawn once, labelled "loss = E"."""
+    curves: list[tuple[list[str], list[tuple[float, float]]]] = []
+    for k in keys:
+        pts = [(h["step"], h[k]) for h in history if k in h and math.isfinite(h[k])]
+        if not pts:
+            continue
+        same = next((names for names, other in curves if len(other) == len(pts) and all(
+            a[0] == b[0] and abs(a[1] - b[1]) <= 1e-9 * max(1.0, abs(a[1])) for a, b in zip(other, pts, strict=True))),
+            None)
+        if same is not None:
+            same.append(k)
+        else:
+            curves.append(([k], pts))
+    return [(" = ".join(names), pts) for names, pts in curves]
 
 
 def _grouped(history: list[dict[str, float]], loss_keys: list[str], col_keys: list[str]

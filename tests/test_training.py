@@ -232,3 +232,16 @@ def test_cli_train_from_the_readme(tmp_path: Path) -> None:
     bad.write_text("epochs = 1\n[loss]\nkind = \"nope\"\n")
     r = CliRunner().invoke(app, ["train", str(LIBRARY / "joint_embedding.ebm"), "--config", str(bad)])
     assert r.exit_code == 1 and f"{bad}:3:1" in r.output and "Traceback" not in r.output
+
+
+def test_the_training_plot_draws_one_curve_per_distinct_series() -> None:
+    """Issue 27.5: a model with one energy term logged loss, F and E as the same numbers, drawn as
+    identical curves with one legend entry each; now one curve, labelled with every name it stands for."""
+    from ebmgraph.plots import training_curves
+    history = [{"step": s, "loss": 2.0 / (s + 1), "energy.E": 2.0 / (s + 1), "F": 2.0 / (s + 1),
+                "R": 0.1 * s} for s in range(4)]
+    fig = training_curves(history)
+    assert fig is not None
+    labels = [ln.get_label() for ln in fig.axes[0].lines]
+    assert labels == ["F = energy.E = loss", "R"]
+    assert list(fig.axes[0].lines[0].get_ydata()) == [2.0, 1.0, 2.0 / 3, 0.5]
