@@ -181,3 +181,19 @@ def test_save_as_writes_a_new_file_and_refuses_an_existing_one_unless_ticked(
     at.checkbox(key="save_as_confirm").check().run()
     _click(at, "save_as_go")
     assert keep.read_text() == text and at.session_state.file_path == str(keep)
+
+
+def test_the_palettes_shape_starts_afresh_when_the_domain_changes(at: AppTest) -> None:
+    """Issue 27.5: a shape typed for a real vector stayed when the domain became categorical, and
+    `latent k : {3}[2]` came out."""
+    at.selectbox(key="palette_kind").set_value("latent").run()
+    at.text_input(key="palette_name").set_value("k").run()
+    at.text_input(key="palette_shape").set_value("2").run()
+    at.selectbox(key="palette_domain").set_value("categorical").run()
+    assert at.text_input(key="palette_shape").value == ""
+    at.text_input(key="palette_k").set_value("3").run()
+    at.button(key="palette_add").click().run()
+    assert not at.exception, at.exception
+    assert "latent k : {3}\n" in at.session_state["editor"]
+    at.selectbox(key="palette_domain").set_value("real").run()
+    assert at.text_input(key="palette_shape").value == "4"

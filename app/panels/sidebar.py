@@ -269,6 +269,13 @@ def _pairs(text: str) -> dict[str, str]:
     return out
 
 
+def _domain_changed() -> None:
+    """A new domain starts the shape field afresh: a categorical's shape is empty (one category), a
+    real vector's 4; a size typed for another domain does not carry over ({3}[2] by mistake)."""
+    ss = st.session_state
+    ss.palette_shape = "" if ss.palette_domain == "categorical" else "4"
+
+
 def palette() -> None:
     """Everything the language can say, from the registries: the model header and its parameters,
     variables with their domain and inference, functions and energies with their options."""
@@ -290,7 +297,8 @@ def palette() -> None:
         op = {"op": "params", "params": _pairs(params)}
     elif kind in ("observed", "latent"):
         name = box.text_input("Name", key="palette_name")
-        dom = box.selectbox("Domain", ["real", "categorical", "spins", "bits"], key="palette_domain")
+        dom = box.selectbox("Domain", ["real", "categorical", "spins", "bits"], key="palette_domain",
+                            on_change=_domain_changed)
         shape = box.text_input("Shape" if dom != "categorical" else "Shape (empty: one category)",
                                value="4" if dom != "categorical" else "", key="palette_shape")
         op = {"op": "add_variable", "role": kind, "name": name, "domain": dom, "shape": _sizes(shape)}
