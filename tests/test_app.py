@@ -133,6 +133,9 @@ def test_inference_panel_plots_the_landscape(at: AppTest) -> None:
     assert at.metric[0].label == "free energy F"
     assert float(at.metric[0].value) >= 0
     assert at.get("imgs") or at.get("pyplot") or at.get("image")
+    table = at.table[0].value  # the inferred values as a table, not raw JSON
+    assert list(table.columns) == ["variable", "domain", "value"] and list(table["variable"]) == ["z"]
+    assert list(table["domain"]) == ["R[1] in box(-3.1416, 3.1416)"] and -3.2 < float(table["value"][0]) < 3.2
 
 
 def test_training_panel_trains_and_reports(at: AppTest) -> None:

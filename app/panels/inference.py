@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
 import ebmgraph
@@ -53,7 +55,7 @@ def show(graph: ebmgraph.Graph | None, text: str) -> None:
         st.warning("stale: the text, the data, the sample or the model changed since this result was computed; "
                    "run inference again")
     st.metric("free energy F", f"{float(r.free_energy[0]):.5g}")
-    st.write({k: [round(float(x), 4) for x in v.flatten()[:12]] for k, v in r.values.items()})
+    st.table(inferred_rows(model, r.values))
     if made_for != key:
         return  # a landscape of another model or sample would mislead
     cols = st.columns(2)
@@ -68,3 +70,17 @@ def show(graph: ebmgraph.Graph | None, text: str) -> None:
                 and n not in model.inputs]
         closest = r.all_values[same[0]].detach() if same else None
         cols[1].pyplot(landscape_2d(model, given, two, closest))
+
+
+def inferred_rows(model: Any, values: dict[str, Any]) -> list[dict[str, str]]:
+    """The inferred values as a table a person reads: the variable, its domain, its value (a
+    category as its index, a vector's first 12 entries)."""
+    rows = []
+    for name, v in values.items():
+        flat = v.detach().flatten()
+        var = model.inputs.get(name)
+        shown = ", ".join(f"{int(x)}" if var is not None and var.domain.discrete else f"{float(x):.4g}"
+                          for x in flat[:12])
+        rows.append({"variable": name, "domain": str(var.domain) if var is not None else "",
+                     "value": shown + (f", ... ({flat.numel()} values)" if flat.numel() > 12 else "")})
+    return rows
