@@ -49,11 +49,15 @@ def landscape_1d(model: CompiledModel, given: dict[str, torch.Tensor], var: str,
 
 
 def landscape_2d(model: CompiledModel, given: dict[str, torch.Tensor], var: str,
-                 closest: torch.Tensor | None, n: int = 50) -> Figure:
-    """F over a 2-D given variable, the latents eliminated at every point (002 Fig. 3b, 4b)."""
+                 closest: torch.Tensor | None, n: int = 50, choices: torch.Tensor | None = None,
+                 choice_label: str = "each value of the latent") -> Figure:
+    """F over a 2-D given variable, the latents eliminated at every point (002 Fig. 3b, 4b);
+    `closest` (a star) is the model's point at the minimizer, `choices` (rows of 2) the points every
+    value of a discrete latent gives (k-means' centres)."""
     v = model.inputs[var]
     point = given[var].flatten()
-    span = max(3.0, float(point.abs().max()) * 1.5)
+    marks = [point.abs().max()] + ([choices.abs().max()] if choices is not None and choices.numel() else [])
+    span = max(3.0, float(max(marks)) * 1.5)
     a = torch.linspace(-span, span, n)
     A, B = torch.meshgrid(a, a, indexing="xy")
     grid = torch.stack([A.flatten(), B.flatten()], 1).reshape(n * n, *v.domain.shape)
@@ -64,6 +68,9 @@ def landscape_2d(model: CompiledModel, given: dict[str, torch.Tensor], var: str,
     cs = ax.contourf(A.numpy(), B.numpy(), e.numpy(), levels=30, cmap="viridis")
     fig.colorbar(cs, ax=ax, label="F")
     ax.plot(float(point[0]), float(point[1]), "o", color="lime", ms=9, label=f"{var} (the sample)")
+    if choices is not None and choices.numel():
+        ch = choices.detach().reshape(-1, 2)
+        ax.plot(ch[:, 0].numpy(), ch[:, 1].numpy(), "wx", ms=9, mew=2, label=choice_label)
     if closest is not None:
         c = closest.flatten()
         ax.plot(float(c[0]), float(c[1]), "r*", ms=14, label="at the minimizer")

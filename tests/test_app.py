@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import ebmgraph
+
 from .conftest import ROOT
 
 APP = str(ROOT / "app" / "app.py")
@@ -529,3 +531,33 @@ def test_serving_the_network_is_asked_for_and_warned_about() -> None:
         command(["m.ebm", "--", "--server.address", "0.0.0.0"])
     with pytest.raises(SystemExit):
         command(["m.ebm", "--", "--server.address=0.0.0.0"])
+
+
+def test_the_kmeans_landscape_marks_every_centre_and_the_assigned_one(at: AppTest) -> None:
+    """Issue 27.5: the inferred assignment in the table, and on the plot the K centres (one mark
+    each) with the star on the centre the sample is assigned to."""
+    import torch
+
+    from ebmgraph.plots import landscape_2d
+    _open(at, "kmeans.ebm")
+    _tab(at, "Inference")
+    at.selectbox(key="dataset").set_value("moons").run()
+    at.button(key="run_inference").click().run()
+    assert not at.exception, at.exception
+    assert list(at.table[0].value["variable"]) == ["z"] and at.table[0].value["value"][0] in {"0", "1", "2"}
+    assert at.get("imgs") or at.get("pyplot") or at.get("image")
+    torch.manual_seed(0)
+    m = ebmgraph.compile(ebmgraph.loads(at.session_state.editor))
+    y = torch.tensor([[0.4, -0.2]])
+    r = m.free_energy(y=y)
+    centres = m.fns["centers"].weight.detach().T  # (K, 2): the prototype of each value of z
+    fig = landscape_2d(m, {"y": y}, "y", r.all_values["center"].detach(),
+                       choices=m.partial({"y": y.expand(3, 2), "z": torch.arange(3)})["center"],
+                       choice_label="center for each value of z")
+    lines = {ln.get_label(): ln for ln in fig.axes[0].lines}
+    marks = lines["center for each value of z"]
+    torch.testing.assert_close(torch.tensor(list(zip(marks.get_xdata(), marks.get_ydata(), strict=True))), centres.double(),
+                               check_dtype=False)
+    star = lines["at the minimizer"]
+    assigned = centres[int(r.values["z"][0])]
+    assert (float(star.get_xdata()[0]), float(star.get_ydata()[0])) == pytest.approx(assigned.tolist())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import streamlit as st
+import torch
 
 import ebmgraph
 from ebmgraph.plots import landscape_1d, landscape_2d
@@ -54,7 +55,7 @@ def show(graph: ebmgraph.Graph | None, text: str) -> None:
     if made_for != key:
         st.warning("stale: the text, the data, the sample or the model changed since this result was computed; "
                    "run inference again")
-    st.metric("free energy F", f"{float(r.free_energy[0]):.5g}")
+    st.metric("free energy F", f"{float(r.free_energy[0].detach()):.5g}")
     st.table(inferred_rows(model, r.values))
     if made_for != key:
         return  # a landscape of another model or sample would mislead
@@ -69,7 +70,16 @@ def show(graph: ebmgraph.Graph | None, text: str) -> None:
         same = [n for n, t in r.all_values.items() if n != two and tuple(t.shape[1:]) == model.inputs[two].domain.shape
                 and n not in model.inputs]
         closest = r.all_values[same[0]].detach() if same else None
-        cols[1].pyplot(landscape_2d(model, given, two, closest))
+        choices, label = (None, "")
+        cat = next((t for t in r.values if model.inputs[t].domain.kind == "categorical"
+                    and model.inputs[t].domain.numel == 1 and (model.inputs[t].domain.k or 0) <= 64), None)
+        if same and cat is not None:  # k-means: the point each value of z gives (the centres)
+            k = model.inputs[cat].domain.k or 0
+            vals = {g: t.expand(k, *t.shape[1:]) for g, t in given.items()}
+            with torch.no_grad():
+                choices = model.partial({**vals, cat: torch.arange(k)})[same[0]]
+            label = f"{same[0]} for each value of {cat}"
+        cols[1].pyplot(landscape_2d(model, given, two, closest, choices=choices, choice_label=label))
 
 
 def inferred_rows(model: Any, values: dict[str, Any]) -> list[dict[str, str]]:
