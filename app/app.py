@@ -62,6 +62,8 @@ def check() -> tuple[str, str, Any, list[Any], float]:
         ops, ss.canvas_ops = ss.canvas_ops, []
         canvas.apply_ops(ops)
         take_pending_text()
+    from app.history import record
+    record(ss.editor)  # a text other than the one taken last is an edit: Undo gives back the one before
     text = ss.editor
     if ss.notice and ss.notice[2] is not None and ss.notice[2] != text:
         ss.notice = None  # the text changed since: the message was about the text before

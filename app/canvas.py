@@ -271,8 +271,9 @@ def panel() -> None:
         except EditError as exc:
             st.info(str(exc))
     st.caption("Drag to move; drag from a node's right handle to another node's left handle to connect; "
-               "click a node to inspect, rename or delete it in the Inspector (Backspace deletes the selected "
-               "node); right-click the canvas and type a statement (e.g. `latent w : R[4]`) to add one.")
+               "click a node to inspect, rename or delete it in the Inspector (Backspace or Delete deletes the "
+               "selected node or edge from the text; Undo, or Ctrl+Z, brings it back); right-click the canvas and "
+               "type a statement (e.g. `latent w : R[4]`) to add one.")
 
 
 def show(cg: CanvasGraph) -> None:
@@ -322,8 +323,12 @@ def handle(new: StreamlitFlowState) -> bool:
         ss.positions[n.id] = (n.position["x"], n.position["y"])
         if n.id not in known_nodes:  # added from the pane menu: its text is one .ebm statement
             ops.append({"op": "statement", "text": str(n.data.get("content", ""))})
-    for nid in known_nodes - set(new_nodes):
-        if not nid.startswith(ROUTE):
+    gone: set[str] = set()
+    for nid in sorted(known_nodes - set(new_nodes)):
+        # a function's boxes (fn:y, fn:y/0 for a call inside it) and its output y are one statement
+        what = nid if nid.startswith(("energy:", "use:")) else nid.removeprefix("fn:").split("/")[0]
+        if not nid.startswith(ROUTE) and what not in gone:
+            gone.add(what)
             ops.append({"op": "delete", "node": nid})
     new_edges = logical_edges({(e.source, e.target) for e in new.edges}, ss.flow_routes)
     for a, b in new_edges - known_edges:
@@ -343,13 +348,26 @@ def handle(new: StreamlitFlowState) -> bool:
     ss.flow_known = (set(new_nodes), new_edges)  # the state we pass stays the one we built: no resets
     if ops:
         statements = [op for op in ops if op["op"] == "statement"]
-        others = [op for op in ops if op["op"] != "statement"]
+        # deleted together (a selection): energy terms and sub-models before the functions and
+        # variables they use, so each deletion finds its node no longer connected
+        others = sorted((op for op in ops if op["op"] != "statement"),
+                        key=lambda op: op["op"] == "delete" and _delete_rank(str(op["node"])))
         if statements:
             add_statements([op["text"] for op in statements])
         if others:
             apply_ops(others)
+            removed = [op for op in others if op["op"] in ("delete", "disconnect")]
+            if removed and ss.notice is not None and ss.notice[0] == "error":
+                kind, msg, text = ss.notice
+                notify(kind, f"{msg} (put back on the canvas: the text still has it)", text)
+        ss.flow_for = None  # drawn anew from the text, the truth: a refused deletion puts the node back
         return True
     return False
+
+
+def _delete_rank(nid: str) -> int:
+    """The order nodes deleted together are deleted in: what uses others first."""
+    return 1 if nid.startswith(("energy:", "use:")) else 2 if nid.startswith("fn:") else 3
 
 
 def apply_ops(ops: list[dict[str, Any]]) -> None:

@@ -477,3 +477,51 @@ def test_every_library_model_on_the_canvas(server: str, tmp_path: Path) -> None:
             frame = page.locator("iframe[title*='streamlit_flow']").first
             frame.screenshot(path=str(shots / f"{path.stem}.png"))
         browser.close()
+
+
+# ---------------------------------------------------------------------------- the composer never loses work
+def test_a_node_deleted_on_the_canvas_leaves_the_text_and_undo_brings_it_back(server: str) -> None:
+    """Issue 27: Backspace on a selected node deletes its statement from the text (the canvas says so
+    at once); Undo gives the text back; Delete on a node still in use is refused and the node put
+    back; Ctrl+Shift+Z, outside the editor, redoes the deletion."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.goto(server)
+        wait_editor(page)
+        _settle(page)
+        original = editor_text(page)
+        assert "energy R = 0.1 * l1(z)" in original
+        flow = page.frame_locator("iframe[title*='streamlit_flow']")
+        node_r = flow.locator(".react-flow__node[data-id='energy:R']")
+        node_r.wait_for(timeout=90000)
+        page.mouse.click(*_center(_stable_box(node_r)))
+        _settle(page)
+        page.keyboard.press("Backspace")
+        _settle(page)
+        text = _wait_text(page, "energy R =", present=False)
+        assert "energy D = sq_dist(sy, sy_hat)" in text
+        page.get_by_text("deleted energy term 'R'").first.wait_for(timeout=30000)
+
+        page.get_by_role("button", name="Undo", exact=True).click()
+        _settle(page)
+        assert _wait_text(page, "energy R = 0.1 * l1(z)").rstrip("\n") == original.rstrip("\n")
+        node_r.wait_for(timeout=30000)  # back on the canvas
+
+        # z feeds the predictor and R: its deletion is refused, said, and z is back on the canvas
+        node_z = flow.locator(".react-flow__node[data-id='z']")
+        page.mouse.click(*_center(_stable_box(node_z)))
+        _settle(page)
+        page.keyboard.press("Delete")
+        _settle(page)
+        page.get_by_text("put back on the canvas").first.wait_for(timeout=30000)
+        node_z.wait_for(timeout=30000)
+        assert "latent z : R[dz]" in editor_text(page)
+
+        page.mouse.click(5, 500)  # the focus on the page, outside the editor
+        page.keyboard.press("Control+Shift+Z")
+        _settle(page)
+        _wait_text(page, "energy R =", present=False)
+        browser.close()

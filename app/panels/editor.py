@@ -46,7 +46,10 @@ def show(diags: list[Any], file_name: str, graph: Any = None) -> None:
     """The text in a code editor (Ace, via streamlit-code-editor: line numbers, a mark in the gutter
     on each diagnostic's line, changes sent DEBOUNCE_MS after typing stops), the messages beside it."""
     from code_editor import code_editor
+
+    from ..history import buttons
     ss = st.session_state
+    buttons()  # Undo and Redo: one history for the text and the canvas
     st.caption(f"Model ({file_name}) — checked as you type")
     resp = code_editor(ss.editor_code, lang="text", height=[24, 32], response_mode="debounce", allow_reset=True,
                        key=EDITOR_KEY,
