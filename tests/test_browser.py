@@ -524,4 +524,17 @@ def test_a_node_deleted_on_the_canvas_leaves_the_text_and_undo_brings_it_back(se
         page.keyboard.press("Control+Shift+Z")
         _settle(page)
         _wait_text(page, "energy R =", present=False)
+        page.mouse.click(5, 500)
+        page.keyboard.press("Control+Z")
+        _settle(page)
+        _wait_text(page, "energy R = 0.1 * l1(z)")
+
+        # an edge deleted on the canvas disconnects in the text; a new edit leaves nothing to redo
+        edge = flow.locator(".react-flow__edge[data-testid='rf__edge-z->energy:R'] .react-flow__edge-interaction")
+        _retry(lambda: edge.click(force=True))
+        _settle(page)
+        page.keyboard.press("Backspace")
+        _settle(page)
+        _wait_text(page, "energy R = 0.1 * l1()")
+        assert page.get_by_role("button", name="Redo", exact=True).is_disabled()
         browser.close()
