@@ -25,8 +25,9 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 
 
 @contextmanager
-def streamlit_server() -> Iterator[str]:
-    """`streamlit run app/app.py` on a free port, until the block ends (also benchmarks/bench_app.py)."""
+def streamlit_server(*app_args: str) -> Iterator[str]:
+    """`streamlit run app/app.py [-- APP_ARGS]` on a free port, until the block ends (also
+    benchmarks/bench_app.py; `streamlit_server(str(path))` opens `path`, which Save writes)."""
     assert Path(CHROMIUM).exists(), "Debian's chromium is missing: run 'make test' (it installs it with apt-get)"
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -35,7 +36,8 @@ def streamlit_server() -> Iterator[str]:
     exe = Path(sys.executable).parent / "streamlit"
     proc = subprocess.Popen([str(exe), "run", str(ROOT / "app" / "app.py"), "--server.headless", "true",
                              "--server.port", str(port), "--server.address", "127.0.0.1",
-                             "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
+                             "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
+                             *(["--", *app_args] if app_args else [])],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ})
     try:
         for _ in range(240):
@@ -43,6 +45,7 @@ def streamlit_server() -> Iterator[str]:
                 if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).read() == b"ok":
                     break
             except OSError:
+                assert proc.poll() is None, "streamlit exited"
                 time.sleep(0.5)
         else:
             raise AssertionError("streamlit did not start")
@@ -125,6 +128,7 @@ def _choose(page, scope, label: str, option: str) -> None:  # type: ignore[no-un
     for attempt in range(4):
         _settle(page)
         scope.get_by_label(label, exact=True).click()
+        page.keyboard.type(option)  # as a user finds one in a long list: typing filters it
         opt = page.get_by_role("option", name=option, exact=True)
         try:
             opt.wait_for(timeout=5000)

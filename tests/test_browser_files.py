@@ -3,54 +3,12 @@ win. Playwright driving Debian's Chromium against `streamlit run app/app.py -- F
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from .conftest import ROOT
-from .test_browser import CHROMIUM, FLAGS, _settle, editor_text, type_text, wait_editor
+from .test_browser import CHROMIUM, FLAGS, _settle, editor_text, streamlit_server, type_text, wait_editor
 
 JEPA = (ROOT / "library" / "jepa.ebm").read_text()
-
-
-@contextmanager
-def serving(path: Path) -> Iterator[str]:
-    """`streamlit run app/app.py -- path` on a free port (Save writes `path`), until the block ends."""
-    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: run 'make test' (it installs it with apt-get)"
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    exe = Path(sys.executable).parent / "streamlit"
-    proc = subprocess.Popen([str(exe), "run", str(ROOT / "app" / "app.py"), "--server.headless", "true",
-                             "--server.port", str(port), "--server.address", "127.0.0.1",
-                             "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
-                             "--", str(path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ})
-    try:
-        for _ in range(240):
-            try:
-                if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                assert proc.poll() is None, "streamlit exited"
-                time.sleep(0.5)
-        else:
-            raise AssertionError("streamlit did not start")
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=20)
 
 
 def _save(page) -> None:  # type: ignore[no-untyped-def]
@@ -67,7 +25,7 @@ def test_two_tabs_saving_one_file_the_second_gets_the_conflict(tmp_path: Path) -
     target = tmp_path / "jepa.ebm"
     target.write_text(JEPA)
     one, two = JEPA.replace("0.1 * l1(z)", "0.5 * l1(z)"), JEPA.replace("0.1 * l1(z)", "0.7 * l1(z)")
-    with serving(target) as url, sync_playwright() as p:
+    with streamlit_server(str(target)) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         tabs = [browser.new_context().new_page(), browser.new_context().new_page()]  # two sessions
         for page in tabs:

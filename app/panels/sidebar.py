@@ -53,8 +53,10 @@ def opened(text: str, name: str, path: Path | None, folder: Path | None = None) 
 
 
 def library_names() -> list[str]:
-    """Every library model, in its folders too, by its path under library/ (e.g. agent/planner.ebm)."""
-    return sorted(p.relative_to(LIBRARY).as_posix() for p in LIBRARY.rglob("*.ebm") if p.is_file())
+    """Every library model, in its folders too, by its path under library/ (e.g. agent/planner.ebm):
+    the top-level models first, then each folder's."""
+    names = [p.relative_to(LIBRARY).as_posix() for p in LIBRARY.rglob("*.ebm") if p.is_file()]
+    return sorted(names, key=lambda n: (n.count("/"), n))
 
 
 def conflict() -> None:
