@@ -37,28 +37,27 @@ def _restore(text: str, said: str) -> None:
     notify("success", said, text)
 
 
-def undo() -> None:
-    """Give back the text before the last edit (a button's callback: it runs before the page)."""
+def _step(source: str, target: str, said: str) -> None:
+    """Move the text one step: the last text of `source` (a stack in the session) comes back, and
+    the text now goes onto `target`."""
     ss = st.session_state
-    if not ss.undo_stack:
+    if not ss[source]:
         return
     now = ss.pending_text if ss.pending_text is not None else ss.editor
-    text = ss.undo_stack.pop()
-    ss.redo_stack.append(now)
-    del ss.redo_stack[:-LIMIT]
-    _restore(text, "undone: the text before the last edit is back (Redo brings the edit back)")
+    text = ss[source].pop()
+    ss[target].append(now)
+    del ss[target][:-LIMIT]
+    _restore(text, said)
+
+
+def undo() -> None:
+    """Give back the text before the last edit (a button's callback: it runs before the page)."""
+    _step("undo_stack", "redo_stack", "undone: the text before the last edit is back (Redo brings the edit back)")
 
 
 def redo() -> None:
     """Make the last undone edit again."""
-    ss = st.session_state
-    if not ss.redo_stack:
-        return
-    now = ss.pending_text if ss.pending_text is not None else ss.editor
-    text = ss.redo_stack.pop()
-    ss.undo_stack.append(now)
-    del ss.undo_stack[:-LIMIT]
-    _restore(text, "redone: the undone edit is back")
+    _step("redo_stack", "undo_stack", "redone: the undone edit is back")
 
 
 # Run once in the page itself (st.html runs it there, not in a frame of its own):

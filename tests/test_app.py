@@ -12,13 +12,6 @@ from .conftest import ROOT
 APP = str(ROOT / "app" / "app.py")
 
 
-@pytest.fixture
-def at() -> AppTest:
-    app = AppTest.from_file(APP, default_timeout=120)
-    app.run()
-    assert not app.exception, app.exception
-    return app
-
 
 def _type(at: AppTest, text: str) -> None:
     """Typing in the code editor: AppTest cannot drive the component, so the text it would send."""

@@ -11,29 +11,17 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from .conftest import ROOT
+from .conftest import ROOT, opened_app
 
 APP = str(ROOT / "app" / "app.py")
 JEPA = (ROOT / "library" / "jepa.ebm").read_text()
 CHOICES = {"file_reload": "Reload from disk", "file_diff_go": "Show diff", "file_overwrite": "Overwrite"}
 
 
-def _app() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-@pytest.fixture
-def at() -> AppTest:
-    return _app()
-
-
 def _opened(monkeypatch: pytest.MonkeyPatch, path: Path) -> AppTest:
     """The app opened on `path` as `streamlit run app/app.py -- path` opens it (Save writes it back)."""
     monkeypatch.setattr(sys, "argv", [APP, str(path)])
-    at = _app()
+    at = opened_app()
     assert at.session_state.file_path == str(path)
     return at
 

@@ -5,20 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from .conftest import ROOT
 
 APP = str(ROOT / "app" / "app.py")
 
-
-@pytest.fixture
-def at() -> AppTest:
-    app = AppTest.from_file(APP, default_timeout=120)
-    app.run()
-    assert not app.exception, app.exception
-    return app
 
 
 def _canvas_without(at: AppTest, nodes: tuple[str, ...] = (), edges: tuple[tuple[str, str], ...] = ()) -> None:
