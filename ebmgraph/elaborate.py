@@ -478,6 +478,7 @@ class Elaborator:
         order, whatever the order in which the statements are written."""
         waiting: dict[str, list[tuple[int, Any, dict[str, Any]]]] = {}
         blocked: dict[int, str] = {}
+        failed: set[str] = set()  # instances and aliases that could not be made (their errors are reported)
         queue = list(reversed(items))
         left: dict[int, int] = {}  # per `use` statement: how many of its instances are still to be made
         for _, stmt, _ in items:
@@ -505,14 +506,31 @@ class Elaborator:
                     done = [self.alias(sc, stmt, env)]
             except _Bad:
                 done = []
+                failed.add(self.stuck_key(sc, stmt, env))  # reported; what waits on it is not a cycle
             if isinstance(stmt, d.UseDecl):  # too many instances stop the model here (bounded work)
                 left[id(stmt)] -= 1
                 self.bound(sc, stmt, len(self.graph) - size, left[id(stmt)])
             for key in done:
                 queue.extend(reversed(waiting.pop(key, [])))
         stuck = [it for its in waiting.values() for it in its]
+        while True:  # what waits, directly or through others, on a statement that failed was said with it
+            after = [it for it in stuck if blocked[it[0]] not in failed]
+            failed |= {self.stuck_key(sc, it[1], it[2]) for it in stuck if blocked[it[0]] in failed}
+            if len(after) == len(stuck):
+                break
+            stuck = after
         if stuck:
             self.report_stuck(sc, stuck, blocked)
+
+    def stuck_key(self, sc: _Scope, stmt: Any, env: dict[str, Any]) -> str:
+        """The name a `use` (its instance) or an alias (its target) makes, that others wait on ("" when
+        the statement cannot even say it: its own error is reported)."""
+        try:
+            if isinstance(stmt, d.UseDecl):
+                return self.instance_key(sc, stmt, env)
+            return self.target_key(sc, stmt.target, env)
+        except _Bad:
+            return ""
 
     def bound(self, sc: _Scope, stmt: d.UseDecl, made: int, left: int) -> None:
         """Refuse a loop of `use` whose instances would pass max_nodes, once the first one says how

@@ -570,3 +570,12 @@ def test_every_data_command_refuses_a_lying_npy_header_in_one_line(tmp_path: Pat
                             *extra[command]])
     assert r.exit_code == 1 and "its header promises shape (1000000000000, 2)" in r.output, r.output
     assert "Traceback" not in r.output and len([ln for ln in r.output.splitlines() if ln.strip()]) == 1
+
+
+def test_an_unknown_model_in_a_loop_of_use_is_one_error_not_a_cascade_of_cycles() -> None:
+    src = ("model P(T = 3) {\n  observed s[0] : R[2]\n  latent a[0..T - 1] : R[1]\n\n  for t in 0..T - 1 {\n"
+           "    use f[t] = Stepp(ds = 2) { s = s[t], a = a[t] } shares f[0]\n\n    s[t + 1] = f[t].s_next\n  }\n}\n")
+    with pytest.raises(ebmgraph.EbmError) as exc:
+        ebmgraph.loads(src)
+    assert [(d.code, d.line) for d in exc.value.diagnostics if d.severity == "error"] == [("E030", 6)]
+    assert "unknown model 'Stepp'" in exc.value.diagnostics[0].message
