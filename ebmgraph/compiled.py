@@ -215,6 +215,10 @@ class CompiledModel(nn.Module):
         self._split_plans: dict[frozenset[str], tuple[list[Any], list[Any]]] = {}
 
     # ------------------------------------------------------------ evaluation
+    def _repr_svg_(self) -> str | None:
+        """In Jupyter, a compiled model shows its diagram (its graph's drawing)."""
+        return self.graph._repr_svg_()
+
     def extra_repr(self) -> str:
         return f"graph={self.graph.name!r}, terms={list(self.weights)}"
 

@@ -214,3 +214,12 @@ def render(g: Graph, out: str | Path, *, fold: bool = False, fold_loops: bool = 
     source = to_dot(g, fold=fold, fold_loops=fold_loops)
     data = source.encode() if fmt in ("dot", "gv") else graphviz.Source(source).pipe(format=fmt)
     return write_atomic(path, data)
+
+
+def svg(g: Graph, *, fold: bool = False, fold_loops: bool = False) -> str | None:
+    """The drawing as SVG text (what a notebook shows inline), or None where Graphviz's `dot` is not
+    installed (the notebook then shows the text table)."""
+    try:
+        return graphviz.Source(to_dot(g, fold=fold, fold_loops=fold_loops)).pipe(format="svg", encoding="utf-8")
+    except (graphviz.ExecutableNotFound, graphviz.CalledProcessError):
+        return None

@@ -484,6 +484,12 @@ class Graph:
             return NotImplemented
         return self.signature() == other.signature() and self.model == other.model
 
+    def _repr_svg_(self) -> str | None:
+        """Jupyter shows a graph as its drawing (003 Fig. 18's symbols), as pyro's render_model does;
+        `ebmgraph.draw.svg(g, fold=True)` draws it with sub-models folded."""
+        from .draw import svg
+        return svg(self)
+
     def __str__(self) -> str:
         """A table of the IR, one line per node, in the spirit of torch.fx's graph printout."""
         lines = [f"graph {self.name}"]

@@ -63,3 +63,16 @@ def test_png_and_dot_outputs(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="use a .svg"):
         render(g, tmp_path / "p.jpeg")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.dot", "p.png"]
+
+
+def test_a_graph_and_a_compiled_model_show_their_drawing_in_a_notebook() -> None:
+    """Issue 30.2: Jupyter calls _repr_svg_; the drawing is the one `ebm render` writes."""
+    import ebmgraph
+    from ebmgraph.draw import svg
+    g = ebmgraph.load(LIBRARY / "ellipse.ebm")
+    drawn = g._repr_svg_()
+    assert drawn is not None and drawn.lstrip().startswith("<?xml") and "<svg" in drawn
+    assert ">z</text>" in drawn and ">y</text>" in drawn  # the model's variables are drawn
+    assert ebmgraph.compile(g)._repr_svg_() == drawn
+    folded = svg(ebmgraph.load(LIBRARY / "hjepa.ebm"), fold=True)
+    assert folded is not None and folded != svg(ebmgraph.load(LIBRARY / "hjepa.ebm"))
