@@ -29,13 +29,6 @@ def check(g: Graph, rep: Reporter, complete: bool = True) -> None:
         _collapse_warnings(g, rep)
 
 
-def _seen(g: Graph, name: str, discrete: bool) -> tuple[int, ...]:
-    """The shape a part sees of a variable: a categorical one as its one-hot vector, unless the part
-    takes class indices (shapes._as_real)."""
-    d = g.var(name).domain
-    return d.shape + (d.k or 1,) if d.kind == "categorical" and not discrete else d.shape
-
-
 def estimate(g: Graph) -> dict[str, Any]:
     """Parameters and memory per sample, from the catalogue's cost rules, before anything is built.
 
@@ -55,7 +48,7 @@ def estimate(g: Graph) -> dict[str, Any]:
             continue
         apps = by_fn.get(fdef.name, [])
         cfg = Config(fdef.args, dict(fdef.options))
-        costs = [spec.cost(cfg, [_seen(g, x, spec.discrete_input) for x in a.args], g.var(a.output).domain.shape)
+        costs = [spec.cost(cfg, [g.var(x).domain.seen_by(spec.discrete_input) for x in a.args], g.var(a.output).domain.shape)
                  for a in apps]
         params[f"fn '{fdef.name}' = {fdef.func}{fdef.args}"] = (costs[0][0] if costs else spec.cost(cfg, [], ())[0],
                                                                  fdef)
@@ -65,7 +58,7 @@ def estimate(g: Graph) -> dict[str, Any]:
     for t in g.energies:
         espec = ENERGIES.get(t.energy)
         if espec is not None and espec.cost is not None:
-            n = espec.cost(Config((), dict(t.options)), [_seen(g, x, i in espec.discrete_args)
+            n = espec.cost(Config((), dict(t.options)), [g.var(x).domain.seen_by(i in espec.discrete_args)
                                                          for i, x in enumerate(t.args)], ())[0]
             params[f"energy '{t.name}' = {t.energy}"] = (n, t)
     # one pass over the latents (what free_energy eliminates): the rows a sample becomes (enumerated

@@ -176,9 +176,9 @@ class CompiledModel(nn.Module):
 
         # noise first: drawn afresh at every evaluation (one draw per row), unless the caller gives it
         self.noises: dict[str, Variable] = {v.name: v for v in graph.variables if v.role == "noise"}
-        for v in self.noises.values():
-            assert v.noise is not None
-            plan.append(("noise", (v.name, v.noise[0], v.noise[1], tuple(v.domain.shape)), (), v.name))
+        self._noise_keys = {n: _noise_key(v) for n, v in self.noises.items()}
+        for name, k in self._noise_keys.items():
+            plan.append(("noise", k, (), name))
         for o in graph.topological():
             if isinstance(o, Application):
                 if not o.args:  # a `param`: one tensor, the same for every sample
@@ -188,8 +188,8 @@ class CompiledModel(nn.Module):
             elif isinstance(o, EnergyTerm):
                 self.energy_terms[o.name] = _built(
                     ENERGIES[o.energy].build, Config((), dict(o.options), tuple(cats.get(a) for a in o.args)),
-                    [shapes[a] + (cats[a] or 1,) if a in cats and i not in ENERGIES[o.energy].discrete_args else shapes[a]
-                     for i, a in enumerate(o.args)], f"energy '{o.name}' = {o.energy}", o.span, o.file, graph)
+                    [graph.var(a).domain.seen_by(i in ENERGIES[o.energy].discrete_args) for i, a in enumerate(o.args)],
+                    f"energy '{o.name}' = {o.energy}", o.span, o.file, graph)
                 self.weights[o.name] = o.weight
                 if o.fixed:  # `fixed`: given weights (or the initial ones), never trained
                     if o.source is not None:
@@ -333,6 +333,15 @@ class CompiledModel(nn.Module):
             fn = self._over_draws(fn)
         self._generated[(id(plan), kind, off)] = (plan, fn)  # the plan is kept, so its id is not reused
         return fn
+
+    def draw_noises(self, rows: int, given: set[str]) -> dict[str, torch.Tensor]:
+        """One set of draws of the noise drawn several times a sample (`draws = n`), (rows, n, ...)
+        each, for those not `given`: what inference holds through a minimization."""
+        if self.draws is None:
+            return {}
+        n, _, names = self.draws
+        return {k: draw_noise(self._noise_keys[k], rows * n, self._device()).reshape(rows, n, *self.noises[k].domain.shape)
+                for k in sorted(names - given)}
 
     def _over_draws(self, fn: Any) -> Any:
         """An evaluation over `draws = n` of the noise: each sample's row repeated n times, the noise
@@ -535,6 +544,12 @@ class CompiledModel(nn.Module):
         """Samples of `var` from the Gibbs distribution exp(-beta E) given the other variables, the
         chains started at `init` when given (a Hopfield net's recall from a cue), else at random."""
         return inference.sample_variable(self, var, given, n_steps, init=init)
+
+
+def _noise_key(v: Variable) -> tuple[Any, ...]:
+    """A noise variable's plan key: (name, distribution, options, shape), what codegen.draw_noise takes."""
+    assert v.noise is not None
+    return (v.name, v.noise[0], v.noise[1], tuple(v.domain.shape))
 
 
 def _built(build: Any, cfg: Config, shapes: list[tuple[int, ...]], what: str, span: Span | None, file: str | None,

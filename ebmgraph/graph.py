@@ -44,6 +44,11 @@ class Domain:
     def discrete(self) -> bool:
         return self.kind != "real"
 
+    def seen_by(self, indices: bool) -> Shape:
+        """The shape a part takes this variable as: a categorical one as its one-hot vector R[k],
+        unless the part takes class indices (`indices`: embedding, cross_entropy's target)."""
+        return self.shape + (self.k or 1,) if self.kind == "categorical" and not indices else self.shape
+
     @property
     def numel(self) -> int:
         return math.prod(self.shape)

@@ -62,14 +62,14 @@ def infer_shapes(g: Graph, rep: Reporter) -> None:
 def _as_real(g: Graph, rep: Reporter, var: Variable, user: Application | EnergyTerm, what: str) -> Shape:
     """A categorical variable enters a part that takes real vectors as its one-hot vector R[k]
     (k-means' E = ||y - W one_hot(z)||^2); said once per use, with how to write it explicitly."""
+    seen = var.domain.seen_by(indices=False)
     if var.domain.kind != "categorical":
-        return var.domain.shape
-    k = var.domain.k or 1
+        return seen
     g.one_hots.add((key(user), var.name))
-    shown = Domain("real", var.domain.shape + (k,))
-    rep.warning("W005", f"categorical {describe(g, var.name)} enters {what} as a one-hot vector {shown}", user.span,
-                file=user.file, hint=f"write one_hot({var.name.rsplit('.', 1)[-1]}) to say so (and silence this)")
-    return var.domain.shape + (k,)
+    rep.warning("W005", f"categorical {describe(g, var.name)} enters {what} as a one-hot vector {Domain('real', seen)}",
+                user.span, file=user.file,
+                hint=f"write one_hot({var.name.rsplit('.', 1)[-1]}) to say so (and silence this)")
+    return seen
 
 
 def _cycles(g: Graph, rep: Reporter) -> set[NodeKey]:

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..catalogue import ENERGIES, Config
-from ..codegen import draw_noise
 from ..diagnostics import InputError
 from ..graph import Variable
 from .amortized import Amortized, proposal_name
@@ -244,15 +243,9 @@ class _Problem:
         # the given values are the same in every evaluation below: what depends on them alone is computed once
         energy = (self.energy_fn() if s.closed else model.total_energy if model.draws is not None
                   else model.hoisted(vals, set(self.vals)))
-        if model.draws is not None:
-            # noise drawn n times per row, once for the whole inference (common random numbers): the
-            # minimized unknowns meet one expectation, not a new one at every step
-            n, _, names = model.draws
-            for name in sorted(names - set(vals)):
-                v = model.noises[name]
-                assert v.noise is not None
-                key = (name, v.noise[0], v.noise[1], tuple(v.domain.shape))
-                vals[name] = draw_noise(key, rows * n, self.device).reshape(rows, n, *v.domain.shape)
+        # noise drawn n times per row, once for the whole inference (common random numbers): the
+        # minimized unknowns meet one expectation, not a new one at every step
+        vals.update(model.draw_noises(rows, set(vals)))
         diagnostics: dict[str, dict[str, Any]] = {}
         for v in s.sampled:
             chain0 = self._start(v.name, self.init[v.name], K, R, S) if v.name in self.init else None
