@@ -752,10 +752,9 @@ class Elaborator:
         opts = dict(NOISES[dist])
         draws = 1
         reduce: Literal["mean", "max"] = "mean"
-        how: Any
         for o in stmt.dist_options:
             if o.key == "reduce":
-                how = o.value.id if isinstance(o.value, d.Name) and o.value.id not in env else self.eval(o.value, env, file)
+                how = self.options([o], env, file)[0][1]  # a bare name (max) is its text, as in infer options
                 if how not in ("mean", "max"):
                     self.rep.error("E063", f"reduce of noise '{stmt.name}' must be mean (the expected energy over "
                                    f"the draws) or max (the worst draw), got {how!r}", o.span, file=file)
