@@ -757,7 +757,8 @@ class Elaborator:
                 how = self.options([o], env, file)[0][1]  # a bare name (max) is its text, as in infer options
                 if how not in ("mean", "max"):
                     self.rep.error("E063", f"reduce of noise '{stmt.name}' must be mean (the expected energy over "
-                                   f"the draws) or max (the worst draw), got {how!r}", o.span, file=file)
+                                   f"the draws) or max (the worst draw), got {how!r}", o.span, file=file,
+                                   hint=f"noise {stmt.name} : ... ~ {dist}(draws = 16, reduce = max)")
                     raise _Bad
                 reduce = "max" if how == "max" else "mean"
                 continue
@@ -765,7 +766,8 @@ class Elaborator:
                 n = self.eval(o.value, env, file)
                 if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= self.limits.max_rows:
                     self.rep.error("E063", f"draws of noise '{stmt.name}' must be a whole number from 1 to "
-                                   f"{self.limits.max_rows}, got {n!r}", o.span, file=file)
+                                   f"{self.limits.max_rows}, got {n!r}", o.span, file=file,
+                                   hint="the energy is averaged over this many draws a sample, e.g. draws = 16")
                     raise _Bad
                 draws = n
                 continue
